@@ -1,0 +1,29 @@
+# Two entry points a fresh machine needs: `make demo` and `make test`.
+# Both create (or reuse) the virtual environment in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-quick bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/mlops-nb demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m 'not slow'
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_registry.py
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache

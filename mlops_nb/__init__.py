@@ -1,0 +1,27 @@
+"""mlops-nb: from notebook experiments to a model that retrains itself.
+
+    import mlops_nb as mlops
+
+    with mlops.start_run(experiment="churn", params={"C": 1.0}):
+        mlops.log_metric("accuracy", 0.93)
+    mlops.search_runs("metrics.accuracy > 0.9")
+
+Importing this package is cheap: pandas, scikit-learn, papermill and ipywidgets
+load only when a function needs them.
+"""
+
+from mlops_nb.client import (get_model_version, get_run, list_experiments, load_model, metric_history,
+                             register_model, rollback, search_runs, set_alias)
+from mlops_nb.errors import MlopsError
+from mlops_nb.tracking import (active_run, end_run, log_artifact, log_dataset, log_metric, log_metrics,
+                               log_model, log_param, log_params, set_experiment, set_home, set_tag, set_tags,
+                               start_run)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MlopsError", "active_run", "end_run", "get_model_version", "get_run", "list_experiments", "load_model",
+    "log_artifact", "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params",
+    "metric_history", "register_model", "rollback", "search_runs", "set_alias", "set_experiment", "set_home",
+    "set_tag", "set_tags", "start_run",
+]

@@ -1,0 +1,250 @@
+"""The terminal face: ``mlops-nb runs|models|experiments ...``.
+
+Each command opens the registry, makes one library call and renders the result as
+a table (or JSON with ``--json``). User mistakes end with a one-line error and exit
+code 1; internal bugs keep their traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from mlops_nb import render
+from mlops_nb.errors import FilterSyntaxError, MlopsError
+from mlops_nb.registry import datasets, models, runs, search
+from mlops_nb.registry.home import find_home
+from mlops_nb.registry.store import Store, open_store
+
+
+class _Group(click.Group):
+    """Turns MlopsError into ``Error: <message>`` on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FilterSyntaxError as exc:
+            raise click.ClickException(exc.args[0]) from None
+        except MlopsError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _store(ctx: click.Context, must_exist: bool = True) -> Store:
+    return open_store(find_home(ctx.obj.get("home"), must_exist=must_exist))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--home", type=click.Path(file_okay=False), envvar="MLOPS_NB_HOME", show_envvar=True,
+              help="The registry folder (default: the nearest .mlops/ in this folder or its parents).")
+@click.version_option(package_name="mlops-nb")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """mlops-nb: track notebook experiments, register models, and (soon) retrain them automatically.
+
+    Runs, metrics, datasets and models live in a local registry, .mlops/registry.db,
+    found like git finds .git. Examples:
+
+    \b
+      mlops-nb runs ls --filter "metrics.accuracy > 0.9" --order-by "metrics.accuracy desc"
+      mlops-nb runs compare 3f2a 9c1d
+      mlops-nb models promote churn 3 --alias production
+      mlops-nb models rollback churn
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+# -- runs ------------------------------------------------------------------------
+
+@cli.group("runs", cls=_Group)
+def runs_group() -> None:
+    """List, inspect and compare runs."""
+
+
+@runs_group.command("ls")
+@click.option("-e", "--experiment", multiple=True, help="Only runs of this experiment (repeatable).")
+@click.option("-f", "--filter", "filter_", metavar="FILTER",
+              help="e.g. \"metrics.accuracy > 0.9 and params.model = 'rf'\" (see `mlops-nb help filter`).")
+@click.option("-o", "--order-by", multiple=True, metavar="FIELD [asc|desc]",
+              help="Sort key, e.g. 'metrics.accuracy desc' (repeatable; default: newest first).")
+@click.option("-n", "--max-results", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many runs to show.")
+@json_option
+@click.pass_context
+def runs_ls(ctx, experiment, filter_, order_by, max_results, as_json) -> None:
+    """List runs, newest first, with their latest metrics and params.
+
+    \b
+      mlops-nb runs ls -e churn -f "params.C >= 1 and status = 'finished'" -o "metrics.f1 desc"
+    """
+    rows = search.search_run_rows(_store(ctx), filter_, order_by=list(order_by), experiment=list(experiment) or None,
+                                  max_results=max_results)
+    if as_json:
+        render.print_json(rows)
+    else:
+        render.runs_table(rows)
+
+
+@runs_group.command("show")
+@click.argument("run")
+@json_option
+@click.pass_context
+def runs_show(ctx, run, as_json) -> None:
+    """Everything about one RUN (id, id prefix or name): params, metrics, tags, artifacts, lineage."""
+    store = _store(ctx)
+    found = runs.get_run(store, run)
+    detail = {"lineage": datasets.lineage(store, found.id),
+              "metric_steps": _metric_steps(store, found.id)}
+    if as_json:
+        render.print_json(render.run_dict(found, **detail))
+    else:
+        render.run_detail(found, **detail)
+
+
+@runs_group.command("compare")
+@click.argument("run_refs", metavar="RUN RUN...", nargs=-1, required=True)
+@json_option
+@click.pass_context
+def runs_compare(ctx, run_refs, as_json) -> None:
+    """Params and metrics of two or more runs side by side; differing params are highlighted."""
+    if len(run_refs) < 2:
+        raise click.UsageError("compare needs at least two runs, e.g. `mlops-nb runs compare 3f2a 9c1d`")
+    store = _store(ctx)
+    found = [runs.get_run(store, ref) for ref in run_refs]
+    if as_json:
+        render.print_json([render.run_dict(r) for r in found])
+    else:
+        render.compare_table(found)
+
+
+def _metric_steps(store: Store, run_id: str) -> dict[str, int]:
+    return dict(store.query("SELECT key, COUNT(*) FROM metrics WHERE run_id = ? GROUP BY key", (run_id,)))
+
+
+# -- experiments -----------------------------------------------------------------
+
+@cli.group("experiments", cls=_Group)
+def experiments_group() -> None:
+    """List experiments."""
+
+
+@experiments_group.command("ls")
+@json_option
+@click.pass_context
+def experiments_ls(ctx, as_json) -> None:
+    """Experiments with their number of runs and the time of the last one."""
+    rows = runs.list_experiments(_store(ctx))
+    if as_json:
+        render.print_json(rows)
+    else:
+        render.experiments_table(rows)
+
+
+# -- models ----------------------------------------------------------------------
+
+@cli.group("models", cls=_Group)
+def models_group() -> None:
+    """List models, inspect versions, promote and roll back aliases."""
+
+
+@models_group.command("ls")
+@json_option
+@click.pass_context
+def models_ls(ctx, as_json) -> None:
+    """Registered models with their versions and aliases."""
+    rows = models.list_models(_store(ctx))
+    if as_json:
+        render.print_json(rows)
+    else:
+        render.models_table(rows)
+
+
+@models_group.command("show")
+@click.argument("name")
+@json_option
+@click.pass_context
+def models_show(ctx, name, as_json) -> None:
+    """Versions of model NAME (with their runs' metrics), its aliases and the alias history."""
+    store = _store(ctx)
+    versions = models.list_versions(store, name)
+    metrics = {v.version: runs.get_run(store, v.run_id).metrics for v in versions}
+    history = models.alias_history(store, name)
+    if as_json:
+        render.print_json({"name": name, "versions": [render.version_dict(v, metrics[v.version]) for v in versions],
+                           "alias_history": history})
+    else:
+        render.model_detail(name, versions, metrics, history)
+
+
+@models_group.command("promote")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("-a", "--alias", default="production", show_default=True, help="The alias to point at VERSION.")
+@click.option("--reason", help="Why, kept in the alias history.")
+@json_option
+@click.pass_context
+def models_promote(ctx, name, version, alias, reason, as_json) -> None:
+    """Point NAME@ALIAS at VERSION, e.g. `mlops-nb models promote churn 3`."""
+    store = _store(ctx)
+    before = _alias_or_none(store, name, alias)
+    result = models.set_alias(store, name, version, alias, reason=reason)
+    _report_alias(result, alias, before, as_json)
+
+
+@models_group.command("rollback")
+@click.argument("name")
+@click.option("-a", "--alias", default="production", show_default=True, help="The alias to move back.")
+@click.option("--reason", help="Why, kept in the alias history.")
+@json_option
+@click.pass_context
+def models_rollback(ctx, name, alias, reason, as_json) -> None:
+    """Point NAME@ALIAS back at the version it held before the current one."""
+    store = _store(ctx)
+    before = models.alias_version(store, name, alias)
+    result = models.rollback(store, name, alias, reason=reason)
+    _report_alias(result, alias, before, as_json)
+
+
+def _alias_or_none(store: Store, name: str, alias: str) -> int | None:
+    row = store.query_one("SELECT version FROM aliases WHERE name = ? AND alias = ?", (name, alias))
+    return row[0] if row else None
+
+
+def _report_alias(version: models.ModelVersion, alias: str, before: int | None, as_json: bool) -> None:
+    if as_json:
+        render.print_json({"name": version.name, "alias": alias, "version": version.version, "previous": before})
+    else:
+        was = f" (was version {before})" if before is not None else ""
+        click.echo(f"{version.name}@{alias} -> version {version.version}{was}")
+
+
+# -- help and demo ---------------------------------------------------------------
+
+@cli.command("help")
+@click.argument("topic", type=click.Choice(["filter"]))
+def help_topic(topic) -> None:
+    """Longer help on a TOPIC: `filter` explains the search grammar."""
+    from mlops_nb.registry import query
+
+    click.echo(query.__doc__.split("\n", 1)[1].strip())
+
+
+@cli.command("demo")
+@click.argument("directory", default="demo", type=click.Path(file_okay=False))
+def demo(directory) -> None:
+    """Run the tracking demo in DIRECTORY (default ./demo): train, log, register, promote, roll back."""
+    from mlops_nb import demo as demo_module
+
+    demo_module.run_demo(directory)
+
+
+def main() -> None:
+    cli(prog_name="mlops-nb")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Datasets (content fingerprint, shape, schema, profile) and lineage: dataset -> run -> model."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from mlops_nb.errors import InvalidInputError, NotFoundError
+from mlops_nb.registry.store import Store
+from mlops_nb.registry.values import check_key
+
+ROLES = ("train", "test", "eval", "validation", "input", "output", "reference", "current")
+
+
+def record_dataset(store: Store, run_id: str, *, name: str, fingerprint: str, role: str, n_rows: int | None,
+                   n_cols: int | None, schema: dict | None, profile: dict | None) -> int:
+    """Store a dataset (once per name and content) and link it to the run in ``role``."""
+    check_key(name, "dataset name")
+    if role not in ROLES:
+        raise InvalidInputError(f"dataset role {role!r} is not one of {', '.join(ROLES)}")
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT OR IGNORE INTO datasets (name, fingerprint, n_rows, n_cols, schema, profile, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (name, fingerprint, n_rows, n_cols, json.dumps(schema) if schema else None,
+             json.dumps(profile, allow_nan=True) if profile else None, time.time()))
+        dataset_id = conn.execute("SELECT id FROM datasets WHERE name = ? AND fingerprint = ?",
+                                  (name, fingerprint)).fetchone()[0]
+        conn.execute("INSERT OR IGNORE INTO run_datasets (run_id, dataset_id, role) VALUES (?, ?, ?)",
+                     (run_id, dataset_id, role))
+    return dataset_id
+
+
+def get_dataset(store: Store, ref: str | int) -> dict:
+    """A dataset by id, ``name`` (its newest content) or ``name@fingerprint-prefix``."""
+    if isinstance(ref, int):
+        row = store.query_one(_SELECT + " WHERE id = ?", (ref,))
+    elif "@" in ref:
+        name, prefix = ref.split("@", 1)
+        row = store.query_one(_SELECT + " WHERE name = ? AND fingerprint >= ? AND fingerprint < ? ORDER BY id DESC",
+                              (name, prefix, prefix + "g"))
+    else:
+        row = store.query_one(_SELECT + " WHERE name = ? ORDER BY id DESC", (ref,))
+    if row is None:
+        known = [r[0] for r in store.query("SELECT DISTINCT name FROM datasets ORDER BY name LIMIT 20")]
+        raise NotFoundError(f"no dataset {ref!r}; logged datasets: {', '.join(map(repr, known)) or 'none yet'}")
+    return _dataset(row)
+
+
+def list_datasets(store: Store) -> list[dict]:
+    return [_dataset(row) for row in store.query(_SELECT + " ORDER BY name, id")]
+
+
+def run_datasets(store: Store, run_id: str) -> list[dict]:
+    rows = store.query(
+        "SELECT d.id, d.name, d.fingerprint, d.n_rows, d.n_cols, d.schema, d.profile, d.created_at, rd.role "
+        "FROM datasets d JOIN run_datasets rd ON rd.dataset_id = d.id WHERE rd.run_id = ? ORDER BY rd.role, d.name",
+        (run_id,))
+    return [dict(_dataset(row[:-1]), role=row[-1]) for row in rows]
+
+
+def lineage(store: Store, run_id: str) -> dict:
+    """What went into a run and what came out: datasets by role, parent and child runs, model versions."""
+    parent = store.query_one("SELECT parent_id FROM runs WHERE id = ?", (run_id,))
+    if parent is None:
+        raise NotFoundError(f"no run {run_id!r}")
+    return {
+        "run_id": run_id,
+        "parent_id": parent[0],
+        "children": [r[0] for r in store.query("SELECT id FROM runs WHERE parent_id = ? ORDER BY start_time",
+                                               (run_id,))],
+        "datasets": [{"name": d["name"], "fingerprint": d["fingerprint"], "role": d["role"]}
+                     for d in run_datasets(store, run_id)],
+        "models": [{"name": n, "version": v} for n, v in store.query(
+            "SELECT name, version FROM model_versions WHERE run_id = ? ORDER BY name, version", (run_id,))],
+    }
+
+
+_SELECT = "SELECT id, name, fingerprint, n_rows, n_cols, schema, profile, created_at FROM datasets"
+
+
+def _dataset(row: tuple) -> dict:
+    id_, name, fingerprint, n_rows, n_cols, schema, profile, created_at = row
+    return {"id": id_, "name": name, "fingerprint": fingerprint, "n_rows": n_rows, "n_cols": n_cols,
+            "schema": json.loads(schema) if schema else None, "profile": json.loads(profile) if profile else None,
+            "created_at": created_at}

@@ -1,0 +1,345 @@
+"""The run filter grammar: parsed into a tree, compiled to parameterised SQL.
+
+Grammar (keywords are case-insensitive)::
+
+    filter     := or_expr
+    or_expr    := and_expr ("or" and_expr)*
+    and_expr   := unary ("and" unary)*
+    unary      := "not" unary | "(" filter ")" | comparison
+    comparison := field op value
+                | field ["not"] ("like" | "ilike") string
+                | field ["not"] "in" "(" value ("," value)* ")"
+                | field "is" ["not"] "null"
+    field      := ("metrics" | "params" | "tags") "." key  |  attribute
+    key        := name with letters, digits, "_", "-", "/", "." ; or `any text` in backticks
+    attribute  := id | name | status | kind | experiment | parent_id | start_time | end_time
+                | git_commit     (also written as attributes.<name> or run.<name>)
+    op         := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">="
+    value      := number | 'text' | "text" | inf | nan
+
+Examples::
+
+    metrics.accuracy > 0.9 and params.model = 'rf'
+    (params.C >= 1 or tags.team like 'ml%') and status = 'finished'
+    start_time > '2026-11-01' and metrics.`val loss` is not null
+
+Metrics compare their latest value. Params compare as numbers when the value
+given is a number and the param is numeric, as text otherwise. A comparison on a
+key that a run lacks is false for that run (use ``is null`` to find those runs).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Union
+
+from mlops_nb.errors import FilterSyntaxError
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
+  | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
+  | (?P<field>(?:[A-Za-z_][\w\-/]*)(?:\.(?:`[^`]+`|[\w\-/]+))*)
+  | (?P<op>==|!=|<>|<=|>=|=|<|>)
+  | (?P<punct>[(),])
+""", re.VERBOSE)
+
+NAMESPACES = {"metrics": "metric", "metric": "metric", "params": "param", "param": "param",
+              "tags": "tag", "tag": "tag", "attributes": "attr", "attribute": "attr", "attr": "attr",
+              "run": "attr"}
+ATTRIBUTES = {"id": "r.id", "run_id": "r.id", "name": "r.name", "run_name": "r.name", "status": "r.status",
+              "kind": "r.kind", "experiment": "e.name", "parent_id": "r.parent_id",
+              "start_time": "r.start_time", "end_time": "r.end_time", "git_commit": "r.git_commit"}
+TIME_ATTRIBUTES = {"start_time", "end_time"}
+KEYWORDS = {"and", "or", "not", "like", "ilike", "in", "is", "null"}
+SQL_OPS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+@dataclass(frozen=True)
+class Field:
+    namespace: str  # metric | param | tag | attr
+    key: str
+
+    @property
+    def label(self) -> str:
+        return self.key if self.namespace == "attr" else f"{self.namespace}s.{self.key}"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    field: Field
+    op: str          # = != < <= > >= like ilike in isnull notnull (prefixed "not " for negated like/in)
+    value: object    # a number, a string, a tuple of them, or None
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str          # and | or
+    left: "Node"
+    right: "Node"
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: "Node"
+
+
+Node = Union[Comparison, BoolOp, Not]
+
+
+@dataclass
+class _Token:
+    kind: str
+    text: str
+    pos: int
+
+    @property
+    def word(self) -> str:
+        return self.text.lower() if self.kind == "field" else ""
+
+
+def tokenize(text: str) -> list[_Token]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise FilterSyntaxError(f"unexpected character {text[pos]!r} in filter", text, pos)
+        if match.lastgroup != "ws":
+            tokens.append(_Token(match.lastgroup, match.group(), pos))
+        pos = match.end()
+    tokens.append(_Token("end", "", len(text)))
+    return tokens
+
+
+def parse_filter(text: str) -> Node | None:
+    """Parse a filter string into a tree; None for an empty filter."""
+    if text is None or not str(text).strip():
+        return None
+    parser = _Parser(str(text))
+    node = parser.or_expr()
+    parser.expect_end()
+    return node
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.i]
+
+    def fail(self, expected: str, token: _Token | None = None) -> FilterSyntaxError:
+        token = token or self.tok
+        found = "the end of the filter" if token.kind == "end" else repr(token.text)
+        return FilterSyntaxError(f"expected {expected} at column {token.pos + 1}, found {found}",
+                                 self.text, token.pos)
+
+    def take_word(self, word: str) -> bool:
+        if self.tok.word == word:
+            self.i += 1
+            return True
+        return False
+
+    def expect_end(self) -> None:
+        if self.tok.kind != "end":
+            raise self.fail("'and', 'or' or the end of the filter")
+
+    def or_expr(self) -> Node:
+        node = self.and_expr()
+        while self.take_word("or"):
+            node = BoolOp("or", node, self.and_expr())
+        return node
+
+    def and_expr(self) -> Node:
+        node = self.unary()
+        while self.take_word("and"):
+            node = BoolOp("and", node, self.unary())
+        return node
+
+    def unary(self) -> Node:
+        if self.take_word("not"):
+            return Not(self.unary())
+        if self.tok.text == "(":
+            self.i += 1
+            node = self.or_expr()
+            if self.tok.text != ")":
+                raise self.fail("')'")
+            self.i += 1
+            return node
+        return self.comparison()
+
+    def comparison(self) -> Comparison:
+        field = self.field()
+        tok = self.tok
+        if tok.kind == "op":
+            self.i += 1
+            return Comparison(field, SQL_OPS[tok.text], self.value(field))
+        negate = self.take_word("not")
+        if self.tok.word in ("like", "ilike"):
+            op = self.tok.word
+            self.i += 1
+            value = self.value(field)
+            if not isinstance(value, str):
+                raise self.fail(f"a quoted pattern after {op}", self.tokens[self.i - 1])
+            return Comparison(field, ("not " if negate else "") + op, value)
+        if self.take_word("in"):
+            return Comparison(field, ("not " if negate else "") + "in", self.value_list(field))
+        if not negate and self.take_word("is"):
+            is_not = self.take_word("not")
+            if not self.take_word("null"):
+                raise self.fail("'null' after 'is'")
+            return Comparison(field, "notnull" if is_not else "isnull", None)
+        raise self.fail("a comparison operator (=, !=, <, <=, >, >=, like, ilike, in, is null)")
+
+    def field(self) -> Field:
+        tok = self.tok
+        if tok.kind != "field" or tok.word in KEYWORDS:
+            raise self.fail("a field such as metrics.accuracy, params.C, tags.team or status")
+        self.i += 1
+        head, _, rest = tok.text.partition(".")
+        namespace = NAMESPACES.get(head.lower())
+        if namespace is None:
+            namespace, rest = "attr", tok.text
+        key = rest[1:-1] if rest.startswith("`") and rest.endswith("`") else rest
+        if not key:
+            raise self.fail(f"a key after '{head}.' (e.g. {head}.accuracy)", tok)
+        if namespace == "attr" and key.lower() not in ATTRIBUTES:
+            raise FilterSyntaxError(
+                f"unknown field {tok.text!r} at column {tok.pos + 1}: use metrics.<key>, params.<key>, "
+                f"tags.<key> or one of {', '.join(sorted(ATTRIBUTES))}", self.text, tok.pos)
+        return Field(namespace, key.lower() if namespace == "attr" else key)
+
+    def value(self, field: Field) -> object:
+        tok = self.tok
+        self.i += 1
+        if tok.kind == "number":
+            return float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+        if tok.kind == "string":
+            quote = tok.text[0]
+            body = tok.text[1:-1].replace(quote * 2, quote)
+            return re.sub(r"\\(.)", r"\1", body)
+        if tok.kind == "field" and tok.word in ("inf", "nan"):
+            return math.inf if tok.word == "inf" else math.nan
+        if tok.kind == "field" and tok.word not in KEYWORDS:
+            raise FilterSyntaxError(
+                f"expected a number or a quoted string at column {tok.pos + 1}, found {tok.text!r}: "
+                f"quote text values, e.g. {field.label} = '{tok.text}'", self.text, tok.pos)
+        self.i -= 1
+        raise self.fail("a number or a quoted string")
+
+    def value_list(self, field: Field) -> tuple:
+        if self.tok.text != "(":
+            raise self.fail("'(' to start the list after 'in'")
+        self.i += 1
+        values = [self.value(field)]
+        while self.tok.text == ",":
+            self.i += 1
+            values.append(self.value(field))
+        if self.tok.text != ")":
+            raise self.fail("',' or ')' in the list after 'in'")
+        self.i += 1
+        return tuple(values)
+
+
+# -- compiling -----------------------------------------------------------------
+
+_TABLES = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
+
+
+def compile_filter(node: Node, text: str = "") -> tuple[str, list]:
+    """SQL selecting the matching run ids as column ``id``, and its parameters."""
+    args: list = []
+    return _compile(node, args, text), args
+
+
+def _compile(node: Node, args: list, text: str) -> str:
+    if isinstance(node, BoolOp):
+        combine = "INTERSECT" if node.op == "and" else "UNION"
+        left, right = _compile(node.left, args, text), _compile(node.right, args, text)
+        return f"SELECT id FROM ({left}) {combine} SELECT id FROM ({right})"
+    if isinstance(node, Not):
+        return f"SELECT id FROM runs EXCEPT SELECT id FROM ({_compile(node.operand, args, text)})"
+    return _compile_comparison(node, args, text)
+
+
+def _compile_comparison(cmp: Comparison, args: list, text: str) -> str:
+    field = cmp.field
+    if field.namespace == "attr":
+        column = ATTRIBUTES[field.key]
+        condition = _condition(column, cmp, args, text, numeric=field.key in TIME_ATTRIBUTES)
+        return f"SELECT r.id AS id FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE {condition}"
+    table = _TABLES[field.namespace]
+    args.append(field.key)
+    if cmp.op == "isnull":
+        return f"SELECT id FROM runs EXCEPT SELECT run_id AS id FROM {table} WHERE key = ?"
+    if cmp.op == "notnull":
+        return f"SELECT run_id AS id FROM {table} WHERE key = ?"
+    if field.namespace == "metric":
+        column = "value"
+        values = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
+        if any(isinstance(v, str) for v in values) or cmp.op.endswith("like"):
+            raise FilterSyntaxError(f"{field.label} is a metric and compares with numbers, not text",
+                                    text, text.find(field.key))
+    elif field.namespace == "param" and _is_number(cmp.value) and not cmp.op.endswith("like"):
+        column = "num"
+    else:
+        column = "value"
+    condition = _condition(column, cmp, args, text)
+    return f"SELECT run_id AS id FROM {table} WHERE key = ? AND {condition}"
+
+
+def _condition(column: str, cmp: Comparison, args: list, text: str, numeric: bool = False) -> str:
+    op, value = cmp.op, cmp.value
+    if op == "isnull":
+        return f"{column} IS NULL"
+    if op == "notnull":
+        return f"{column} IS NOT NULL"
+    if numeric:
+        value = tuple(_as_time(v, text) for v in value) if isinstance(value, tuple) else _as_time(value, text)
+    if op.endswith("in"):
+        args.extend(value)
+        return f"{column} {'NOT ' if op.startswith('not') else ''}IN ({', '.join('?' * len(value))})"
+    if op.endswith("ilike"):
+        args.append(value)
+        return f"{column} {'NOT ' if op.startswith('not') else ''}LIKE ?"
+    if op.endswith("like"):
+        # SQLite's LIKE ignores ASCII case; GLOB is case-sensitive, so translate.
+        args.append(_like_to_glob(value))
+        return f"{column} {'NOT ' if op.startswith('not') else ''}GLOB ?"
+    args.append(value)
+    return f"{column} {op} ?"
+
+
+def _is_number(value: object) -> bool:
+    values = value if isinstance(value, tuple) else (value,)
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _as_time(value: object, text: str) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        raise FilterSyntaxError(f"{value!r} is not a time: use a number of seconds or an ISO date such as "
+                                "'2026-11-24' or '2026-11-24T18:00'", text, max(text.find(str(value)), 0)) from None
+
+
+def _like_to_glob(pattern: str) -> str:
+    out = []
+    for ch in pattern:
+        if ch == "%":
+            out.append("*")
+        elif ch == "_":
+            out.append("?")
+        elif ch in "*?[":
+            out.append(f"[{ch}]")
+        else:
+            out.append(ch)
+    return "".join(out)

@@ -1,0 +1,242 @@
+"""Experiments and runs: creating, finishing, writing batches, reading back."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from mlops_nb.errors import InvalidInputError, NotFoundError
+from mlops_nb.registry import process
+from mlops_nb.registry.store import Store
+from mlops_nb.registry.values import check_key, decode_param
+
+RUN_KINDS = ("interactive", "pipeline", "step")
+RUN_STATUSES = ("running", "finished", "failed", "interrupted")
+DEFAULT_EXPERIMENT = "Default"
+
+_ADJECTIVES = ("amber", "bold", "brisk", "calm", "clever", "crisp", "eager", "fair", "gentle", "glad",
+               "keen", "lively", "lucid", "merry", "nimble", "proud", "quick", "quiet", "rapid", "sharp",
+               "shy", "steady", "sunny", "swift", "tidy", "vivid", "warm", "wise", "witty", "young")
+_NOUNS = ("otter", "heron", "lynx", "finch", "badger", "falcon", "marten", "crane", "ibex", "koala",
+          "lemur", "moth", "newt", "orca", "panda", "quail", "raven", "robin", "seal", "stork",
+          "tapir", "trout", "viper", "walrus", "wren", "yak", "zebra", "bison", "gecko", "hare")
+
+
+@dataclass(repr=False)
+class Run:
+    """A run as stored: its attributes and its params, latest metrics and tags."""
+
+    id: str
+    experiment: str
+    name: str
+    kind: str
+    status: str
+    start_time: float
+    end_time: float | None
+    parent_id: str | None = None
+    error: str | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    env: dict = field(default_factory=dict)
+    source: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end_time is None else self.end_time - self.start_time
+
+    def __repr__(self) -> str:
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(self.metrics.items())[:4])
+        return (f"Run(id={self.id[:8]!r}, name={self.name!r}, experiment={self.experiment!r}, "
+                f"status={self.status!r}{', ' + metrics if metrics else ''})")
+
+
+# -- experiments ---------------------------------------------------------------
+
+def ensure_experiment(store: Store, name: str) -> int:
+    """The id of experiment ``name``, created if missing."""
+    check_key(name, "experiment")
+    row = store.query_one("SELECT id FROM experiments WHERE name = ?", (name,))
+    if row:
+        return row[0]
+    with store.transaction() as conn:
+        conn.execute("INSERT OR IGNORE INTO experiments (name, created_at) VALUES (?, ?)", (name, time.time()))
+        return conn.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()[0]
+
+
+def experiment_id(store: Store, name: str) -> int:
+    """The id of an existing experiment, or NotFoundError naming the known ones."""
+    row = store.query_one("SELECT id FROM experiments WHERE name = ?", (name,))
+    if row is None:
+        known = [r[0] for r in store.query("SELECT name FROM experiments ORDER BY name")]
+        raise NotFoundError(f"no experiment named {name!r}; known experiments: {_listing(known)}")
+    return row[0]
+
+
+def list_experiments(store: Store) -> list[dict]:
+    rows = store.query(
+        "SELECT e.id, e.name, e.created_at, COUNT(r.id), MAX(r.start_time) FROM experiments e "
+        "LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name")
+    return [dict(zip(("id", "name", "created_at", "runs", "last_run"), row)) for row in rows]
+
+
+# -- runs ------------------------------------------------------------------------
+
+def new_run_id() -> str:
+    return os.urandom(16).hex()
+
+
+def random_run_name() -> str:
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}"
+
+
+def create_run(store: Store, *, experiment_id: int, name: str | None = None, kind: str = "interactive",
+               parent_id: str | None = None, git: tuple[str | None, bool | None] = (None, None),
+               env: dict | None = None, source: str | None = None, run_id: str | None = None) -> tuple[str, str]:
+    """Insert a running run owned by this process; return (id, name)."""
+    if kind not in RUN_KINDS:
+        raise InvalidInputError(f"run kind {kind!r} is not one of {', '.join(RUN_KINDS)}")
+    run_id = run_id or new_run_id()
+    name = name or random_run_name()
+    host, pid, token = process.own_identity()
+    now = time.time()
+    with store.transaction() as conn:
+        if parent_id is not None and conn.execute("SELECT 1 FROM runs WHERE id = ?", (parent_id,)).fetchone() is None:
+            raise NotFoundError(f"parent run {parent_id!r} does not exist")
+        conn.execute(
+            "INSERT INTO runs (id, experiment_id, name, kind, parent_id, status, start_time, git_commit, "
+            "git_dirty, env, source, host, pid, pid_start, heartbeat) "
+            "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, experiment_id, name, kind, parent_id, now, git[0], git[1],
+             json.dumps(env) if env else None, source, host, pid, token, now))
+    return run_id, name
+
+
+def write_batch(store: Store, *, params: Iterable[tuple] = (), tags: Iterable[tuple] = (),
+                metrics: list[tuple] = (), heartbeat: Iterable[str] = ()) -> None:
+    """Write buffered params ``(run, key, text, num, json)``, tags ``(run, key, value)`` and
+    metrics ``(run, key, step, value, timestamp)`` in one transaction."""
+    latest: dict[tuple[str, str], tuple] = {}
+    for row in metrics:
+        key = (row[0], row[1])
+        seen = latest.get(key)
+        if seen is None or (row[2], row[4]) >= (seen[2], seen[4]):
+            latest[key] = row
+    now = time.time()
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO params (run_id, key, value, num, json) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, num = excluded.num, "
+            "json = excluded.json", params)
+        conn.executemany(
+            "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value", tags)
+        if metrics:
+            conn.executemany("INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)",
+                             metrics)
+            conn.executemany(
+                "INSERT INTO latest_metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
+                "timestamp = excluded.timestamp WHERE excluded.step > latest_metrics.step OR "
+                "(excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)",
+                latest.values())
+        conn.executemany("UPDATE runs SET heartbeat = ? WHERE id = ?", [(now, r) for r in heartbeat])
+
+
+def finish_run(store: Store, run_id: str, status: str, error: str | None = None) -> None:
+    if status not in RUN_STATUSES or status == "running":
+        raise InvalidInputError(f"a run ends as finished, failed or interrupted, not {status!r}")
+    now = time.time()
+    with store.transaction() as conn:
+        conn.execute("UPDATE runs SET status = ?, end_time = ?, error = ?, heartbeat = ? WHERE id = ?",
+                     (status, now, error, now, run_id))
+
+
+def reap_interrupted(store: Store) -> int:
+    """Mark runs whose owning process died as interrupted; return how many."""
+    running = store.query("SELECT id, host, pid, pid_start, heartbeat, start_time FROM runs "
+                          "WHERE status = 'running'")
+    dead = [(row[4] or row[5], row[0]) for row in running if process.is_alive(row[1], row[2], row[3]) is False]
+    if dead:
+        with store.transaction() as conn:
+            conn.executemany(
+                "UPDATE runs SET status = 'interrupted', end_time = ?, "
+                "error = COALESCE(error, 'the process running it ended without finishing the run') "
+                "WHERE id = ? AND status = 'running'", dead)
+    return len(dead)
+
+
+def resolve_run_id(store: Store, ref: str) -> str:
+    """A run's id from its full id, a unique id prefix (4+ characters) or a unique name."""
+    if not isinstance(ref, str) or not ref:
+        raise InvalidInputError(f"a run is named by its id, an id prefix or its name, got {ref!r}")
+    if store.query_one("SELECT 1 FROM runs WHERE id = ?", (ref,)):
+        return ref
+    matches: list[str] = []
+    if len(ref) >= 4 and all(c in "0123456789abcdef" for c in ref.lower()):
+        low = ref.lower()
+        matches = [r[0] for r in store.query("SELECT id FROM runs WHERE id >= ? AND id < ? LIMIT 5",
+                                             (low, low + "g"))]
+    if not matches:
+        matches = [r[0] for r in store.query("SELECT id FROM runs WHERE name = ? LIMIT 5", (ref,))]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise InvalidInputError(f"run {ref!r} is ambiguous: it matches {', '.join(m[:12] for m in matches)}; "
+                                "give more characters of the id")
+    raise NotFoundError(f"no run with id, id prefix or name {ref!r}; list runs with `mlops-nb runs ls`")
+
+
+def get_run(store: Store, ref: str) -> Run:
+    reap_interrupted(store)
+    run_id = resolve_run_id(store, ref)
+    row = store.query_one(
+        "SELECT r.id, e.name, r.name, r.kind, r.status, r.start_time, r.end_time, r.parent_id, r.error, "
+        "r.git_commit, r.git_dirty, r.env, r.source FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+        "WHERE r.id = ?", (run_id,))
+    run = Run(*row[:9], git_commit=row[9], git_dirty=None if row[10] is None else bool(row[10]),
+              env=json.loads(row[11]) if row[11] else {}, source=row[12])
+    run.params = {k: decode_param(v, j) for k, v, j in
+                  store.query("SELECT key, value, json FROM params WHERE run_id = ? ORDER BY key", (run_id,))}
+    run.metrics = {k: _nan(v) for k, v in
+                   store.query("SELECT key, value FROM latest_metrics WHERE run_id = ? ORDER BY key", (run_id,))}
+    run.tags = dict(store.query("SELECT key, value FROM tags WHERE run_id = ? ORDER BY key", (run_id,)))
+    run.artifacts = {name: {"sha256": sha, "size": size} for name, sha, size in store.query(
+        "SELECT name, sha256, size FROM artifacts WHERE run_id = ? ORDER BY name", (run_id,))}
+    return run
+
+
+def metric_history(store: Store, run_id: str, key: str | None = None) -> list[tuple[str, int, float, float]]:
+    """Every logged value: (key, step, value, timestamp), ordered by key and step."""
+    sql = "SELECT key, step, value, timestamp FROM metrics WHERE run_id = ?"
+    args: tuple = (run_id,)
+    if key is not None:
+        sql += " AND key = ?"
+        args += (key,)
+    return [(k, s, _nan(v), t) for k, s, v, t in store.query(sql + " ORDER BY key, step, timestamp", args)]
+
+
+def _nan(value: float | None) -> float:
+    # SQLite stores NaN as NULL; a metric value is never NULL otherwise.
+    return float("nan") if value is None else value
+
+
+def _listing(names: list[str], limit: int = 10) -> str:
+    if not names:
+        return "none yet"
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def record_artifact(store: Store, run_id: str, name: str, sha256: str, size: int) -> None:
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO artifacts (run_id, name, sha256, size, created_at) VALUES (?, ?, ?, ?, ?) "
+                     "ON CONFLICT (run_id, name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, "
+                     "created_at = excluded.created_at", (run_id, name, sha256, size, time.time()))

@@ -1,0 +1,140 @@
+"""The registry's schema, as numbered migrations applied in order.
+
+Each migration is a name and a list of statements; the store runs each one in its
+own transaction and records it in ``_migrations`` and ``PRAGMA user_version``.
+Never edit a migration that has shipped: add the next one.
+
+Conventions: times are UNIX seconds (REAL); a metric value of NULL is NaN (SQLite
+cannot store NaN); JSON columns hold ``json.dumps`` text.
+"""
+
+from __future__ import annotations
+
+# 'mlop' in ASCII: marks the file as an mlops-nb registry (PRAGMA application_id).
+APPLICATION_ID = 0x6D6C6F70
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    ("initial schema", [
+        """CREATE TABLE experiments (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            description TEXT)""",
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            parent_id TEXT,
+            status TEXT NOT NULL,
+            start_time REAL NOT NULL,
+            end_time REAL,
+            error TEXT,
+            git_commit TEXT,
+            git_dirty INTEGER,
+            env TEXT,
+            source TEXT,
+            host TEXT,
+            pid INTEGER,
+            pid_start TEXT,
+            heartbeat REAL)""",
+        "CREATE INDEX runs_experiment_start ON runs(experiment_id, start_time)",
+        "CREATE INDEX runs_start ON runs(start_time)",
+        "CREATE INDEX runs_running ON runs(status) WHERE status = 'running'",
+        "CREATE INDEX runs_parent ON runs(parent_id) WHERE parent_id IS NOT NULL",
+        """CREATE TABLE params (
+            run_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            num REAL,
+            json TEXT,
+            PRIMARY KEY (run_id, key)) WITHOUT ROWID""",
+        "CREATE INDEX params_key_value ON params(key, value)",
+        "CREATE INDEX params_key_num ON params(key, num) WHERE num IS NOT NULL",
+        """CREATE TABLE tags (
+            run_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (run_id, key)) WITHOUT ROWID""",
+        "CREATE INDEX tags_key_value ON tags(key, value)",
+        """CREATE TABLE metrics (
+            run_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            value REAL,
+            timestamp REAL NOT NULL)""",
+        "CREATE INDEX metrics_run_key_step ON metrics(run_id, key, step)",
+        """CREATE TABLE latest_metrics (
+            run_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value REAL,
+            step INTEGER NOT NULL,
+            timestamp REAL NOT NULL,
+            PRIMARY KEY (run_id, key)) WITHOUT ROWID""",
+        "CREATE INDEX latest_metrics_key_value ON latest_metrics(key, value)",
+        """CREATE TABLE artifacts (
+            run_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, name)) WITHOUT ROWID""",
+        """CREATE TABLE datasets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            n_rows INTEGER,
+            n_cols INTEGER,
+            schema TEXT,
+            profile TEXT,
+            created_at REAL NOT NULL,
+            UNIQUE (name, fingerprint))""",
+        """CREATE TABLE run_datasets (
+            run_id TEXT NOT NULL,
+            dataset_id INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            PRIMARY KEY (run_id, dataset_id, role)) WITHOUT ROWID""",
+        "CREATE INDEX run_datasets_dataset ON run_datasets(dataset_id)",
+        """CREATE TABLE logged_models (
+            run_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            flavor TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            signature TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, name)) WITHOUT ROWID""",
+        """CREATE TABLE models (
+            name TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            description TEXT)""",
+        """CREATE TABLE model_versions (
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            run_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            flavor TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            signature TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (name, version)) WITHOUT ROWID""",
+        "CREATE INDEX model_versions_run ON model_versions(run_id)",
+        """CREATE TABLE aliases (
+            name TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (name, alias)) WITHOUT ROWID""",
+        """CREATE TABLE alias_history (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            action TEXT NOT NULL,
+            version INTEGER,
+            previous INTEGER,
+            at REAL NOT NULL,
+            reason TEXT)""",
+        "CREATE INDEX alias_history_name_alias ON alias_history(name, alias, id)",
+    ]),
+]
+
+LATEST_VERSION = len(MIGRATIONS)

@@ -1,0 +1,203 @@
+"""The SQLite file at the centre: opening, checking, migrating, and transactions.
+
+One :class:`Store` per registry file per process (see :func:`open_store`). Writes
+go through :meth:`Store.transaction`, which takes SQLite's write lock up front
+(``BEGIN IMMEDIATE``) so that concurrent writers queue on the busy timeout instead
+of failing with ``database is locked`` halfway through.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from mlops_nb.errors import RegistryError
+from mlops_nb.registry.schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
+
+DB_NAME = "registry.db"
+BUSY_TIMEOUT_S = 60.0
+
+_GITIGNORE = "# Created by mlops-nb: the registry is local state, not source.\n*\n"
+
+
+class Store:
+    """A registry file: a SQLite database plus the content-addressed artifact folder."""
+
+    def __init__(self, home: str | os.PathLike):
+        self.home = Path(home)
+        self.db_path = self.home / DB_NAME
+        self.artifacts_dir = self.home / "artifacts"
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._prepare_home()
+        self.conn = self._connect()
+        self._check_and_migrate()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.home)!r})"
+
+    # -- opening -------------------------------------------------------------
+
+    def _prepare_home(self) -> None:
+        if self.home.exists() and not self.home.is_dir():
+            raise RegistryError(f"{self.home} is a file, not a registry folder: "
+                                "point --home/MLOPS_NB_HOME at a folder")
+        try:
+            self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RegistryError(f"cannot create the registry folder {self.home}: {exc.strerror}") from None
+        ignore = self.home / ".gitignore"
+        if not ignore.exists():
+            try:
+                ignore.write_text(_GITIGNORE)
+            except OSError:
+                pass  # read-only checkouts still work; the file is a courtesy
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise RegistryError(f"cannot open the registry {self.db_path}: {exc}") from None
+        try:
+            _retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone())
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            conn.execute("PRAGMA cache_size=-32000")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise RegistryError(
+                f"{self.db_path} is not an mlops-nb registry ({exc}); move it away or point "
+                "--home/MLOPS_NB_HOME at another folder") from None
+        return conn
+
+    def _check_and_migrate(self) -> None:
+        app_id, version = self._identity()
+        if version > LATEST_VERSION:
+            raise RegistryError(
+                f"{self.db_path} was written by a newer mlops-nb (schema version {version}; this "
+                f"mlops-nb knows up to {LATEST_VERSION}): upgrade with `pip install -U mlops-nb`")
+        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and self._has_foreign_tables()):
+            raise RegistryError(
+                f"{self.db_path} is a SQLite file but not an mlops-nb registry; move it away or "
+                "point --home/MLOPS_NB_HOME at another folder")
+        if version < LATEST_VERSION:
+            self._migrate()
+
+    def _identity(self) -> tuple[int, int]:
+        app_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        return app_id, version
+
+    def _has_foreign_tables(self) -> bool:
+        rows = self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'").fetchall()
+        return bool(rows)
+
+    def _migrate(self) -> None:
+        # One transaction per migration, re-reading the version inside it: another
+        # process may have migrated while we waited for the lock.
+        while True:
+            with self.transaction() as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version >= LATEST_VERSION:
+                    return
+                if version == 0:
+                    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                    conn.execute("CREATE TABLE IF NOT EXISTS _migrations ("
+                                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
+                name, statements = MIGRATIONS[version]
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO _migrations VALUES (?, ?, ?)", (version + 1, name, time.time()))
+                conn.execute(f"PRAGMA user_version={version + 1}")
+
+    # -- using ---------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested calls join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._depth -= 1
+                return
+            _retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            self._depth = 1
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                _retry_busy(lambda: self.conn.execute("COMMIT"))
+            finally:
+                self._depth = 0
+
+    def query(self, sql: str, params: tuple | list | dict = ()) -> list[tuple]:
+        with self._lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: tuple | list | dict = ()) -> tuple | None:
+        with self._lock:
+            return self.conn.execute(sql, params).fetchone()
+
+    def integrity_check(self) -> str:
+        return self.query_one("PRAGMA integrity_check")[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+
+def _retry_busy(action, deadline_s: float = BUSY_TIMEOUT_S) -> Any:
+    """Run ``action``, retrying while SQLite reports the database busy or locked.
+
+    The connection's busy timeout already waits; this catches the cases where SQLite
+    gives up at once (e.g. a lock upgrade during WAL recovery) so the user never sees
+    ``database is locked`` for ordinary contention.
+    """
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            message = str(exc)
+            if "locked" not in message and "busy" not in message:
+                raise
+            if time.monotonic() > deadline:
+                raise RegistryError(f"the registry stayed locked for over {deadline_s:.0f} s by another "
+                                    "process; is a run stuck? ({message})") from None
+            time.sleep(random.uniform(0.005, 0.05))
+
+
+_stores: dict[tuple[Path, int], Store] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(home: str | os.PathLike) -> Store:
+    """The process's store for ``home``, opened once (and again after a fork)."""
+    key = (Path(home).resolve(), os.getpid())
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = _stores[key] = Store(key[0])
+        return store
+
+
+def forget_stores() -> None:
+    """Close every store this process opened (tests; switching homes)."""
+    with _stores_lock:
+        for (_, owner), store in _stores.items():
+            if owner == os.getpid():
+                store.close()
+        _stores.clear()

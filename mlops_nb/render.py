@@ -1,0 +1,238 @@
+"""Terminal rendering of registry objects (rich tables) and their JSON form."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from datetime import datetime
+from typing import Any, Iterable
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+_STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "interrupted": "yellow"}
+_MAX_KEY_COLUMNS = 6
+
+
+def console() -> Console:
+    # Piped output (make, CI logs, `| less`) gets wide lines rather than truncated cells.
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 200)
+    return Console(highlight=False, soft_wrap=False, width=width)
+
+
+# -- JSON ------------------------------------------------------------------------
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values; NaN and infinities become the strings "NaN", "Infinity", "-Infinity"
+    so strict parsers (jq, browsers) accept the output."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(jsonable(value), indent=2, allow_nan=False))
+
+
+def run_dict(run, **extra: Any) -> dict:
+    data = {"run_id": run.id, "name": run.name, "experiment": run.experiment, "status": run.status,
+            "kind": run.kind, "parent_id": run.parent_id, "start_time": run.start_time, "end_time": run.end_time,
+            "error": run.error, "git_commit": run.git_commit, "git_dirty": run.git_dirty, "env": run.env,
+            "params": run.params, "metrics": run.metrics, "tags": run.tags, "artifacts": run.artifacts}
+    data.update(extra)
+    return data
+
+
+def version_dict(version, metrics: dict | None = None) -> dict:
+    return {"name": version.name, "version": version.version, "run_id": version.run_id, "source": version.source,
+            "flavor": version.flavor, "sha256": version.sha256, "signature": version.signature,
+            "created_at": version.created_at, "aliases": list(version.aliases), "metrics": metrics or {}}
+
+
+# -- formatting ------------------------------------------------------------------
+
+def fmt_time(ts: float | None) -> str:
+    return "" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_duration(start: float | None, end: float | None) -> str:
+    if start is None or end is None:
+        return ""
+    seconds = end - start
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.6g}"
+    if value is None:
+        return ""
+    return escape(value if isinstance(value, str) else json.dumps(value))
+
+
+def status_text(status: str) -> str:
+    return f"[{_STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def _common_keys(dicts: Iterable[dict], limit: int = _MAX_KEY_COLUMNS) -> list[str]:
+    counts: dict[str, int] = {}
+    for d in dicts:
+        for key in d:
+            counts[key] = counts.get(key, 0) + 1
+    return sorted(counts, key=lambda k: (-counts[k], k))[:limit]
+
+
+# -- tables ----------------------------------------------------------------------
+
+def runs_table(rows: list[dict]) -> None:
+    out = console()
+    if not rows:
+        out.print("No runs match. Log one with `with mlops.start_run(): ...`, or loosen the filter.")
+        return
+    metric_keys = _common_keys(r["metrics"] for r in rows)
+    param_keys = _common_keys(r["params"] for r in rows)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("run", "name", "experiment", "status", "started", "took"):
+        table.add_column(header, no_wrap=True)
+    for key in metric_keys:
+        table.add_column(escape(key), justify="right", style="bold")
+    for key in param_keys:
+        table.add_column(escape(key), justify="right", style="dim")
+    for r in rows:
+        table.add_row(r["run_id"][:8], escape(r["name"]), escape(r["experiment"]), status_text(r["status"]),
+                      fmt_time(r["start_time"]), fmt_duration(r["start_time"], r["end_time"]),
+                      *(fmt_value(r["metrics"].get(k)) for k in metric_keys),
+                      *(fmt_value(r["params"].get(k)) for k in param_keys))
+    out.print(table)
+    if metric_keys or param_keys:
+        out.print(f"[dim]bold columns are metrics (latest value), dim columns are params; "
+                  f"{len(rows)} run(s) shown[/]")
+
+
+def run_detail(run, *, lineage: dict, metric_steps: dict[str, int]) -> None:
+    out = console()
+    out.print(f"[bold]{escape(run.name)}[/]  run {run.id}")
+    commit = f"{run.git_commit[:10]}{' (dirty)' if run.git_dirty else ''}" if run.git_commit else "not in git"
+    info = [("experiment", escape(run.experiment)), ("status", status_text(run.status)), ("kind", run.kind),
+            ("started", fmt_time(run.start_time)), ("took", fmt_duration(run.start_time, run.end_time)),
+            ("parent", run.parent_id or ""), ("git", commit),
+            ("python", run.env.get("python", "")),
+            ("packages", ", ".join(f"{k} {v}" for k, v in run.env.get("packages", {}).items()))]
+    _pairs(out, info)
+    if run.error:
+        out.print(f"[red]error:[/] {escape(run.error.splitlines()[0])}")
+    if run.params:
+        out.print("\n[bold]params[/]")
+        _pairs(out, [(k, fmt_value(v)) for k, v in run.params.items()])
+    if run.metrics:
+        out.print("\n[bold]metrics[/] (latest value, values logged)")
+        _pairs(out, [(k, f"{fmt_value(v)}  ({metric_steps.get(k, 1)})") for k, v in run.metrics.items()])
+    if run.tags:
+        out.print("\n[bold]tags[/]")
+        _pairs(out, [(k, escape(v)) for k, v in run.tags.items()])
+    if run.artifacts:
+        out.print("\n[bold]artifacts[/]")
+        _pairs(out, [(name, f"{a['size']:,} bytes  sha256 {a['sha256'][:12]}") for name, a in run.artifacts.items()])
+    if lineage["datasets"] or lineage["models"] or lineage["children"]:
+        out.print("\n[bold]lineage[/]")
+        pairs = [(d["role"], f"dataset {d['name']} ({d['fingerprint'][:12]})") for d in lineage["datasets"]]
+        pairs += [("model", f"{m['name']}/{m['version']}") for m in lineage["models"]]
+        pairs += [("child run", c[:8]) for c in lineage["children"]]
+        _pairs(out, pairs)
+
+
+def compare_table(found: list) -> None:
+    out = console()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("")
+    for run in found:
+        table.add_column(f"{escape(run.name)}\n{run.id[:8]}", justify="right")
+    table.add_row("status", *(status_text(r.status) for r in found))
+    param_keys = sorted({k for r in found for k in r.params})
+    for key in param_keys:
+        values = [fmt_value(r.params[key]) if key in r.params else "—" for r in found]
+        differs = len(set(values)) > 1
+        label = f"[yellow]params.{escape(key)}[/]" if differs else f"params.{escape(key)}"
+        table.add_row(label, *(f"[yellow]{v}[/]" if differs else v for v in values))
+    for key in sorted({k for r in found for k in r.metrics}):
+        values = [r.metrics.get(key) for r in found]
+        finite = [v for v in values if isinstance(v, float) and math.isfinite(v)]
+        best = max(finite) if finite else None
+        table.add_row(f"metrics.{escape(key)}", *("—" if v is None else
+                                          f"[bold]{fmt_value(v)}[/]" if v == best and len(finite) > 1 else fmt_value(v)
+                                          for v in values))
+    out.print(table)
+    out.print("[dim]yellow: params that differ; bold: the highest value of each metric[/]")
+
+
+def experiments_table(rows: list[dict]) -> None:
+    out = console()
+    if not rows:
+        out.print("No experiments yet.")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("experiment", "runs", "last run", "created"):
+        table.add_column(header)
+    for r in rows:
+        table.add_row(escape(r["name"]), str(r["runs"]), fmt_time(r["last_run"]), fmt_time(r["created_at"]))
+    out.print(table)
+
+
+def models_table(rows: list[dict]) -> None:
+    out = console()
+    if not rows:
+        out.print("No registered models yet. Register one with mlops.register_model(run, name).")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("model", "versions", "latest", "aliases", "updated"):
+        table.add_column(header)
+    for r in rows:
+        aliases = ", ".join(f"{a} -> {v}" for a, v in sorted(r["aliases"].items()))
+        table.add_row(r["name"], str(r["versions"]), str(r["latest_version"] or ""), aliases, fmt_time(r["updated_at"]))
+    out.print(table)
+
+
+def model_detail(name: str, versions: list, metrics: dict[int, dict], history: list[dict]) -> None:
+    out = console()
+    out.print(f"[bold]{name}[/]")
+    metric_keys = _common_keys(metrics.values())
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("version", "aliases", "run", "created", "inputs"):
+        table.add_column(header)
+    for key in metric_keys:
+        table.add_column(escape(key), justify="right")
+    for v in versions:
+        inputs = len((v.signature or {}).get("inputs", []))
+        table.add_row(str(v.version), ", ".join(v.aliases), v.run_id[:8], fmt_time(v.created_at),
+                      str(inputs) if inputs else "", *(fmt_value(metrics[v.version].get(k)) for k in metric_keys))
+    out.print(table)
+    if history:
+        out.print("[bold]alias history[/]")
+        for h in history:
+            moved = f"{h['previous']} -> {h['version']}" if h["previous"] is not None else f"-> {h['version']}"
+            reason = f"  ({h['reason']})" if h["reason"] else ""
+            out.print(f"  {fmt_time(h['at'])}  {h['alias']:<12} {h['action']:<9} {moved}{reason}")
+
+
+def _pairs(out: Console, pairs: list[tuple[str, str]]) -> None:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim")
+    table.add_column()
+    for key, value in pairs:
+        table.add_row(escape(key), str(value))
+    out.print(table)

@@ -1,0 +1,341 @@
+"""Runs from user code: ``with mlops.start_run(): mlops.log_metric(...)``.
+
+Params, tags and metrics are buffered in memory and written in one transaction
+when the buffer holds ``FLUSH_ROWS`` rows, when ``FLUSH_SECONDS`` have passed since
+the last write (checked as values arrive), when the run ends and at interpreter
+exit. An exception inside the ``with`` block flushes what was logged, marks the
+run failed with the error, and re-raises.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Mapping
+
+from mlops_nb import environment, modelio
+from mlops_nb.datasets import fingerprint_frame, frame_profile, frame_schema
+from mlops_nb.errors import InvalidInputError, NoActiveRunError
+from mlops_nb.registry import artifacts, datasets, models, runs
+from mlops_nb.registry.home import find_home
+from mlops_nb.registry.store import Store, open_store
+from mlops_nb.registry.values import check_key, check_metric, encode_param, tag_text
+
+FLUSH_ROWS = 20_000
+FLUSH_SECONDS = 2.0
+
+_active: list["ActiveRun"] = []
+_settings: dict[str, Any] = {"home": None, "experiment": None}
+_hooks_installed = False
+_uncaught = threading.Event()
+
+
+class ActiveRun:
+    """A run in progress. Use it as a context manager, or call :meth:`end`."""
+
+    def __init__(self, store: Store, run_id: str, name: str, experiment: str):
+        self.store = store
+        self.id = run_id
+        self.name = name
+        self.experiment = experiment
+        self.status = "running"
+        self._params: dict[str, tuple] = {}
+        self._pending_params: list[tuple] = []
+        self._pending_tags: list[tuple] = []
+        self._metrics: list[tuple] = []
+        self._next_step: dict[str, int] = {}
+        self._flushed_at = time.time()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ActiveRun(id={self.id[:8]!r}, name={self.name!r}, experiment={self.experiment!r}, status={self.status!r})"
+
+    # -- logging -------------------------------------------------------------
+
+    def log_param(self, key: str, value: Any) -> None:
+        row = encode_param(key, value)
+        seen = self._params.get(row[0])
+        if seen is not None and seen != row[1:]:
+            raise InvalidInputError(
+                f"param {key!r} of run {self.name!r} is already {seen[0]!r}; params are fixed once logged: "
+                "start a new run to try another value, or log changing values as metrics")
+        self._params[row[0]] = row[1:]
+        self._pending_params.append((self.id, *row))
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        if not isinstance(params, Mapping):
+            raise InvalidInputError(f"params must be a mapping of name to value, got {type(params).__name__}")
+        for key, value in params.items():
+            self.log_param(key, value)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self._pending_tags.append((self.id, *tag_text(key, value)))
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self.set_tag(key, value)
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Buffer one value; ``step`` defaults to the key's previous step + 1 (0 first)."""
+        if type(value) is not float:
+            value = check_metric(key, value)
+        next_step = self._next_step.get(key)
+        if next_step is None:
+            check_key(key, "metric")
+            next_step = 0
+        if step is None:
+            step = next_step
+        elif type(step) is not int:
+            if isinstance(step, bool) or not hasattr(step, "__index__"):
+                raise InvalidInputError(f"metric {key!r} step must be an integer, got {step!r}")
+            step = int(step)
+        self._next_step[key] = step + 1 if step >= next_step else next_step
+        now = time.time()
+        self._metrics.append((self.id, key, step, value, now))
+        if len(self._metrics) >= FLUSH_ROWS or now - self._flushed_at > FLUSH_SECONDS:
+            self.flush()
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.log_metric(key, value, step)
+
+    def log_artifact(self, data: bytes | str | os.PathLike, name: str | None = None) -> str:
+        """Store a file or bytes under ``name``; return its sha256."""
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            if name is None:
+                raise InvalidInputError("log_artifact(bytes) needs a name, e.g. log_artifact(data, 'report.html')")
+            name = artifacts.check_artifact_name(name)
+            sha, size = artifacts.put_bytes(self.store.artifacts_dir, bytes(data))
+        elif isinstance(data, (str, os.PathLike)):
+            name = artifacts.check_artifact_name(name if name is not None else Path(data).name)
+            sha, size = artifacts.put_file(self.store.artifacts_dir, data)
+        else:
+            raise InvalidInputError(f"log_artifact takes a file path or bytes, got {type(data).__name__}")
+        runs.record_artifact(self.store, self.id, name, sha, size)
+        return sha
+
+    def log_dataset(self, df: Any, name: str, role: str = "train") -> dict:
+        """Record a DataFrame's fingerprint, shape, schema and profile, linked to this run."""
+        if not (hasattr(df, "dtypes") and hasattr(df, "columns")):
+            raise InvalidInputError(f"log_dataset takes a pandas DataFrame, got {type(df).__name__}")
+        fingerprint = fingerprint_frame(df)
+        dataset_id = datasets.record_dataset(
+            self.store, self.id, name=name, fingerprint=fingerprint, role=role, n_rows=len(df),
+            n_cols=len(df.columns), schema=frame_schema(df), profile=frame_profile(df))
+        return {"id": dataset_id, "name": name, "fingerprint": fingerprint, "role": role}
+
+    def log_model(self, model: Any, name: str = "model", *, X: Any = None) -> str:
+        """Store a fitted model (pickled) with its signature; return its sha256."""
+        models.check_model_name(name)
+        data = modelio.serialize_model(model, name)
+        sha, size = artifacts.put_bytes(self.store.artifacts_dir, data)
+        runs.record_artifact(self.store, self.id, f"models/{name}.pkl", sha, size)
+        models.record_logged_model(self.store, self.id, name, modelio.model_flavor(model), sha,
+                                   modelio.infer_signature(model, X))
+        return sha
+
+    # -- writing -------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write everything buffered so far."""
+        with self._lock:
+            metrics, params, tags = self._metrics, self._pending_params, self._pending_tags
+            if not (metrics or params or tags):
+                return
+            self._metrics, self._pending_params, self._pending_tags = [], [], []
+            try:
+                runs.write_batch(self.store, params=params, tags=tags, metrics=metrics, heartbeat=(self.id,))
+            except BaseException:
+                # Keep the values for the next attempt rather than dropping them.
+                self._metrics[:0], self._pending_params[:0], self._pending_tags[:0] = metrics, params, tags
+                raise
+            self._flushed_at = time.time()
+
+    def end(self, status: str = "finished", error: str | None = None) -> None:
+        if self.status != "running":
+            return
+        try:
+            self.flush()
+        finally:
+            runs.finish_run(self.store, self.id, status, error)
+            self.status = status
+            if self in _active:
+                _active.remove(self)
+
+    def __enter__(self) -> "ActiveRun":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.end("finished")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end("interrupted", "KeyboardInterrupt")
+        else:
+            self.end("failed", describe_error(exc_type, exc, tb))
+
+
+def describe_error(exc_type, exc, tb) -> str:
+    summary = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+    detail = "".join(traceback.format_exception(exc_type, exc, tb))
+    return f"{summary}\n\n{detail[-4000:]}"
+
+
+# -- module-level API ----------------------------------------------------------
+
+def set_home(home: str | os.PathLike | None) -> None:
+    """Use the registry in ``home`` (a ``.mlops`` folder) for this process; None to search again."""
+    _settings["home"] = home
+
+
+def set_experiment(name: str) -> None:
+    """Make ``name`` the experiment that new runs go to."""
+    check_key(name, "experiment")
+    _settings["experiment"] = name
+
+
+def current_experiment() -> str:
+    return _settings["experiment"] or os.environ.get("MLOPS_NB_EXPERIMENT") or runs.DEFAULT_EXPERIMENT
+
+
+def get_store(must_exist: bool = False) -> Store:
+    return open_store(find_home(_settings["home"], must_exist=must_exist))
+
+
+def start_run(experiment: str | None = None, name: str | None = None, params: Mapping[str, Any] | None = None,
+              tags: Mapping[str, Any] | None = None, *, kind: str = "interactive", parent: str | None = None,
+              source: str | None = None) -> ActiveRun:
+    """Start a run; use it as ``with mlops.start_run(...) as run:``.
+
+    A run started while another is active becomes its child unless ``parent`` says
+    otherwise. Example::
+
+        with mlops.start_run(experiment="churn", params={"C": 1.0}) as run:
+            mlops.log_metric("accuracy", 0.93)
+    """
+    store = get_store()
+    experiment = experiment or current_experiment()
+    experiment_id = _experiment_id(store, experiment)
+    if parent is None and _active:
+        parent = _active[-1].id
+    elif parent is not None:
+        parent = runs.resolve_run_id(store, parent)
+    # Check inputs before anything is written, so bad input leaves no trace.
+    param_rows = [encode_param(k, v) for k, v in (params or {}).items()]
+    tag_rows = [tag_text(k, v) for k, v in (tags or {}).items()]
+    if name is not None and not isinstance(name, str):
+        raise InvalidInputError(f"run name must be a string, got {type(name).__name__}")
+    run_id, name = runs.create_run(store, experiment_id=experiment_id, name=name, kind=kind, parent_id=parent,
+                                   git=environment.git_state(), env=environment.python_environment(),
+                                   source=source)
+    run = ActiveRun(store, run_id, name, experiment)
+    for key, text, num, json_text in param_rows:
+        run._params[key] = (text, num, json_text)
+        run._pending_params.append((run_id, key, text, num, json_text))
+    run._pending_tags.extend((run_id, k, v) for k, v in tag_rows)
+    _install_hooks()
+    _active.append(run)
+    return run
+
+
+def active_run() -> ActiveRun | None:
+    return _active[-1] if _active else None
+
+
+def end_run(status: str = "finished") -> None:
+    run = _current()
+    run.end(status)
+
+
+def _current() -> ActiveRun:
+    if not _active:
+        raise NoActiveRunError("no active run: wrap the code in `with mlops.start_run():` (or `%%track` in a notebook)")
+    return _active[-1]
+
+
+def log_param(key: str, value: Any) -> None:
+    _current().log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    _current().log_params(params)
+
+
+def set_tag(key: str, value: Any) -> None:
+    _current().set_tag(key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    _current().set_tags(tags)
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    if not _active:
+        _current()
+    _active[-1].log_metric(key, value, step)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    _current().log_metrics(metrics, step)
+
+
+def log_artifact(data: bytes | str | os.PathLike, name: str | None = None) -> str:
+    return _current().log_artifact(data, name)
+
+
+def log_dataset(df: Any, name: str, role: str = "train") -> dict:
+    return _current().log_dataset(df, name, role)
+
+
+def log_model(model: Any, name: str = "model", *, X: Any = None) -> str:
+    return _current().log_model(model, name, X=X)
+
+
+def flush_active() -> None:
+    for run in list(_active):
+        run.flush()
+
+
+_experiment_ids: dict[tuple[str, str], int] = {}
+
+
+def _experiment_id(store: Store, name: str) -> int:
+    key = (str(store.db_path), name)
+    if key not in _experiment_ids:
+        _experiment_ids[key] = runs.ensure_experiment(store, name)
+    return _experiment_ids[key]
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_end_all_at_exit)
+    previous = sys.excepthook
+
+    def excepthook(exc_type, exc, tb):
+        _uncaught.set()
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def _end_all_at_exit() -> None:
+    status = "failed" if _uncaught.is_set() else "finished"
+    for run in reversed(list(_active)):
+        try:
+            run.end(status, "the program ended with an uncaught exception" if status == "failed" else None)
+        except Exception as exc:  # never hide the real exit reason behind ours
+            print(f"mlops-nb: could not save run {run.name!r} at exit: {exc}", file=sys.stderr)
+
+
+def _forget_in_child() -> None:
+    # A forked child must not finish (or flush into) its parent's runs.
+    _active.clear()
+    _experiment_ids.clear()

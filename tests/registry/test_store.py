@@ -1,0 +1,73 @@
+import sqlite3
+
+import pytest
+
+from mlops_nb.errors import RegistryError
+from mlops_nb.registry.schema import APPLICATION_ID, LATEST_VERSION
+from mlops_nb.registry.store import Store
+
+
+def test_new_registry_is_wal_with_recorded_schema(tmp_path):
+    store = Store(tmp_path / ".mlops")
+    assert store.query_one("PRAGMA journal_mode")[0] == "wal"
+    assert store.query_one("PRAGMA user_version")[0] == LATEST_VERSION
+    assert store.query_one("PRAGMA application_id")[0] == APPLICATION_ID
+    assert store.query("SELECT version, name FROM _migrations") == [(1, "initial schema")]
+    assert (tmp_path / ".mlops" / ".gitignore").read_text().strip().endswith("*")
+
+
+def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path):
+    store = Store(tmp_path / ".mlops")
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO experiments (name, created_at) VALUES ('kept', 0)")
+    store.close()
+    again = Store(tmp_path / ".mlops")
+    assert again.query("SELECT name FROM experiments") == [("kept",)]
+    assert again.query_one("SELECT COUNT(*) FROM _migrations")[0] == LATEST_VERSION
+
+
+def test_file_that_is_not_sqlite_is_refused_and_left_alone(tmp_path):
+    home = tmp_path / ".mlops"
+    home.mkdir()
+    (home / "registry.db").write_bytes(b"this is a text file, not a database" * 100)
+    with pytest.raises(RegistryError, match="not an mlops-nb registry"):
+        Store(home)
+    assert (home / "registry.db").read_bytes().startswith(b"this is a text file")
+
+
+def test_other_sqlite_database_is_refused_and_left_alone(tmp_path):
+    home = tmp_path / ".mlops"
+    home.mkdir()
+    conn = sqlite3.connect(home / "registry.db")
+    conn.execute("CREATE TABLE invoices (id INTEGER)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(RegistryError, match="SQLite file but not an mlops-nb registry"):
+        Store(home)
+    conn = sqlite3.connect(home / "registry.db")
+    assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("invoices",)]
+
+
+def test_newer_schema_version_is_refused_with_upgrade_hint(tmp_path):
+    Store(tmp_path / ".mlops").close()
+    conn = sqlite3.connect(tmp_path / ".mlops" / "registry.db")
+    conn.execute(f"PRAGMA user_version={LATEST_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(RegistryError, match=r"newer mlops-nb .*pip install -U mlops-nb"):
+        Store(tmp_path / ".mlops")
+
+
+def test_home_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RegistryError, match="is a file, not a registry folder"):
+        Store(tmp_path / "file")
+
+
+def test_failed_transaction_rolls_back(tmp_path):
+    store = Store(tmp_path / ".mlops")
+    with pytest.raises(ZeroDivisionError):
+        with store.transaction() as conn:
+            conn.execute("INSERT INTO experiments (name, created_at) VALUES ('gone', 0)")
+            1 / 0
+    assert store.query("SELECT name FROM experiments") == []
