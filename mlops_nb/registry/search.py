@@ -20,6 +20,37 @@ def search_run_rows(store: Store, filter: str | None = None, *, order_by: Sequen
                     experiment: str | Sequence[str] | None = None,
                     max_results: int | None = None) -> list[dict[str, Any]]:
     """Matching runs as dicts with run columns plus ``params``, ``metrics`` and ``tags`` dicts."""
+    rows = _select_runs(store, filter, order_by, experiment, max_results)
+    runs = [dict(zip(RUN_COLUMNS, row), params={}, metrics={}, tags={}) for row in rows]
+    for part, index, key, value in _run_values(store, rows):
+        runs[index][part][key] = value
+    return runs
+
+
+def search_runs(store: Store, filter: str | None = None, *, order_by: Sequence[str] | str | None = None,
+                experiment: str | Sequence[str] | None = None, max_results: int | None = None):
+    """Matching runs as a pandas DataFrame: one row per run, ``params.*``, ``metrics.*`` and
+    ``tags.*`` columns (metrics hold each run's latest value)."""
+    import pandas as pd
+
+    rows = _select_runs(store, filter, order_by, experiment, max_results)
+    data: dict[str, list] = {name: [row[i] for row in rows] for i, name in enumerate(RUN_COLUMNS)}
+    extra: dict[tuple[str, str], list] = {}
+    for part, index, key, value in _run_values(store, rows):
+        column = extra.get((part, key))
+        if column is None:
+            column = extra[(part, key)] = [None] * len(rows)
+        column[index] = value
+    for part in ("params", "metrics", "tags"):
+        for key in sorted(k for p, k in extra if p == part):
+            data[f"{part}.{key}"] = extra[(part, key)]
+    frame = pd.DataFrame(data)
+    for column in ("start_time", "end_time"):
+        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+    return frame
+
+
+def _select_runs(store: Store, filter: str | None, order_by, experiment, max_results) -> list[tuple]:
     if max_results is not None and (not isinstance(max_results, int) or max_results < 1):
         raise InvalidInputError(f"max_results must be a positive integer, got {max_results!r}")
     reap_interrupted(store)
@@ -38,58 +69,36 @@ def search_run_rows(store: Store, filter: str | None = None, *, order_by: Sequen
     sql = ("SELECT r.id, e.name, r.name, r.status, r.kind, r.parent_id, r.start_time, r.end_time "
            f"FROM runs r JOIN experiments e ON e.id = r.experiment_id {' '.join(j for j, _ in joins)}"
            f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order_sql}")
-    join_args = [a for _, a in joins]
     if max_results is not None:
         sql += f" LIMIT {int(max_results)}"
-    rows = store.query(sql, join_args + args)
-    runs = [dict(zip(RUN_COLUMNS, row), params={}, metrics={}, tags={}) for row in rows]
-    _attach_values(store, runs)
-    return runs
+    return store.query(sql, [key for _, key in joins] + args)
 
 
-def search_runs(store: Store, filter: str | None = None, *, order_by: Sequence[str] | str | None = None,
-                experiment: str | Sequence[str] | None = None, max_results: int | None = None):
-    """Matching runs as a pandas DataFrame: one row per run, ``params.*``, ``metrics.*`` and
-    ``tags.*`` columns (metrics hold each run's latest value)."""
-    import pandas as pd
-
-    runs = search_run_rows(store, filter, order_by=order_by, experiment=experiment, max_results=max_results)
-    records = []
-    for run in runs:
-        record = {c: run[c] for c in RUN_COLUMNS}
-        record.update({f"params.{k}": v for k, v in run["params"].items()})
-        record.update({f"metrics.{k}": v for k, v in run["metrics"].items()})
-        record.update({f"tags.{k}": v for k, v in run["tags"].items()})
-        records.append(record)
-    frame = pd.DataFrame.from_records(records, columns=_columns(runs))
-    for column in ("start_time", "end_time"):
-        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
-    return frame
-
-
-def _columns(runs: list[dict]) -> list[str]:
-    columns = list(RUN_COLUMNS)
-    for part in ("params", "metrics", "tags"):
-        keys = sorted({k for run in runs for k in run[part]})
-        columns.extend(f"{part}.{k}" for k in keys)
-    return columns
-
-
-def _attach_values(store: Store, runs: list[dict]) -> None:
-    if not runs:
+def _run_values(store: Store, rows: list[tuple]):
+    """(part, row index, key, value) for the params, latest metrics and tags of ``rows``."""
+    if not rows:
         return
-    by_id = {run["run_id"]: run for run in runs}
-    ids = json.dumps(list(by_id))
-    for run_id, key, value, json_text in store.query(
-            "SELECT run_id, key, value, json FROM params WHERE run_id IN (SELECT value FROM json_each(?))", (ids,)):
-        by_id[run_id]["params"][key] = decode_param(value, json_text)
-    for run_id, key, value in store.query(
-            "SELECT run_id, key, value FROM latest_metrics WHERE run_id IN (SELECT value FROM json_each(?))",
-            (ids,)):
-        by_id[run_id]["metrics"][key] = float("nan") if value is None else value
-    for run_id, key, value in store.query(
-            "SELECT run_id, key, value FROM tags WHERE run_id IN (SELECT value FROM json_each(?))", (ids,)):
-        by_id[run_id]["tags"][key] = value
+    # json_each's integer key is the run's position in the list, so no id lookups are needed.
+    ids = json.dumps([row[0] for row in rows])
+    decoded: dict[str, Any] = {}
+    for index, key, value, json_text in store.query(
+            "SELECT j.key, p.key, p.value, p.json FROM json_each(?) j JOIN params p ON p.run_id = j.value", (ids,)):
+        if json_text is not None:
+            # Params repeat across runs; decode each distinct scalar once (lists and dicts
+            # are decoded per run so that no two rows share a mutable value).
+            value = decoded.get(json_text)
+            if value is None:
+                value = decode_param(None, json_text)
+                if not isinstance(value, (list, dict)):
+                    decoded[json_text] = value
+        yield "params", index, key, value
+    nan = float("nan")
+    for index, key, value in store.query(
+            "SELECT j.key, m.key, m.value FROM json_each(?) j JOIN latest_metrics m ON m.run_id = j.value", (ids,)):
+        yield "metrics", index, key, nan if value is None else value
+    for index, key, value in store.query(
+            "SELECT j.key, t.key, t.value FROM json_each(?) j JOIN tags t ON t.run_id = j.value", (ids,)):
+        yield "tags", index, key, value
 
 
 def _order_clause(order_by: Sequence[str] | str | None) -> tuple[list[tuple[str, str]], str]:
