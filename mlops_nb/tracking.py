@@ -28,10 +28,12 @@ from mlops_nb.registry.values import check_key, check_metric, encode_param, tag_
 
 FLUSH_ROWS = 20_000
 FLUSH_SECONDS = 2.0
+HEARTBEAT_SECONDS = 30.0
 
 _active: list["ActiveRun"] = []
 _settings: dict[str, Any] = {"home": None, "experiment": None}
 _hooks_installed = False
+_writer_pid: int | None = None
 _uncaught = threading.Event()
 
 
@@ -49,7 +51,7 @@ class ActiveRun:
         self._pending_tags: list[tuple] = []
         self._metrics: list[tuple] = []
         self._next_step: dict[str, int] = {}
-        self._flushed_at = time.time()
+        self._flushed_at = self._heartbeat_at = time.time()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -144,17 +146,18 @@ class ActiveRun:
     def flush(self) -> None:
         """Write everything buffered so far."""
         with self._lock:
-            metrics, params, tags = self._metrics, self._pending_params, self._pending_tags
-            if not (metrics or params or tags):
+            # Slice, write, then delete what was written: values appended meanwhile (by
+            # another thread) stay in the buffer, and a failed write loses nothing.
+            n_metrics, n_params, n_tags = len(self._metrics), len(self._pending_params), len(self._pending_tags)
+            if not (n_metrics or n_params or n_tags):
                 return
-            self._metrics, self._pending_params, self._pending_tags = [], [], []
-            try:
-                runs.write_batch(self.store, params=params, tags=tags, metrics=metrics, heartbeat=(self.id,))
-            except BaseException:
-                # Keep the values for the next attempt rather than dropping them.
-                self._metrics[:0], self._pending_params[:0], self._pending_tags[:0] = metrics, params, tags
-                raise
-            self._flushed_at = time.time()
+            runs.write_batch(self.store, params=self._pending_params[:n_params], tags=self._pending_tags[:n_tags],
+                             metrics=self._metrics[:n_metrics], heartbeat=(self.id,))
+            del self._metrics[:n_metrics], self._pending_params[:n_params], self._pending_tags[:n_tags]
+            self._flushed_at = self._heartbeat_at = time.time()
+
+    def _has_pending(self) -> bool:
+        return bool(self._metrics or self._pending_params or self._pending_tags)
 
     def end(self, status: str = "finished", error: str | None = None) -> None:
         if self.status != "running":
@@ -239,6 +242,7 @@ def start_run(experiment: str | None = None, name: str | None = None, params: Ma
     run._pending_tags.extend((run_id, k, v) for k, v in tag_rows)
     _install_hooks()
     _active.append(run)
+    _ensure_background_writer()
     return run
 
 
@@ -308,6 +312,30 @@ def _experiment_id(store: Store, name: str) -> int:
     if key not in _experiment_ids:
         _experiment_ids[key] = runs.ensure_experiment(store, name)
     return _experiment_ids[key]
+
+
+def _background_writer() -> None:
+    """Flush values that have waited FLUSH_SECONDS, and beat the heartbeat of idle runs,
+    so that a long silence (a slow fit) followed by a crash loses nothing already logged."""
+    while True:
+        time.sleep(FLUSH_SECONDS / 2)
+        now = time.time()
+        for run in list(_active):
+            try:
+                if run._has_pending() and now - run._flushed_at >= FLUSH_SECONDS:
+                    run.flush()
+                elif now - run._heartbeat_at >= HEARTBEAT_SECONDS:
+                    runs.write_batch(run.store, heartbeat=(run.id,))
+                    run._heartbeat_at = now
+            except Exception:  # the next flush in the user's thread reports the problem
+                pass
+
+
+def _ensure_background_writer() -> None:
+    global _writer_pid
+    if _writer_pid != os.getpid():  # threads do not survive a fork: each process starts its own
+        _writer_pid = os.getpid()
+        threading.Thread(target=_background_writer, name="mlops-nb-writer", daemon=True).start()
 
 
 def _install_hooks() -> None:

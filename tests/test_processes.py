@@ -92,3 +92,50 @@ def test_kills_during_writes_never_corrupt_the_registry_or_show_partial_artifact
     recorded = store.query("SELECT sha256 FROM artifacts")
     for (sha,) in recorded:
         assert (store.artifacts_dir / sha[:2] / sha[2:]).exists()
+
+
+def test_normal_exit_without_end_saves_everything_as_finished(home):
+    proc = spawn("""
+        run = mlops.start_run(name="script")
+        for i in range(5000):
+            mlops.log_metric("m", float(i))
+        print(run.id)
+    """, home)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    run = mlops.get_run(out.strip())
+    assert run.status == "finished" and run.metrics == {"m": 4999.0}
+    assert len(mlops.metric_history(run.id)) == 5000
+
+
+def test_uncaught_exception_at_top_level_marks_run_failed(home):
+    proc = spawn("""
+        run = mlops.start_run(name="crashes")
+        mlops.log_metric("m", 1.0)
+        print(run.id, flush=True)
+        raise RuntimeError("boom")
+    """, home)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "RuntimeError: boom" in err
+    run = mlops.get_run(out.strip())
+    assert run.status == "failed" and run.metrics == {"m": 1.0}
+
+
+def test_values_logged_before_a_long_silence_are_written_in_the_background(home):
+    proc = spawn("""
+        import time
+        run = mlops.start_run(name="slow-fit")
+        mlops.log_metric("epoch_loss", 0.5)   # then a long fit, with nothing logged
+        print(run.id, flush=True)
+        time.sleep(120)
+    """, home)
+    run_id = proc.stdout.readline().strip()
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline and not mlops.get_run(run_id).metrics:
+            time.sleep(0.2)
+        assert mlops.get_run(run_id).metrics == {"epoch_loss": 0.5}
+        assert mlops.get_run(run_id).status == "running"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -195,3 +195,19 @@ def test_git_commit_and_dirty_flag_are_recorded(store, tmp_path, monkeypatch):
         pass
     got = mlops.get_run(run.id)
     assert got.git_commit == head and got.git_dirty is True
+
+
+def test_run_from_another_host_is_interrupted_only_when_its_heartbeat_is_stale(store):
+    import time
+
+    from mlops_nb.registry import runs as run_store
+
+    experiment = run_store.ensure_experiment(store, "remote")
+    now = time.time()
+    with store.transaction() as conn:
+        for run_id, heartbeat in (("a" * 32, now - 10), ("b" * 32, now - 3600)):
+            conn.execute("INSERT INTO runs (id, experiment_id, name, kind, status, start_time, host, pid, heartbeat) "
+                         "VALUES (?, ?, ?, 'interactive', 'running', ?, 'elsewhere', 1, ?)",
+                         (run_id, experiment, run_id[:1], now - 7200, heartbeat))
+    assert mlops.get_run("a" * 32).status == "running"
+    assert mlops.get_run("b" * 32).status == "interrupted"

@@ -17,6 +17,7 @@ from mlops_nb.registry.values import check_key, decode_param
 RUN_KINDS = ("interactive", "pipeline", "step")
 RUN_STATUSES = ("running", "finished", "failed", "interrupted")
 DEFAULT_EXPERIMENT = "Default"
+STALE_HEARTBEAT_S = 300.0
 
 _ADJECTIVES = ("amber", "bold", "brisk", "calm", "clever", "crisp", "eager", "fair", "gentle", "glad",
                "keen", "lively", "lucid", "merry", "nimble", "proud", "quick", "quiet", "rapid", "sharp",
@@ -163,7 +164,9 @@ def reap_interrupted(store: Store) -> int:
     """Mark runs whose owning process died as interrupted; return how many."""
     running = store.query("SELECT id, host, pid, pid_start, heartbeat, start_time FROM runs "
                           "WHERE status = 'running'")
-    dead = [(row[4] or row[5], row[0]) for row in running if process.is_alive(row[1], row[2], row[3]) is False]
+    stale = time.time() - STALE_HEARTBEAT_S
+    dead = [(row[4] or row[5], row[0]) for row in running
+            if _owner_gone(process.is_alive(row[1], row[2], row[3]), row[4] or row[5], stale)]
     if dead:
         with store.transaction() as conn:
             conn.executemany(
@@ -171,6 +174,12 @@ def reap_interrupted(store: Store) -> int:
                 "error = COALESCE(error, 'the process running it ended without finishing the run') "
                 "WHERE id = ? AND status = 'running'", dead)
     return len(dead)
+
+
+def _owner_gone(alive: bool | None, heartbeat: float, stale: float) -> bool:
+    # On this host the pid tells; a run from another host (a container, a shared disk)
+    # is judged by its heartbeat, which a live tracking process renews every 30 s.
+    return alive is False or (alive is None and heartbeat < stale)
 
 
 def resolve_run_id(store: Store, ref: str) -> str:
