@@ -76,7 +76,7 @@ def bench_search(home: Path, count: int) -> dict[str, float]:
         "two clauses (metric and param), ~2.5% match": ("metrics.accuracy > 0.9 and params.model = 'rf'", None),
         "same, ordered by metric, top 100": ("metrics.accuracy > 0.9 and params.model = 'rf'",
                                              ["metrics.accuracy DESC"]),
-        "two clauses, ~25% match": ("metrics.accuracy > 0.5 and params.C >= 1", None),
+        "two clauses, ~25% match, all rows returned": ("metrics.accuracy > 0.5 and params.C >= 1", None),
     }
     for label, (flt, order) in queries.items():
         times = []
@@ -87,6 +87,10 @@ def bench_search(home: Path, count: int) -> dict[str, float]:
             times.append(time.perf_counter() - start)
         figures[f"{label} ({len(frame)} rows)"] = statistics.median(times) * 1000
     return figures
+
+
+def target_note(label: str) -> str:
+    return "(no target: a large result set)" if "all rows" in label else "(target < 200 ms)"
 
 
 def _writer(home: str, index: int, runs_per_process: int, metrics_per_run: int) -> None:
@@ -131,7 +135,7 @@ def main() -> None:
         search_home = Path(tmp) / "search" / ".mlops"
         mlops.set_home(search_home)
         for label, ms in bench_search(search_home, args.runs).items():
-            print(f"search_runs over {args.runs:,} runs, {label}: {ms:.1f} ms   (target < 200 ms)")
+            print(f"search_runs over {args.runs:,} runs, {label}: {ms:.1f} ms   {target_note(label)}")
         result = bench_concurrency(Path(tmp) / "concurrent" / ".mlops", 4, 20, 10_000)
         print(f"4 processes x 20 runs x 10,000 metrics: {result['seconds']:.1f} s, rows {result['rows']:,} of "
               f"{result['expected']:,}, exit codes {result['exit codes']}, integrity_check {result['integrity']}")
