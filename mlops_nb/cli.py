@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from mlops_nb import render
+from mlops_nb import render, views
 from mlops_nb.errors import FilterSyntaxError, MlopsError
 from mlops_nb.registry import datasets, models, runs, search
 from mlops_nb.registry.home import find_home
@@ -32,6 +32,14 @@ class _Group(click.Group):
 
 def _store(ctx: click.Context, must_exist: bool = True) -> Store:
     return open_store(find_home(ctx.obj.get("home"), must_exist=must_exist))
+
+
+def _show(ctx: click.Context, view: views.View, as_json: bool) -> None:
+    """Hand the view to the face: the terminal by default, the notebook under %mlops."""
+    if as_json:
+        render.print_json(view.to_json())
+    else:
+        ctx.obj.get("show", lambda shown: shown.print_terminal())(view)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
@@ -55,7 +63,7 @@ def cli(ctx: click.Context, home: str | None) -> None:
       mlops-nb models rollback churn
     """
     ctx.ensure_object(dict)
-    ctx.obj["home"] = home
+    ctx.obj.setdefault("home", home)
 
 
 # -- runs ------------------------------------------------------------------------
@@ -81,12 +89,10 @@ def runs_ls(ctx, experiment, filter_, order_by, max_results, as_json) -> None:
     \b
       mlops-nb runs ls -e churn -f "params.C >= 1 and status = 'finished'" -o "metrics.f1 desc"
     """
-    rows = search.search_run_rows(_store(ctx), filter_, order_by=list(order_by), experiment=list(experiment) or None,
-                                  max_results=max_results)
-    if as_json:
-        render.print_json(rows)
-    else:
-        render.runs_table(rows)
+    query = {"filter": filter_, "order_by": list(order_by), "experiment": list(experiment) or None,
+             "max_results": max_results}
+    rows = search.search_run_rows(_store(ctx), **query)
+    _show(ctx, views.RunsView(rows, query), as_json)
 
 
 @runs_group.command("show")
@@ -97,12 +103,7 @@ def runs_show(ctx, run, as_json) -> None:
     """Everything about one RUN (id, id prefix or name): params, metrics, tags, artifacts, lineage."""
     store = _store(ctx)
     found = runs.get_run(store, run)
-    detail = {"lineage": datasets.lineage(store, found.id),
-              "metric_steps": _metric_steps(store, found.id)}
-    if as_json:
-        render.print_json(render.run_dict(found, **detail))
-    else:
-        render.run_detail(found, **detail)
+    _show(ctx, views.RunView(found, datasets.lineage(store, found.id), _metric_steps(store, found.id)), as_json)
 
 
 @runs_group.command("compare")
@@ -115,10 +116,11 @@ def runs_compare(ctx, run_refs, as_json) -> None:
         raise click.UsageError("compare needs at least two runs, e.g. `mlops-nb runs compare 3f2a 9c1d`")
     store = _store(ctx)
     found = [runs.get_run(store, ref) for ref in run_refs]
-    if as_json:
-        render.print_json([render.run_dict(r) for r in found])
-    else:
-        render.compare_table(found)
+    histories: dict[str, dict[str, list]] = {}
+    for run in found:
+        for key, step, value, _ in runs.metric_history(store, run.id):
+            histories.setdefault(key, {}).setdefault(f"{run.name} ({run.id[:6]})", []).append((step, value))
+    _show(ctx, views.CompareView(found, histories), as_json)
 
 
 def _metric_steps(store: Store, run_id: str) -> dict[str, int]:
@@ -137,11 +139,7 @@ def experiments_group() -> None:
 @click.pass_context
 def experiments_ls(ctx, as_json) -> None:
     """Experiments with their number of runs and the time of the last one."""
-    rows = runs.list_experiments(_store(ctx))
-    if as_json:
-        render.print_json(rows)
-    else:
-        render.experiments_table(rows)
+    _show(ctx, views.ExperimentsView(runs.list_experiments(_store(ctx))), as_json)
 
 
 # -- models ----------------------------------------------------------------------
@@ -156,11 +154,7 @@ def models_group() -> None:
 @click.pass_context
 def models_ls(ctx, as_json) -> None:
     """Registered models with their versions and aliases."""
-    rows = models.list_models(_store(ctx))
-    if as_json:
-        render.print_json(rows)
-    else:
-        render.models_table(rows)
+    _show(ctx, views.ModelsView(models.list_models(_store(ctx))), as_json)
 
 
 @models_group.command("show")
@@ -169,15 +163,7 @@ def models_ls(ctx, as_json) -> None:
 @click.pass_context
 def models_show(ctx, name, as_json) -> None:
     """Versions of model NAME (with their runs' metrics), its aliases and the alias history."""
-    store = _store(ctx)
-    versions = models.list_versions(store, name)
-    metrics = {v.version: runs.get_run(store, v.run_id).metrics for v in versions}
-    history = models.alias_history(store, name)
-    if as_json:
-        render.print_json({"name": name, "versions": [render.version_dict(v, metrics[v.version]) for v in versions],
-                           "alias_history": history})
-    else:
-        render.model_detail(name, versions, metrics, history)
+    _show(ctx, model_view(_store(ctx), name), as_json)
 
 
 @models_group.command("promote")
@@ -192,7 +178,7 @@ def models_promote(ctx, name, version, alias, reason, as_json) -> None:
     store = _store(ctx)
     before = _alias_or_none(store, name, alias)
     result = models.set_alias(store, name, version, alias, reason=reason)
-    _report_alias(result, alias, before, as_json)
+    _show(ctx, views.AliasChange(name, alias, result.version, before), as_json)
 
 
 @models_group.command("rollback")
@@ -206,7 +192,7 @@ def models_rollback(ctx, name, alias, reason, as_json) -> None:
     store = _store(ctx)
     before = models.alias_version(store, name, alias)
     result = models.rollback(store, name, alias, reason=reason)
-    _report_alias(result, alias, before, as_json)
+    _show(ctx, views.AliasChange(name, alias, result.version, before), as_json)
 
 
 def _alias_or_none(store: Store, name: str, alias: str) -> int | None:
@@ -214,12 +200,10 @@ def _alias_or_none(store: Store, name: str, alias: str) -> int | None:
     return row[0] if row else None
 
 
-def _report_alias(version: models.ModelVersion, alias: str, before: int | None, as_json: bool) -> None:
-    if as_json:
-        render.print_json({"name": version.name, "alias": alias, "version": version.version, "previous": before})
-    else:
-        was = f" (was version {before})" if before is not None else ""
-        click.echo(f"{version.name}@{alias} -> version {version.version}{was}")
+def model_view(store: Store, name: str) -> views.ModelView:
+    versions = models.list_versions(store, name)
+    metrics = {v.version: runs.get_run(store, v.run_id).metrics for v in versions}
+    return views.ModelView(name, versions, metrics, models.alias_history(store, name))
 
 
 # -- help and demo ---------------------------------------------------------------

@@ -74,6 +74,12 @@ def fmt_duration(start: float | None, end: float | None) -> str:
 
 
 def fmt_value(value: Any) -> str:
+    """A value for a rich table cell (markup escaped)."""
+    return escape(fmt_plain(value))
+
+
+def fmt_plain(value: Any) -> str:
+    """A param, metric or tag value as short plain text."""
     if isinstance(value, float):
         if math.isnan(value):
             return "NaN"
@@ -82,7 +88,7 @@ def fmt_value(value: Any) -> str:
         return f"{value:.6g}"
     if value is None:
         return ""
-    return escape(value if isinstance(value, str) else json.dumps(value))
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def status_text(status: str) -> str:
@@ -99,8 +105,8 @@ def _common_keys(dicts: Iterable[dict], limit: int = _MAX_KEY_COLUMNS) -> list[s
 
 # -- tables ----------------------------------------------------------------------
 
-def runs_table(rows: list[dict]) -> None:
-    out = console()
+def runs_table(rows: list[dict], out: Console | None = None) -> None:
+    out = out or console()
     if not rows:
         out.print("No runs match. Log one with `with mlops.start_run(): ...`, or loosen the filter.")
         return
@@ -124,8 +130,8 @@ def runs_table(rows: list[dict]) -> None:
                   f"{len(rows)} run(s) shown[/]")
 
 
-def run_detail(run, *, lineage: dict, metric_steps: dict[str, int]) -> None:
-    out = console()
+def run_detail(run, *, lineage: dict, metric_steps: dict[str, int], out: Console | None = None) -> None:
+    out = out or console()
     out.print(f"[bold]{escape(run.name)}[/]  run {run.id}")
     commit = f"{run.git_commit[:10]}{' (dirty)' if run.git_dirty else ''}" if run.git_commit else "not in git"
     info = [("experiment", escape(run.experiment)), ("status", status_text(run.status)), ("kind", run.kind),
@@ -156,8 +162,8 @@ def run_detail(run, *, lineage: dict, metric_steps: dict[str, int]) -> None:
         _pairs(out, pairs)
 
 
-def compare_table(found: list) -> None:
-    out = console()
+def compare_table(found: list, out: Console | None = None) -> None:
+    out = out or console()
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("")
     for run in found:
@@ -180,8 +186,8 @@ def compare_table(found: list) -> None:
     out.print("[dim]yellow: params that differ; bold: the highest value of each metric[/]")
 
 
-def experiments_table(rows: list[dict]) -> None:
-    out = console()
+def experiments_table(rows: list[dict], out: Console | None = None) -> None:
+    out = out or console()
     if not rows:
         out.print("No experiments yet.")
         return
@@ -193,8 +199,8 @@ def experiments_table(rows: list[dict]) -> None:
     out.print(table)
 
 
-def models_table(rows: list[dict]) -> None:
-    out = console()
+def models_table(rows: list[dict], out: Console | None = None) -> None:
+    out = out or console()
     if not rows:
         out.print("No registered models yet. Register one with mlops.register_model(run, name).")
         return
@@ -207,8 +213,9 @@ def models_table(rows: list[dict]) -> None:
     out.print(table)
 
 
-def model_detail(name: str, versions: list, metrics: dict[int, dict], history: list[dict]) -> None:
-    out = console()
+def model_detail(name: str, versions: list, metrics: dict[int, dict], history: list[dict],
+                 out: Console | None = None) -> None:
+    out = out or console()
     out.print(f"[bold]{name}[/]")
     metric_keys = _common_keys(metrics.values())
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)

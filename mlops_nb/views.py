@@ -1,0 +1,163 @@
+"""What a command shows, independent of where: a terminal (rich), a notebook (HTML or a
+widget) or a script (JSON). The CLI and the ``%mlops`` magic build the same views.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops_nb import render
+from mlops_nb.widgets import html
+
+
+class View:
+    """Base: subclasses give ``to_json``, ``print_terminal`` and ``_repr_html_``."""
+
+    def to_json(self) -> Any:
+        raise NotImplementedError
+
+    def print_terminal(self, out=None) -> None:
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        # The terminal rendering, uncoloured: what a plain-text front end shows.
+        buffer = io.StringIO()
+        self.print_terminal(render.Console(file=buffer, width=120, color_system=None, highlight=False))
+        return buffer.getvalue().rstrip()
+
+    def widget(self):
+        """A live widget for JupyterLab, or None when static HTML is all there is."""
+        return None
+
+
+@dataclass(repr=False)
+class RunsView(View):
+    rows: list[dict]
+    query: dict = field(default_factory=dict)
+
+    def to_json(self):
+        return self.rows
+
+    def print_terminal(self, out=None):
+        render.runs_table(self.rows, out)
+
+    def _repr_html_(self):
+        return html.runs_html(self.rows)
+
+    def widget(self):
+        from mlops_nb.widgets.runs import RunsBrowser
+
+        return RunsBrowser(rows=self.rows, **self.query)
+
+
+@dataclass(repr=False)
+class RunView(View):
+    run: Any
+    lineage: dict
+    metric_steps: dict
+
+    def to_json(self):
+        return render.run_dict(self.run, lineage=self.lineage, metric_steps=self.metric_steps)
+
+    def print_terminal(self, out=None):
+        render.run_detail(self.run, lineage=self.lineage, metric_steps=self.metric_steps, out=out)
+
+    def _repr_html_(self):
+        return html.run_html(self.run, self.lineage, self.metric_steps)
+
+
+@dataclass(repr=False)
+class CompareView(View):
+    runs: list
+    histories: dict = field(default_factory=dict)
+
+    def to_json(self):
+        return [render.run_dict(r) for r in self.runs]
+
+    def print_terminal(self, out=None):
+        render.compare_table(self.runs, out)
+
+    def _repr_html_(self):
+        return html.compare_html(self.runs, self.histories)
+
+
+@dataclass(repr=False)
+class ExperimentsView(View):
+    rows: list[dict]
+
+    def to_json(self):
+        return self.rows
+
+    def print_terminal(self, out=None):
+        render.experiments_table(self.rows, out)
+
+    def _repr_html_(self):
+        return html.experiments_html(self.rows)
+
+
+@dataclass(repr=False)
+class ModelsView(View):
+    rows: list[dict]
+
+    def to_json(self):
+        return self.rows
+
+    def print_terminal(self, out=None):
+        render.models_table(self.rows, out)
+
+    def _repr_html_(self):
+        return html.models_html(self.rows)
+
+
+@dataclass(repr=False)
+class ModelView(View):
+    name: str
+    versions: list
+    metrics: dict
+    history: list
+
+    def to_json(self):
+        return {"name": self.name,
+                "versions": [render.version_dict(v, self.metrics[v.version]) for v in self.versions],
+                "alias_history": self.history}
+
+    def print_terminal(self, out=None):
+        render.model_detail(self.name, self.versions, self.metrics, self.history, out)
+
+    def _repr_html_(self):
+        return html.model_html(self.name, self.versions, self.metrics, self.history)
+
+    def widget(self):
+        from mlops_nb.widgets.models import ModelsBrowser
+
+        return ModelsBrowser(name=self.name)
+
+
+@dataclass(repr=False)
+class AliasChange(View):
+    name: str
+    alias: str
+    version: int
+    previous: int | None
+
+    @property
+    def text(self) -> str:
+        was = f" (was version {self.previous})" if self.previous is not None else ""
+        return f"{self.name}@{self.alias} -> version {self.version}{was}"
+
+    def to_json(self):
+        return {"name": self.name, "alias": self.alias, "version": self.version, "previous": self.previous}
+
+    def print_terminal(self, out=None):
+        (out or render.console()).print(self.text, markup=False)
+
+    def _repr_html_(self):
+        return html.message_html(self.text)
+
+    def __repr__(self):
+        return self.text

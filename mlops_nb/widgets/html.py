@@ -1,0 +1,201 @@
+"""Static HTML for registry objects: what notebooks, papermill outputs and exports show.
+
+Plain tables with inline styles (JupyterLab's sanitizer keeps those), and line
+charts as inline SVG so that nothing needs a plotting library or JavaScript.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import Any, Iterable, Sequence
+
+from mlops_nb.render import fmt_duration, fmt_plain, fmt_time
+
+_STATUS_COLOR = {"running": "#1565c0", "finished": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00"}
+_TABLE = "border-collapse:collapse;font-size:12px;margin:4px 0"
+_TH = "text-align:left;padding:3px 8px;border-bottom:1px solid #999;white-space:nowrap"
+_TD = "padding:2px 8px;border-bottom:1px solid #e0e0e0;white-space:nowrap"
+_DIFF = "background:#fff3c4"
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def cell(value: Any, style: str = "", numeric: bool = False) -> str:
+    align = "text-align:right;" if numeric else ""
+    return f'<td style="{_TD};{align}{style}">{value}</td>'
+
+
+def text_value(value: Any) -> str:
+    return e(fmt_plain(value))
+
+
+def status_html(status: str) -> str:
+    return f'<span style="color:{_STATUS_COLOR.get(status, "#333")};font-weight:600">{e(status)}</span>'
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, title: str = "") -> str:
+    head = "".join(f'<th style="{_TH}">{h}</th>' for h in headers)
+    body = "".join(f"<tr>{''.join(r)}</tr>" for r in rows)
+    caption = f'<div style="font-weight:600;margin-top:6px">{title}</div>' if title else ""
+    return f'{caption}<table class="mlops-nb" style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def common_keys(dicts: Iterable[dict], limit: int = 8) -> list[str]:
+    counts: dict[str, int] = {}
+    for d in dicts:
+        for key in d:
+            counts[key] = counts.get(key, 0) + 1
+    return sorted(counts, key=lambda k: (-counts[k], k))[:limit]
+
+
+def runs_html(rows: list[dict], *, title: str = "") -> str:
+    if not rows:
+        return "<p>No runs match.</p>"
+    metric_keys = common_keys(r["metrics"] for r in rows)
+    param_keys = common_keys(r["params"] for r in rows)
+    headers = (["run", "name", "experiment", "status", "started", "took"]
+               + [f"<b>{e(k)}</b>" for k in metric_keys] + [f"<i>{e(k)}</i>" for k in param_keys])
+    body = []
+    for r in rows:
+        body.append([cell(f"<code>{e(r['run_id'][:8])}</code>"), cell(e(r["name"])), cell(e(r["experiment"])),
+                     cell(status_html(r["status"])), cell(e(fmt_time(r["start_time"]))),
+                     cell(e(fmt_duration(r["start_time"], r["end_time"])), numeric=True)]
+                    + [cell(text_value(r["metrics"].get(k)), "font-weight:600", True) for k in metric_keys]
+                    + [cell(text_value(r["params"].get(k)), numeric=True) for k in param_keys])
+    note = "<div style='font-size:11px;color:#666'>bold: metrics (latest value); italic: params</div>"
+    return table(headers, body, title=title) + note
+
+
+def run_summary_html(run) -> str:
+    """One line for the output of a %%track cell."""
+    took = fmt_duration(run.start_time, run.end_time)
+    parts = [f"<b>{e(run.name)}</b> <code>{e(run.id[:8])}</code>", status_html(run.status),
+             e(took), f"experiment <i>{e(run.experiment)}</i>"]
+    if run.params:
+        parts.append("params " + ", ".join(f"{e(k)}={text_value(v)}" for k, v in list(run.params.items())[:8])
+                     + (" …" if len(run.params) > 8 else ""))
+    if run.metrics:
+        parts.append("metrics " + ", ".join(f"<b>{e(k)}={text_value(v)}</b>" for k, v in list(run.metrics.items())[:8]))
+    models = [name[len("models/"):-len(".pkl")] for name in run.artifacts if name.startswith("models/")]
+    if models:
+        parts.append("models " + ", ".join(e(m) for m in models))
+    return ('<div class="mlops-nb-run" style="font-size:12px;border-left:3px solid '
+            f'{_STATUS_COLOR.get(run.status, "#333")};padding:2px 8px">' + " · ".join(parts) + "</div>")
+
+
+def run_html(run, lineage: dict, metric_steps: dict[str, int]) -> str:
+    rows = [("experiment", e(run.experiment)), ("status", status_html(run.status)), ("kind", e(run.kind)),
+            ("started", e(fmt_time(run.start_time))), ("took", e(fmt_duration(run.start_time, run.end_time))),
+            ("git", e(f"{run.git_commit[:10]}{' (dirty)' if run.git_dirty else ''}" if run.git_commit else "—"))]
+    if run.error:
+        rows.append(("error", f'<span style="color:#c62828">{e(run.error.splitlines()[0])}</span>'))
+    parts = [f"<div><b>{e(run.name)}</b> <code>{e(run.id)}</code></div>",
+             table(["", ""], [[cell(k), cell(v)] for k, v in rows])]
+    if run.params:
+        parts.append(table(["param", "value"], [[cell(e(k)), cell(text_value(v))] for k, v in run.params.items()]))
+    if run.metrics:
+        parts.append(table(["metric", "latest", "values"], [[cell(e(k)), cell(text_value(v), numeric=True),
+                                                            cell(metric_steps.get(k, 1), numeric=True)]
+                                                           for k, v in run.metrics.items()]))
+    if run.tags:
+        parts.append(table(["tag", "value"], [[cell(e(k)), cell(e(v))] for k, v in run.tags.items()]))
+    if run.artifacts:
+        parts.append(table(["artifact", "size", "sha256"], [[cell(e(n)), cell(f"{a['size']:,}", numeric=True),
+                                                            cell(f"<code>{a['sha256'][:12]}</code>")]
+                                                           for n, a in run.artifacts.items()]))
+    links = [[cell(e(d["role"])), cell(f"dataset {e(d['name'])} <code>{e(d['fingerprint'][:12])}</code>")]
+             for d in lineage.get("datasets", [])]
+    links += [[cell("model"), cell(e(f"{m['name']}/{m['version']}"))] for m in lineage.get("models", [])]
+    if links:
+        parts.append(table(["lineage", ""], links))
+    return "".join(parts)
+
+
+def compare_html(found: list, histories: dict[str, dict[str, list[tuple[int, float]]]] | None = None) -> str:
+    headers = [""] + [f"{e(r.name)}<br><code>{e(r.id[:8])}</code>" for r in found]
+    body = [[cell("status")] + [cell(status_html(r.status)) for r in found]]
+    for key in sorted({k for r in found for k in r.params}):
+        values = [text_value(r.params[key]) if key in r.params else "—" for r in found]
+        style = _DIFF if len(set(values)) > 1 else ""
+        body.append([cell(f"params.{e(key)}", style)] + [cell(v, style, True) for v in values])
+    for key in sorted({k for r in found for k in r.metrics}):
+        values = [r.metrics.get(key) for r in found]
+        finite = [v for v in values if isinstance(v, float) and math.isfinite(v)]
+        best = max(finite) if len(finite) > 1 else None
+        body.append([cell(f"metrics.{e(key)}")] + [cell("—" if v is None else text_value(v),
+                                                        "font-weight:700" if v == best else "", True)
+                                                   for v in values])
+    html = table(headers, body) + ("<div style='font-size:11px;color:#666'>highlighted: params that differ; "
+                                   "bold: the highest value of each metric</div>")
+    for key, series in (histories or {}).items():
+        if any(len(points) > 1 for points in series.values()):
+            html += line_chart(series, title=key)
+    return html
+
+
+def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str = "", width: int = 420,
+               height: int = 180) -> str:
+    """An inline SVG line chart: one polyline per series of (step, value) points."""
+    points = [(x, y) for pts in series.values() for x, y in pts if y is not None and math.isfinite(y)]
+    if not points:
+        return ""
+    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
+    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
+    left, right, top, bottom = 48, 10, 20, 24
+    sx = lambda x: left + (x - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
+    sy = lambda y: top + (1 - (y - y0) / (y1 - y0)) * (height - top - bottom)  # noqa: E731
+    lines, legend = [], []
+    for i, (label, pts) in enumerate(series.items()):
+        color = _PALETTE[i % len(_PALETTE)]
+        coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts if y is not None and math.isfinite(y))
+        lines.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{coords}"/>')
+        legend.append(f'<span style="color:{color}">&#9632; {e(label)}</span>')
+    axis = (f'<text x="4" y="{top + 4}" font-size="10">{e(fmt_plain(y1))}</text>'
+            f'<text x="4" y="{height - bottom}" font-size="10">{e(fmt_plain(y0))}</text>'
+            f'<text x="{left}" y="{height - 6}" font-size="10">step {e(fmt_plain(x0))}</text>'
+            f'<text x="{width - right - 60}" y="{height - 6}" font-size="10">step {e(fmt_plain(x1))}</text>'
+            f'<text x="{left}" y="12" font-size="11" font-weight="600">{e(title)}</text>'
+            f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
+            'fill="none" stroke="#ccc"/>')
+    return (f'<div class="mlops-nb-chart"><svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+            f'height="{height}">{axis}{"".join(lines)}</svg><div style="font-size:11px">'
+            f'{" ".join(legend)}</div></div>')
+
+
+def experiments_html(rows: list[dict]) -> str:
+    return table(["experiment", "runs", "last run", "created"],
+                 [[cell(e(r["name"])), cell(r["runs"], numeric=True), cell(e(fmt_time(r["last_run"]))),
+                   cell(e(fmt_time(r["created_at"])))] for r in rows])
+
+
+def models_html(rows: list[dict]) -> str:
+    if not rows:
+        return "<p>No registered models yet.</p>"
+    return table(["model", "versions", "latest", "aliases", "updated"],
+                 [[cell(e(r["name"])), cell(r["versions"], numeric=True), cell(r["latest_version"] or "", numeric=True),
+                   cell(e(", ".join(f"{a} → {v}" for a, v in sorted(r["aliases"].items())))),
+                   cell(e(fmt_time(r["updated_at"])))] for r in rows])
+
+
+def model_html(name: str, versions: list, metrics: dict[int, dict], history: list[dict]) -> str:
+    metric_keys = common_keys(metrics.values())
+    rows = [[cell(v.version, numeric=True), cell(e(", ".join(v.aliases)), "font-weight:600"),
+             cell(f"<code>{e(v.run_id[:8])}</code>"), cell(e(fmt_time(v.created_at)))]
+            + [cell(text_value(metrics[v.version].get(k)), numeric=True) for k in metric_keys] for v in versions]
+    html = table(["version", "aliases", "run", "created"] + [e(k) for k in metric_keys], rows, title=e(name))
+    if history:
+        html += table(["when", "alias", "action", "from", "to", "reason"],
+                      [[cell(e(fmt_time(h["at"]))), cell(e(h["alias"])), cell(e(h["action"])),
+                        cell("" if h["previous"] is None else h["previous"], numeric=True),
+                        cell(h["version"], numeric=True), cell(e(h["reason"] or ""))] for h in history],
+                      title="alias history")
+    return html
+
+
+def message_html(text: str) -> str:
+    return f"<div style='font-size:12px'>{e(text)}</div>"
