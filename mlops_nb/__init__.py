@@ -19,6 +19,13 @@ from mlops_nb.tracking import (active_run, end_run, log_artifact, log_dataset, l
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext mlops_nb``: registers ``%%track`` and ``%mlops``."""
+    from mlops_nb.magics import load_ipython_extension as load
+
+    load(ipython)
+
 __all__ = [
     "MlopsError", "active_run", "end_run", "get_model_version", "get_run", "list_experiments", "load_model",
     "log_artifact", "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params",

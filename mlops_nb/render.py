@@ -86,9 +86,9 @@ def fmt_plain(value: Any) -> str:
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
         return f"{value:.6g}"
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return "" if value is None else str(value)
+    return json.dumps(value)
 
 
 def status_text(status: str) -> str:

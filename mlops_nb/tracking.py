@@ -57,6 +57,11 @@ class ActiveRun:
     def __repr__(self) -> str:
         return f"ActiveRun(id={self.id[:8]!r}, name={self.name!r}, experiment={self.experiment!r}, status={self.status!r})"
 
+    @property
+    def params(self) -> dict[str, str]:
+        """The params logged in this process so far, as text."""
+        return {key: value[0] for key, value in self._params.items()}
+
     # -- logging -------------------------------------------------------------
 
     def log_param(self, key: str, value: Any) -> None:

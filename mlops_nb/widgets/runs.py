@@ -1,0 +1,114 @@
+"""The runs browser: filter (search grammar), sort by any column, select runs and compare."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+
+from mlops_nb.errors import MlopsError
+from mlops_nb.registry import runs as run_store
+from mlops_nb.registry import search
+from mlops_nb.tracking import flush_active, get_store
+from mlops_nb.widgets import html
+from mlops_nb.widgets.base import StaticFallback, error_html
+
+_BASE_SORTS = ["start_time", "end_time", "name", "status", "experiment"]
+
+
+class RunsBrowser(StaticFallback, w.VBox):
+    """Runs as a table with a filter box, sorting, and a comparison of selected runs.
+
+        from mlops_nb.widgets import RunsBrowser
+        RunsBrowser(filter="metrics.accuracy > 0.9", order_by=["metrics.accuracy desc"])
+    """
+
+    def __init__(self, rows: list[dict] | None = None, *, filter: str | None = None,
+                 order_by: list[str] | str | None = None, experiment=None, max_results: int | None = 50):
+        order = ([order_by] if isinstance(order_by, str) else list(order_by or [])) or ["start_time desc"]
+        sort_field, _, direction = order[0].rpartition(" ") if order[0].lower().endswith((" asc", " desc")) \
+            else (order[0], "", "desc")
+        experiments = [e["name"] for e in run_store.list_experiments(get_store())]
+        chosen = experiment[0] if isinstance(experiment, list) and len(experiment) == 1 else experiment
+        self.filter_box = w.Text(value=filter or "", description="Filter", continuous_update=False,
+                                 placeholder="metrics.accuracy > 0.9 and params.model = 'rf'",
+                                 layout=w.Layout(width="55%"))
+        self.experiment = w.Dropdown(options=[("all experiments", None)] + [(n, n) for n in experiments],
+                                     value=chosen if chosen in experiments else None, description="Experiment")
+        self.sort = w.Dropdown(options=_BASE_SORTS, value=sort_field if sort_field in _BASE_SORTS else "start_time",
+                               description="Sort by")
+        if sort_field not in _BASE_SORTS:
+            self.sort.options = list(self.sort.options) + [sort_field]
+            self.sort.value = sort_field
+        self.direction = w.ToggleButtons(options=["desc", "asc"], value=direction.lower() or "desc",
+                                         style={"button_width": "48px"})
+        self.max_results = w.BoundedIntText(value=max_results or 50, min=1, max=100_000, description="Max",
+                                            layout=w.Layout(width="150px"))
+        self.refresh_button = w.Button(description="Refresh", icon="refresh", layout=w.Layout(width="100px"))
+        self.message = w.HTML()
+        self.table = w.HTML()
+        self.selection = w.SelectMultiple(description="Runs", rows=6, layout=w.Layout(width="45%"))
+        self.metric_choice = w.SelectMultiple(description="Metrics", rows=6, layout=w.Layout(width="30%"))
+        self.compare_button = w.Button(description="Compare", icon="columns", tooltip="Compare the selected runs")
+        self.comparison = w.HTML()
+        self.rows: list[dict] = []
+        super().__init__(children=[
+            w.HBox([self.filter_box, self.experiment]),
+            w.HBox([self.sort, self.direction, self.max_results, self.refresh_button]),
+            self.message, self.table,
+            w.HBox([self.selection, self.metric_choice, self.compare_button]), self.comparison])
+        for control in (self.filter_box, self.experiment, self.sort, self.direction, self.max_results):
+            control.observe(lambda _: self.refresh(), names="value")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.compare_button.on_click(lambda _: self.compare())
+        if rows is None:
+            self.refresh()
+        else:
+            self._show(rows)
+
+    @property
+    def order_by(self) -> list[str]:
+        return [f"{self.sort.value} {self.direction.value}"]
+
+    def refresh(self) -> None:
+        """Search the registry again with the current filter, experiment, sort and limit."""
+        flush_active()
+        try:
+            rows = search.search_run_rows(get_store(), self.filter_box.value or None, order_by=self.order_by,
+                                          experiment=self.experiment.value, max_results=self.max_results.value)
+        except MlopsError as exc:
+            self.message.value = error_html(exc.args[0] if exc.args else str(exc))
+            return
+        self.message.value = ""
+        self._show(rows)
+
+    def _show(self, rows: list[dict]) -> None:
+        self.rows = rows
+        self.table.value = html.runs_html(rows)
+        keys = {f"metrics.{k}" for r in rows for k in r["metrics"]} | {f"params.{k}" for r in rows for k in r["params"]}
+        options = _BASE_SORTS + sorted(keys)
+        if self.sort.value not in options:
+            options.append(self.sort.value)
+        with self.sort.hold_trait_notifications():
+            self.sort.options = options
+        selected = [v for v in self.selection.value if any(r["run_id"] == v for r in rows)]
+        self.selection.options = [(f"{r['name']} ({r['run_id'][:8]})", r["run_id"]) for r in rows]
+        self.selection.value = tuple(selected)
+        self.metric_choice.options = sorted({k for r in rows for k in r["metrics"]})
+
+    def compare(self) -> None:
+        """Show the selected runs side by side, with a chart per chosen metric (all when none chosen)."""
+        chosen = list(self.selection.value)
+        if len(chosen) < 2:
+            self.comparison.value = error_html("select two or more runs to compare (ctrl/shift-click)")
+            return
+        store = get_store()
+        found = [run_store.get_run(store, run_id) for run_id in chosen]
+        keys = set(self.metric_choice.value) or {k for r in found for k in r.metrics}
+        histories: dict[str, dict[str, list]] = {}
+        for run in found:
+            for key, step, value, _ in run_store.metric_history(store, run.id):
+                if key in keys:
+                    histories.setdefault(key, {}).setdefault(f"{run.name} ({run.id[:6]})", []).append((step, value))
+        self.comparison.value = html.compare_html(found, histories)
+
+    def static_html(self) -> str:
+        return self.table.value + self.comparison.value
