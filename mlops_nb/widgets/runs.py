@@ -36,7 +36,7 @@ class RunsBrowser(StaticFallback, w.VBox):
         self.sort = w.Dropdown(options=_BASE_SORTS, value=sort_field if sort_field in _BASE_SORTS else "start_time",
                                description="Sort by")
         if sort_field not in _BASE_SORTS:
-            self.sort.options = list(self.sort.options) + [sort_field]
+            self.sort.options = _BASE_SORTS + [sort_field]
             self.sort.value = sort_field
         self.direction = w.ToggleButtons(options=["desc", "asc"], value=direction.lower() or "desc",
                                          style={"button_width": "48px"})
@@ -55,14 +55,19 @@ class RunsBrowser(StaticFallback, w.VBox):
             w.HBox([self.sort, self.direction, self.max_results, self.refresh_button]),
             self.message, self.table,
             w.HBox([self.selection, self.metric_choice, self.compare_button]), self.comparison])
+        self._updating = False
         for control in (self.filter_box, self.experiment, self.sort, self.direction, self.max_results):
-            control.observe(lambda _: self.refresh(), names="value")
+            control.observe(self._on_change, names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
         self.compare_button.on_click(lambda _: self.compare())
         if rows is None:
             self.refresh()
         else:
             self._show(rows)
+
+    def _on_change(self, _change) -> None:
+        if not self._updating:  # our own updates of the controls are not user input
+            self.refresh()
 
     @property
     def order_by(self) -> list[str]:
@@ -85,10 +90,15 @@ class RunsBrowser(StaticFallback, w.VBox):
         self.table.value = html.runs_html(rows)
         keys = {f"metrics.{k}" for r in rows for k in r["metrics"]} | {f"params.{k}" for r in rows for k in r["params"]}
         options = _BASE_SORTS + sorted(keys)
-        if self.sort.value not in options:
-            options.append(self.sort.value)
-        with self.sort.hold_trait_notifications():
+        current = self.sort.value
+        if current not in options:
+            options.append(current)
+        self._updating = True
+        try:
             self.sort.options = options
+            self.sort.value = current
+        finally:
+            self._updating = False
         selected = [v for v in self.selection.value if any(r["run_id"] == v for r in rows)]
         self.selection.options = [(f"{r['name']} ({r['run_id'][:8]})", r["run_id"]) for r in rows]
         self.selection.value = tuple(selected)

@@ -1,0 +1,90 @@
+"""The widgets driven as a user would (values set, buttons clicked), asserting on the registry."""
+
+import pytest
+from sklearn.dummy import DummyClassifier
+
+import mlops_nb as mlops
+from mlops_nb.widgets import ModelsBrowser, RunsBrowser
+
+
+@pytest.fixture
+def runs(home):
+    made = []
+    for name, model, accs in (("rf-a", "rf", [0.5, 0.7, 0.9]), ("rf-b", "rf", [0.6, 0.65]), ("lr-a", "lr", [0.8])):
+        with mlops.start_run(experiment="exp", name=name, params={"model": model}) as run:
+            for acc in accs:
+                mlops.log_metric("acc", acc)
+            mlops.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "model")
+        made.append(run.id)
+    return made
+
+
+def test_filter_box_uses_the_search_grammar(runs):
+    browser = RunsBrowser()
+    assert len(browser.rows) == 3
+    browser.filter_box.value = "params.model = 'rf' and metrics.acc > 0.8"
+    assert [r["name"] for r in browser.rows] == ["rf-a"]
+    assert ">rf-a<" in browser.table.value and ">lr-a<" not in browser.table.value
+
+
+def test_bad_filter_shows_one_line_error_and_keeps_the_table(runs):
+    browser = RunsBrowser()
+    browser.filter_box.value = "metrics.acc >"
+    assert "expected a number or a quoted string" in browser.message.value
+    assert len(browser.rows) == 3
+
+
+def test_sorting_by_a_metric_column(runs):
+    browser = RunsBrowser()
+    assert "metrics.acc" in browser.sort.options
+    browser.sort.value = "metrics.acc"
+    browser.direction.value = "asc"
+    assert [r["name"] for r in browser.rows] == ["rf-b", "lr-a", "rf-a"]
+
+
+def test_compare_shows_params_diff_and_metric_chart(runs):
+    browser = RunsBrowser()
+    browser.selection.value = (runs[0], runs[1], runs[2])
+    browser.compare_button.click()
+    assert "params.model" in browser.comparison.value and "#fff3c4" in browser.comparison.value  # differs
+    assert "<svg" in browser.comparison.value and "<polyline" in browser.comparison.value
+    browser.selection.value = (runs[0],)
+    browser.compare_button.click()
+    assert "select two or more runs" in browser.comparison.value
+
+
+def test_widget_display_data_carries_static_html(runs):
+    bundle = RunsBrowser()._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert ">rf-a<" in bundle["text/html"]
+
+
+def test_promote_needs_confirmation_then_moves_the_alias(runs):
+    for run_id in runs[:2]:
+        mlops.register_model(run_id, "clf")
+    browser = ModelsBrowser("clf")
+    browser.version.value = 1
+    browser.promote_button.click()
+    assert browser.confirm_box.layout.display == "flex" and "version 1" in browser.question.value
+    with pytest.raises(Exception):
+        mlops.get_model_version("clf@production")  # nothing changed before confirming
+    browser.confirm_button.click()
+    assert mlops.get_model_version("clf@production").version == 1
+    browser.version.value = 2
+    browser.promote_button.click()
+    browser.confirm_button.click()
+    assert mlops.get_model_version("clf@production").version == 2
+    browser.rollback_button.click()
+    browser.confirm_button.click()
+    assert mlops.get_model_version("clf@production").version == 1
+    assert "clf@production -&gt; version 1" in browser.message.value or "version 1" in browser.message.value
+
+
+def test_cancel_leaves_the_alias_alone(runs):
+    mlops.register_model(runs[0], "clf")
+    browser = ModelsBrowser("clf")
+    browser.promote_button.click()
+    browser.cancel_button.click()
+    assert browser.confirm_box.layout.display == "none"
+    with pytest.raises(Exception):
+        mlops.get_model_version("clf@production")
