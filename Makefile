@@ -24,6 +24,7 @@ test-quick: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_registry.py
+	$(BIN)/python benchmarks/bench_magics.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

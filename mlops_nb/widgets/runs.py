@@ -31,15 +31,16 @@ class RunsBrowser(StaticFallback, w.VBox):
         self.filter_box = w.Text(value=filter or "", description="Filter", continuous_update=False,
                                  placeholder="metrics.accuracy > 0.9 and params.model = 'rf'",
                                  layout=w.Layout(width="55%"))
-        self.experiment = w.Dropdown(options=[("all experiments", None)] + [(n, n) for n in experiments],
-                                     value=chosen if chosen in experiments else None, description="Experiment")
+        # "" stands for all experiments: a Dropdown shows a value of None as no selection.
+        self.experiment = w.Dropdown(options=[("all experiments", "")] + [(n, n) for n in experiments],
+                                     value=chosen if chosen in experiments else "", description="Experiment")
         self.sort = w.Dropdown(options=_BASE_SORTS, value=sort_field if sort_field in _BASE_SORTS else "start_time",
                                description="Sort by")
         if sort_field not in _BASE_SORTS:
             self.sort.options = _BASE_SORTS + [sort_field]
             self.sort.value = sort_field
         self.direction = w.ToggleButtons(options=["desc", "asc"], value=direction.lower() or "desc",
-                                         style={"button_width": "48px"})
+                                         style={"button_width": "64px"})
         self.max_results = w.BoundedIntText(value=max_results or 50, min=1, max=100_000, description="Max",
                                             layout=w.Layout(width="150px"))
         self.refresh_button = w.Button(description="Refresh", icon="refresh", layout=w.Layout(width="100px"))
@@ -78,7 +79,8 @@ class RunsBrowser(StaticFallback, w.VBox):
         flush_active()
         try:
             rows = search.search_run_rows(get_store(), self.filter_box.value or None, order_by=self.order_by,
-                                          experiment=self.experiment.value, max_results=self.max_results.value)
+                                          experiment=self.experiment.value or None,
+                                          max_results=self.max_results.value)
         except MlopsError as exc:
             self.message.value = error_html(exc.args[0] if exc.args else str(exc))
             return
