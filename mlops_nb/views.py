@@ -113,6 +113,11 @@ class ModelsView(View):
     def _repr_html_(self):
         return html.models_html(self.rows)
 
+    def widget(self):
+        from mlops_nb.widgets.models import ModelsBrowser
+
+        return ModelsBrowser()
+
 
 @dataclass(repr=False)
 class ModelView(View):

@@ -53,7 +53,7 @@ def wait_for(driver, condition, timeout, what):
 def test_tracked_run_shows_in_the_runs_widget(jupyter_lab, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
-    write_notebook(jupyter_lab["root"] / "experiment.ipynb", CELLS)
+    write_notebook(jupyter_lab["root"] / "experiment.ipynb", CELLS, parameters="lr = 0.1")
     browser.get(f"{jupyter_lab['url']}/lab/tree/experiment.ipynb?token={jupyter_lab['token']}")
     wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell"), 60,
              "the notebook to open")
@@ -67,4 +67,6 @@ def test_tracked_run_shows_in_the_runs_widget(jupyter_lab, browser, tmp_path):
     assert "browser-run" in text and "0.8765" in text
     assert browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-text input")  # the filter box is live
     browser.save_screenshot(str(tmp_path / "runs-widget.png"))
-    assert mlops.get_run("browser-run").metrics == {"accuracy": 0.8765}
+    run = mlops.get_run("browser-run")
+    assert run.metrics == {"accuracy": 0.8765}
+    assert run.params == {"lr": 0.1}  # read from the cell tagged `parameters`: the kernel knew its notebook
