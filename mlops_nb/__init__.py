@@ -13,11 +13,19 @@ load only when a function needs them.
 from mlops_nb.client import (get_model_version, get_run, list_experiments, load_model, metric_history,
                              register_model, rollback, search_runs, set_alias)
 from mlops_nb.errors import MlopsError
+from mlops_nb.pipeline.context import attach_step, input, output  # noqa: A004 - mlops.input is the verb
 from mlops_nb.tracking import (active_run, end_run, log_artifact, log_dataset, log_metric, log_metrics,
                                log_model, log_param, log_params, set_experiment, set_home, set_tag, set_tags,
                                start_run)
 
 __version__ = "0.1.0"
+
+
+def run_pipeline(path="pipeline.yaml", **options):
+    """Run a pipeline (see :func:`mlops_nb.pipeline.runner.run_pipeline`)."""
+    from mlops_nb.pipeline.runner import run_pipeline as run
+
+    return run(path, **options)
 
 
 def load_ipython_extension(ipython) -> None:
@@ -27,7 +35,7 @@ def load_ipython_extension(ipython) -> None:
     load(ipython)
 
 __all__ = [
-    "MlopsError", "active_run", "end_run", "get_model_version", "get_run", "list_experiments", "load_model",
+    "MlopsError", "active_run", "attach_step", "input", "output", "run_pipeline", "end_run", "get_model_version", "get_run", "list_experiments", "load_model",
     "log_artifact", "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params",
     "metric_history", "register_model", "rollback", "search_runs", "set_alias", "set_experiment", "set_home",
     "set_tag", "set_tags", "start_run",

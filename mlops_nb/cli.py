@@ -206,15 +206,94 @@ def model_view(store: Store, name: str) -> views.ModelView:
     return views.ModelView(name, versions, metrics, models.alias_history(store, name))
 
 
+# -- pipelines -------------------------------------------------------------------
+
+@cli.command("run")
+@click.argument("pipeline", default="pipeline.yaml", type=click.Path(dir_okay=True))
+@click.option("-p", "--param", "params", multiple=True, metavar="[STEP.]NAME=VALUE",
+              help="Override a param for every step that declares it, or for one step (repeatable).")
+@click.option("--force", is_flag=True, help="Run every step, even unchanged ones.")
+@click.option("--force-step", multiple=True, metavar="STEP", help="Run this step even if unchanged (repeatable).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many independent steps may run at once.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display; only errors.")
+@json_option
+@click.pass_context
+def run_command(ctx, pipeline, params, force, force_step, jobs, quiet, as_json) -> None:
+    """Run a pipeline (default ./pipeline.yaml): steps in order, unchanged steps cached.
+
+    \b
+      mlops-nb run -p C=0.5              # every step that declares C
+      mlops-nb run -p train.C=0.5 --jobs 2
+    """
+    from mlops_nb.pipeline.progress import choose_progress
+    from mlops_nb.pipeline.runner import run_pipeline
+
+    _apply_home(ctx)
+    result = run_pipeline(pipeline, params=list(params), force=force, force_steps=list(force_step), jobs=jobs,
+                          progress=choose_progress(quiet or as_json))
+    if as_json:
+        render.print_json(views.pipeline_result_dict(result))
+    _report_failures(result)
+
+
+@cli.command("sweep")
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
+@click.option("-p", "--param", "grid", multiple=True, required=True, metavar="NAME=V1,V2,...",
+              help="Values of one param to try (repeatable: the grid is every combination).")
+@click.option("-m", "--metric", help="Pick the best point by this metric (default: the first one logged).")
+@click.option("--minimize", is_flag=True, help="Lower is better for --metric (default: higher is better).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many points may run at once.")
+@click.option("--force", is_flag=True, help="Run every point, even ones already run with the same params.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display; only the results.")
+@json_option
+@click.pass_context
+def sweep_command(ctx, notebook, grid, metric, minimize, jobs, force, quiet, as_json) -> None:
+    """Run NOTEBOOK over a grid of params, as sibling runs under one parent, and show the best.
+
+    \b
+      mlops-nb sweep notebooks/train.ipynb -p C=0.1,1,10 -p seed=0,1 --jobs 2 -m accuracy
+    """
+    from mlops_nb.pipeline.progress import choose_progress
+    from mlops_nb.pipeline.sweep import run_sweep
+
+    _apply_home(ctx)
+    outcome = run_sweep(notebook, list(grid), metric=metric, maximize=not minimize, jobs=jobs, force=force,
+                        progress=choose_progress(quiet or as_json))
+    view = views.SweepView(outcome)
+    _show(ctx, view, as_json)
+    _report_failures(outcome.result)
+
+
+def _apply_home(ctx: click.Context) -> None:
+    if ctx.obj.get("home"):
+        from mlops_nb import tracking
+
+        tracking.set_home(ctx.obj["home"])
+
+
+def _report_failures(result) -> None:
+    for step in result.steps.values():
+        if step.failure is not None:
+            click.echo(step.failure.describe(), err=True)
+    if result.status == "interrupted":
+        raise click.exceptions.Exit(130)
+    if not result.ok:
+        raise click.exceptions.Exit(1)
+
+
 # -- help and demo ---------------------------------------------------------------
 
 @cli.command("help")
-@click.argument("topic", type=click.Choice(["filter"]))
+@click.argument("topic", type=click.Choice(["filter", "pipeline"]))
 def help_topic(topic) -> None:
-    """Longer help on a TOPIC: `filter` explains the search grammar."""
-    from mlops_nb.registry import query
-
-    click.echo(query.__doc__.split("\n", 1)[1].strip())
+    """Longer help on a TOPIC: `filter` (the search grammar), `pipeline` (pipeline.yaml)."""
+    if topic == "filter":
+        from mlops_nb.registry import query as module
+    else:
+        from mlops_nb.pipeline import spec as module
+    click.echo(module.__doc__.split("\n", 1)[1].strip())
 
 
 @cli.command("demo")

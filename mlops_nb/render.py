@@ -85,6 +85,8 @@ def fmt_plain(value: Any) -> str:
             return "NaN"
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{value:.1f}"  # 1.0 stays visibly a float
         return f"{value:.6g}"
     if value is None or isinstance(value, (bool, int, str)):
         return "" if value is None else str(value)

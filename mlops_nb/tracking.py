@@ -53,6 +53,7 @@ class ActiveRun:
         self._next_step: dict[str, int] = {}
         self._flushed_at = self._heartbeat_at = time.time()
         self._lock = threading.Lock()
+        self.attached = False  # logging into a run another process owns (a pipeline step)
 
     def __repr__(self) -> str:
         return f"ActiveRun(id={self.id[:8]!r}, name={self.name!r}, experiment={self.experiment!r}, status={self.status!r})"
@@ -167,6 +168,11 @@ class ActiveRun:
     def end(self, status: str = "finished", error: str | None = None) -> None:
         if self.status != "running":
             return
+        if self.attached:  # the owner finishes the run; we only hand over what we logged
+            self.flush()
+            if self in _active:
+                _active.remove(self)
+            return
         try:
             self.flush()
         finally:
@@ -245,6 +251,16 @@ def start_run(experiment: str | None = None, name: str | None = None, params: Ma
         run._params[key] = (text, num, json_text)
         run._pending_params.append((run_id, key, text, num, json_text))
     run._pending_tags.extend((run_id, k, v) for k, v in tag_rows)
+    _install_hooks()
+    _active.append(run)
+    _ensure_background_writer()
+    return run
+
+
+def attach(store: Store, run_id: str, name: str, experiment: str) -> ActiveRun:
+    """Log into an existing run owned by another process (the pipeline runner)."""
+    run = ActiveRun(store, run_id, name, experiment)
+    run.attached = True
     _install_hooks()
     _active.append(run)
     _ensure_background_writer()

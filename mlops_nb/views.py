@@ -166,3 +166,53 @@ class AliasChange(View):
 
     def __repr__(self):
         return self.text
+
+
+def pipeline_result_dict(result) -> dict:
+    return {"pipeline": result.pipeline, "run_id": result.run_id, "status": result.status,
+            "seconds": round(result.seconds, 3),
+            "steps": {name: {"status": r.status, "run_id": r.run_id, "seconds": round(r.seconds, 3),
+                             "attempts": r.attempts, "cached_from": r.cached_from,
+                             "notebook": str(r.notebook) if r.notebook else None,
+                             "error": r.failure.summary() if r.failure else None, "reason": r.reason}
+                      for name, r in result.steps.items()}}
+
+
+@dataclass(repr=False)
+class SweepView(View):
+    outcome: Any
+
+    def _rows(self):
+        metric = self.outcome.metric
+        best = self.outcome.best
+        for point in self.outcome.points:
+            value = point["metrics"].get(metric) if metric else None
+            yield point, value, best is not None and point["run_id"] == best["run_id"]
+
+    def to_json(self):
+        return {"run_id": self.outcome.result.run_id, "metric": self.outcome.metric,
+                "best_run": self.outcome.best["run_id"] if self.outcome.best else None,
+                "points": self.outcome.points}
+
+    def print_terminal(self, out=None):
+        from rich import box
+        from rich.markup import escape
+        from rich.table import Table
+
+        out = out or render.console()
+        names = list(self.outcome.points[0]["params"]) if self.outcome.points else []
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for header in ["", "run", "status", *names, self.outcome.metric or "metric"]:
+            table.add_column(escape(header))
+        for point, value, is_best in self._rows():
+            table.add_row("[bold green]best[/]" if is_best else "", (point["run_id"] or "")[:8], point["status"],
+                          *(render.fmt_value(point["params"][n]) for n in names), render.fmt_value(value))
+        out.print(table)
+
+    def _repr_html_(self):
+        names = list(self.outcome.points[0]["params"]) if self.outcome.points else []
+        rows = [[html.cell("best" if is_best else "", "font-weight:700;color:#2e7d32"),
+                 html.cell(f"<code>{html.e((point['run_id'] or '')[:8])}</code>"), html.cell(html.e(point["status"])),
+                 *(html.cell(html.text_value(point["params"][n]), numeric=True) for n in names),
+                 html.cell(html.text_value(value), numeric=True)] for point, value, is_best in self._rows()]
+        return html.table(["", "run", "status", *map(html.e, names), html.e(self.outcome.metric or "metric")], rows)

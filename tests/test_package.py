@@ -5,7 +5,7 @@ import pytest
 
 
 def test_import_is_cheap():
-    code = ("import sys, mlops_nb; heavy = [m for m in ('pandas', 'sklearn', 'papermill', 'ipywidgets', 'rich') "
+    code = ("import sys, mlops_nb; heavy = [m for m in ('pandas', 'sklearn', 'papermill', 'ipywidgets', 'rich', 'nbformat', 'yaml', 'IPython') "
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

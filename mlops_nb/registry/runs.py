@@ -100,7 +100,9 @@ def random_run_name() -> str:
 
 def create_run(store: Store, *, experiment_id: int, name: str | None = None, kind: str = "interactive",
                parent_id: str | None = None, git: tuple[str | None, bool | None] = (None, None),
-               env: dict | None = None, source: str | None = None, run_id: str | None = None) -> tuple[str, str]:
+               env: dict | None = None, source: str | None = None, run_id: str | None = None,
+               pipeline: str | None = None, step: str | None = None, cache_key: str | None = None,
+               cached_from: str | None = None) -> tuple[str, str]:
     """Insert a running run owned by this process; return (id, name)."""
     if kind not in RUN_KINDS:
         raise InvalidInputError(f"run kind {kind!r} is not one of {', '.join(RUN_KINDS)}")
@@ -113,10 +115,11 @@ def create_run(store: Store, *, experiment_id: int, name: str | None = None, kin
             raise NotFoundError(f"parent run {parent_id!r} does not exist")
         conn.execute(
             "INSERT INTO runs (id, experiment_id, name, kind, parent_id, status, start_time, git_commit, "
-            "git_dirty, env, source, host, pid, pid_start, heartbeat) "
-            "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "git_dirty, env, source, host, pid, pid_start, heartbeat, pipeline, step, cache_key, cached_from) "
+            "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, experiment_id, name, kind, parent_id, now, git[0], git[1],
-             json.dumps(env) if env else None, source, host, pid, token, now))
+             json.dumps(env) if env else None, source, host, pid, token, now, pipeline, step, cache_key,
+             cached_from))
     return run_id, name
 
 

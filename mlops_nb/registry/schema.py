@@ -135,6 +135,27 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             reason TEXT)""",
         "CREATE INDEX alias_history_name_alias ON alias_history(name, alias, id)",
     ]),
+    ("pipelines: step runs, step outputs, cache keys, file fingerprints", [
+        "ALTER TABLE runs ADD COLUMN pipeline TEXT",
+        "ALTER TABLE runs ADD COLUMN step TEXT",
+        "ALTER TABLE runs ADD COLUMN cache_key TEXT",
+        "ALTER TABLE runs ADD COLUMN cached_from TEXT",
+        "CREATE INDEX runs_step_cache ON runs(pipeline, step, cache_key) WHERE cache_key IS NOT NULL",
+        """CREATE TABLE outputs (
+            run_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            value TEXT,
+            sha256 TEXT,
+            path TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, name)) WITHOUT ROWID""",
+        """CREATE TABLE file_fingerprints (
+            path TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            sha256 TEXT NOT NULL) WITHOUT ROWID""",
+    ]),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -12,7 +12,7 @@ def test_new_registry_is_wal_with_recorded_schema(tmp_path):
     assert store.query_one("PRAGMA journal_mode")[0] == "wal"
     assert store.query_one("PRAGMA user_version")[0] == LATEST_VERSION
     assert store.query_one("PRAGMA application_id")[0] == APPLICATION_ID
-    assert store.query("SELECT version, name FROM _migrations") == [(1, "initial schema")]
+    assert [row[0] for row in store.query("SELECT version FROM _migrations")] == list(range(1, LATEST_VERSION + 1))
     assert (tmp_path / ".mlops" / ".gitignore").read_text().strip().endswith("*")
 
 
@@ -71,3 +71,21 @@ def test_failed_transaction_rolls_back(tmp_path):
             conn.execute("INSERT INTO experiments (name, created_at) VALUES ('gone', 0)")
             1 / 0
     assert store.query("SELECT name FROM experiments") == []
+
+
+def test_older_registry_is_migrated_forward_keeping_its_data(tmp_path, monkeypatch):
+    from mlops_nb.registry import store as store_module
+
+    monkeypatch.setattr(store_module, "LATEST_VERSION", 1)
+    old = Store(tmp_path / ".mlops")
+    with old.transaction() as conn:
+        conn.execute("INSERT INTO experiments (name, created_at) VALUES ('old', 0)")
+    old.close()
+    assert "pipeline" not in [c[1] for c in sqlite3.connect(tmp_path / ".mlops" / "registry.db").execute(
+        "PRAGMA table_info(runs)")]
+    monkeypatch.undo()
+    new = Store(tmp_path / ".mlops")
+    assert new.query_one("PRAGMA user_version")[0] == LATEST_VERSION
+    assert new.query("SELECT name FROM experiments") == [("old",)]
+    assert "pipeline" in [c[1] for c in new.query("PRAGMA table_info(runs)")]
+    assert new.integrity_check() == "ok"

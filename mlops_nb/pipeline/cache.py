@@ -1,0 +1,76 @@
+"""When a step can be skipped: same notebook, same params, same inputs, outputs still there.
+
+The cache key hashes the notebook's code cells and kernel, the resolved params, the
+content of every file input, and what each upstream step handed on. A step whose
+key matches its last successful run, and whose output files still have the content
+recorded then, is not run again.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from pathlib import Path
+
+from mlops_nb.errors import NotFoundError
+from mlops_nb.registry import outputs
+from mlops_nb.registry.store import Store
+
+
+def notebook_digest(path: Path) -> str:
+    """The code and kernel of a notebook, ignoring outputs, markdown and metadata noise."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    digest = hashlib.sha256()
+    digest.update(json.dumps(nb.get("metadata", {}).get("kernelspec", {}).get("name")).encode())
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            digest.update(("".join(source) if isinstance(source, list) else source).encode())
+            digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def expand_inputs(root: Path, patterns: list[str]) -> list[Path]:
+    """File inputs with globs expanded, sorted; a plain path that is missing is an error."""
+    files: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            files.extend(Path(p) for p in sorted(glob.glob(str(root / pattern), recursive=True)) if Path(p).is_file())
+        else:
+            path = root / pattern
+            if not path.is_file():
+                raise NotFoundError(f"input {pattern} does not exist (looked in {root})")
+            files.append(path)
+    return files
+
+
+def cache_key(store: Store, *, notebook: Path, params: dict, kernel: str | None, input_files: list[Path],
+              upstream_runs: dict[str, str], root: Path) -> str:
+    digest = hashlib.sha256()
+    digest.update(notebook_digest(notebook).encode())
+    digest.update(json.dumps([params, kernel], sort_keys=True, default=str).encode())
+    for path in input_files:
+        digest.update(f"{path.relative_to(root) if path.is_relative_to(root) else path}\x1f".encode())
+        digest.update(outputs.fingerprint_file(store, path).encode())
+    for step in sorted(upstream_runs):
+        digest.update(f"{step}\x1f{outputs.outputs_identity(store, upstream_runs[step])}".encode())
+    return digest.hexdigest()
+
+
+def find_cached(store: Store, *, pipeline: str, step: str, key: str, root: Path) -> str | None:
+    """The last successful run of this step with ``key`` whose output files are unchanged."""
+    row = store.query_one("SELECT id FROM runs WHERE pipeline = ? AND step = ? AND cache_key = ? AND "
+                          "status = 'finished' ORDER BY start_time DESC LIMIT 1", (pipeline, step, key))
+    if row is None:
+        return None
+    for output in outputs.run_outputs(store, row[0]):
+        if output["kind"] != "file":
+            continue
+        path = Path(output["path"])
+        try:
+            if outputs.fingerprint_file(store, path) != output["sha256"]:
+                return None
+        except NotFoundError:
+            return None
+    return row[0]

@@ -1,0 +1,93 @@
+"""A papermill engine that the runner can watch: cell progress, a deadline for the whole
+step, and a handle to stop the kernel on Ctrl-C/SIGTERM.
+
+Registered as ``mlops-nb`` in papermill's engine registry (and its ``papermill.engine``
+entry-point group), so ``papermill -e mlops-nb`` works too.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+from papermill.utils import remove_args
+
+ENGINE_NAME = "mlops-nb"
+
+
+class StepTimeout(Exception):
+    """The step ran past its deadline."""
+
+
+@dataclass(eq=False)
+class Watch:
+    """What the runner knows about one executing notebook."""
+
+    step: str
+    deadline: float | None = None          # time.monotonic() value
+    cell_timeout: float | None = None
+    on_cell: Callable[[str, int, int], None] | None = None   # (step, index, total)
+    client: PapermillNotebookClient | None = None
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+    def cell_timeout_now(self) -> float | None:
+        limits = [t for t in (self.cell_timeout,) if t]
+        if self.deadline is not None:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise StepTimeout(f"step {self.step!r} ran past its timeout")
+            limits.append(remaining)
+        return min(limits) if limits else None
+
+    def stop(self) -> None:
+        """Interrupt and shut down the kernel (from another thread)."""
+        self.stopped.set()
+        client = self.client
+        km = getattr(client, "km", None) if client is not None else None
+        if km is None:
+            return
+        try:
+            from jupyter_core.utils import run_sync
+
+            run_sync(km.shutdown_kernel)(now=True)
+        except Exception:  # the kernel may be gone already
+            pass
+
+
+class MlopsEngine(NBClientEngine):
+    @classmethod
+    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
+                                 start_timeout=60, execution_timeout=None, **kwargs):
+        watch: Watch | None = kwargs.pop("mlops_watch", None)
+        kernel_log = kwargs.pop("kernel_log", None)  # the kernel process's own stdout/stderr
+        kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+        client = PapermillNotebookClient(nb_man, timeout=execution_timeout, startup_timeout=start_timeout,
+                                         kernel_name=kernel_name, log_output=log_output, stdout_file=stdout_file,
+                                         stderr_file=stderr_file, **kwargs)
+        if watch is not None:
+            watch.client = client
+            code_cells = [i for i, c in enumerate(nb_man.nb.cells) if c.cell_type == "code"]
+
+            def on_cell_start(cell, cell_index, **_):
+                if watch.stopped.is_set():
+                    raise KeyboardInterrupt
+                timeout = watch.cell_timeout_now()
+                client.timeout = None if timeout is None or math.isinf(timeout) else max(1, int(math.ceil(timeout)))
+                if watch.on_cell is not None and cell.cell_type == "code":
+                    watch.on_cell(watch.step, code_cells.index(cell_index) + 1 if cell_index in code_cells else 0,
+                                  len(code_cells))
+
+            client.on_cell_start = on_cell_start
+        if kernel_log is not None:
+            return client.execute(stdout=kernel_log, stderr=kernel_log)
+        return client.execute()
+
+
+def register_engine() -> None:
+    if ENGINE_NAME not in papermill_engines._engines:
+        papermill_engines.register(ENGINE_NAME, MlopsEngine)

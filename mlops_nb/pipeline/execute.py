@@ -1,0 +1,119 @@
+"""Executing one step's notebook: papermill's parameter injection, our context cell, our
+engine, and a failure report a person can read (the cell, its source, the error)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CONTEXT_TAG = "mlops-nb-context"
+
+
+@dataclass
+class StepFailure:
+    step: str
+    message: str
+    cell_index: int | None = None
+    exec_count: int | None = None
+    source: str | None = None
+    ename: str | None = None
+    evalue: str | None = None
+    notebook: Path | None = None
+    interrupted: bool = False
+
+    def summary(self) -> str:
+        """One line: what failed, for the run's error field."""
+        if self.ename:
+            return f"{self.ename}: {self.evalue} (step {self.step!r}, cell {self.exec_count or self.cell_index})"
+        return self.message
+
+    def describe(self) -> str:
+        """Several lines for a terminal: the step, the failing cell's source, the error."""
+        lines = [self.message]
+        if self.source:
+            lines.append(f"  in cell [{self.exec_count}]:" if self.exec_count else "  in the cell:")
+            lines.extend("    " + line for line in self.source.strip().splitlines()[-12:])
+        if self.ename:
+            lines.append(f"  {self.ename}: {self.evalue}")
+        if self.notebook:
+            lines.append(f"  executed notebook: {self.notebook}")
+        return "\n".join(lines)
+
+
+def prepare_notebook(step, params: dict, run_id: str, home: Path, pipeline_run: str, inputs_scope: str = "pipeline"):
+    """The step's notebook with papermill's injected-parameters cell and our context cell after it."""
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    nb = load_notebook_node(str(step.notebook))
+    nb = parameterize_notebook(nb, params, kernel_name=step.kernel)
+    source = (f"# mlops-nb: step {step.name!r} of pipeline run {pipeline_run[:8]}; metrics and outputs go to "
+              f"run {run_id[:8]}\nimport mlops_nb as _mlops_nb\n"
+              f"_mlops_nb.attach_step(run_id={run_id!r}, home={str(home)!r}, pipeline_run={pipeline_run!r}, "
+              f"step={step.name!r}{', inputs=' + repr(inputs_scope) if inputs_scope != 'pipeline' else ''})")
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": [CONTEXT_TAG], "papermill": {}})
+    injected = next((i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])), -1)
+    nb.cells.insert(injected + 1, cell)
+    return nb
+
+
+def execute_step_notebook(state, step, params: dict, run_id: str, output: Path) -> StepFailure | None:
+    """Run the step's notebook once; None on success, else what went wrong."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+    from papermill.execute import prepare_notebook_metadata, raise_for_execution_errors, remove_error_markers
+    from papermill.iorw import write_ipynb
+
+    from mlops_nb.pipeline.engine import MlopsEngine, StepTimeout, Watch
+
+    nb = prepare_notebook(step, params, run_id, state.store.home, state.run_id, state.inputs_scope)
+    nb = remove_error_markers(prepare_notebook_metadata(nb, str(step.notebook), str(output)))
+    deadline = time.monotonic() + step.timeout if step.timeout else None
+    watch = Watch(step.name, deadline=deadline, cell_timeout=step.cell_timeout, on_cell=state.progress.cell)
+    with state.lock:
+        state.watches.add(watch)
+    log = open(output.with_suffix(".kernel.log"), "ab")
+    try:
+        nb = MlopsEngine.execute_notebook(nb, step.kernel or nb.metadata.get("kernelspec", {}).get("name", "python3"),
+                                          output_path=str(output), progress_bar=False, mlops_watch=watch,
+                                          kernel_log=log)
+        raise_for_execution_errors(nb, str(output))
+        write_ipynb(nb, str(output))
+        return None
+    except PapermillExecutionError as exc:
+        if watch.stopped.is_set():
+            return StepFailure(step.name, f"step {step.name!r} was interrupted", interrupted=True, notebook=output)
+        return StepFailure(step.name, f"step {step.name!r} failed", cell_index=exc.cell_index,
+                           exec_count=exc.exec_count, source=exc.source, ename=exc.ename, evalue=exc.evalue,
+                           notebook=output)
+    except (StepTimeout, CellTimeoutError) as exc:
+        limit = f"{step.timeout:g} s for the step" if step.timeout else f"{step.cell_timeout:g} s per cell"
+        cell = _running_cell(output)
+        return StepFailure(step.name, f"step {step.name!r} timed out ({limit}): {str(exc).splitlines()[0][:200]}",
+                           source=cell, ename="Timeout", evalue=f"stopped after {limit}", notebook=output)
+    except (KeyboardInterrupt, DeadKernelError, RuntimeError) as exc:
+        if watch.stopped.is_set() or isinstance(exc, KeyboardInterrupt):
+            return StepFailure(step.name, f"step {step.name!r} was interrupted", interrupted=True, notebook=output)
+        return StepFailure(step.name, f"step {step.name!r}: the kernel died ({exc}); see "
+                                      f"{output.with_suffix('.kernel.log')}", ename=type(exc).__name__,
+                           evalue=str(exc), notebook=output)
+    finally:
+        log.close()
+        with state.lock:
+            state.watches.discard(watch)
+
+
+def _running_cell(output: Path) -> str | None:
+    """The source of the cell that was running when the notebook was saved last."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(output), as_version=4)
+    except Exception:  # a notebook half-written when the kernel was stopped
+        return None
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            return cell.source
+    return None

@@ -1,0 +1,229 @@
+"""``pipeline.yaml`` -> typed objects, with errors that name the file, the step and the field.
+
+    name: churn
+    params: {seed: 0}              # to every step whose parameters cell declares the name
+    steps:
+      - name: prepare
+        notebook: notebooks/prepare.ipynb
+        inputs: [data/raw.csv]     # files (globs allowed), step names, or step.output
+        outputs: [data/prepared.csv]
+      - name: train
+        notebook: notebooks/train.ipynb
+        params: {C: 1.0}           # step params override pipeline params
+        inputs: [data/prepared.csv]
+        retries: 1
+        timeout: 600               # seconds for the whole step; or {cell: 60, step: 600}
+        kernel: python3
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_nb.errors import InvalidInputError, NotFoundError
+
+PIPELINE_FIELDS = ("name", "params", "steps", "triggers", "description")
+STEP_FIELDS = ("name", "notebook", "params", "inputs", "outputs", "after", "retries", "timeout", "kernel",
+               "description")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+
+class SpecError(InvalidInputError):
+    """pipeline.yaml is not valid; the message names the file, the step and the field."""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    notebook: Path                 # absolute
+    params: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    retries: int = 0
+    timeout: float | None = None   # the whole step, seconds
+    cell_timeout: float | None = None
+    kernel: str | None = None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    path: Path                     # the pipeline.yaml file
+    params: dict[str, Any]
+    steps: tuple[Step, ...]
+    triggers: tuple = ()
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise NotFoundError(f"pipeline {self.name!r} has no step {name!r}{suggest(name, [s.name for s in self.steps])};"
+                            f" its steps: {', '.join(s.name for s in self.steps)}")
+
+    def upstream(self, step: Step) -> list[str]:
+        """Names of the steps ``step`` needs: named in ``after`` or ``inputs``, or producing a file it reads."""
+        producers = {out: s.name for s in self.steps for out in s.outputs}
+        names = {s.name for s in self.steps}
+        needed: list[str] = []
+        for item in (*step.after, *step.inputs):
+            head = item.split(".", 1)[0] if "." in item and item.split(".", 1)[0] in names else item
+            owner = head if head in names else producers.get(item)
+            if owner and owner != step.name and owner not in needed:
+                needed.append(owner)
+        return needed
+
+    def file_inputs(self, step: Step) -> list[str]:
+        names = {s.name for s in self.steps}
+        return [i for i in step.inputs if i not in names and i.split(".", 1)[0] not in names]
+
+
+def suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def load_pipeline(path: str | Path = "pipeline.yaml") -> Pipeline:
+    """Read and check a pipeline file; every problem is a SpecError naming where it is."""
+    import yaml
+
+    path = Path(path).resolve()
+    if path.is_dir():
+        path = path / "pipeline.yaml"
+    if not path.is_file():
+        raise NotFoundError(f"no pipeline file {path}: create one (see `mlops-nb help pipeline`) or pass its path")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise SpecError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return parse_pipeline(data, path)
+
+
+def parse_pipeline(data: Any, path: Path) -> Pipeline:
+    where = path.name
+    if not isinstance(data, dict):
+        raise SpecError(f"{where}: expected a mapping with name, params and steps, got {type(data).__name__}")
+    _unknown_fields(data, PIPELINE_FIELDS, where)
+    name = data.get("name") or path.parent.name
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise SpecError(f"{where}: field 'name' must be letters, digits, '_' or '-', got {name!r}")
+    params = _mapping(data.get("params"), f"{where}: field 'params'")
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise SpecError(f"{where}: field 'steps' must be a non-empty list of steps")
+    steps = [_parse_step(raw, i, path) for i, raw in enumerate(raw_steps)]
+    seen: set[str] = set()
+    for step in steps:
+        if step.name in seen:
+            raise SpecError(f"{where}: step name {step.name!r} is used twice; step names must be unique")
+        seen.add(step.name)
+    pipeline = Pipeline(name=name, path=path, params=params, steps=tuple(steps),
+                        triggers=tuple(data.get("triggers") or ()))
+    for step in steps:
+        for item in step.after:
+            if item not in seen:
+                raise SpecError(f"{where}: step {step.name!r}, field 'after': no step {item!r}"
+                                f"{suggest(item, seen)}")
+    order_steps(pipeline)  # raises on a cycle
+    return pipeline
+
+
+def _parse_step(raw: Any, index: int, path: Path) -> Step:
+    where = f"{path.name}: step {index + 1}"
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: expected a mapping with at least name and notebook, got {raw!r}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise SpecError(f"{where}: field 'name' must be letters, digits, '_' or '-', got {name!r}")
+    where = f"{path.name}: step {name!r}"
+    _unknown_fields(raw, STEP_FIELDS, where)
+    notebook = raw.get("notebook")
+    if not isinstance(notebook, str) or not notebook.endswith(".ipynb"):
+        raise SpecError(f"{where}, field 'notebook': give the path of an .ipynb file, got {notebook!r}")
+    notebook_path = (path.parent / notebook).resolve()
+    if not notebook_path.is_file():
+        nearby = [str(p.relative_to(path.parent)) for p in path.parent.rglob("*.ipynb")
+                  if ".mlops" not in p.parts and ".ipynb_checkpoints" not in p.parts]
+        raise SpecError(f"{where}, field 'notebook': {notebook} does not exist{suggest(notebook, nearby)}")
+    timeout, cell_timeout = _timeouts(raw.get("timeout"), where)
+    retries = raw.get("retries", 0)
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise SpecError(f"{where}, field 'retries': expected a whole number >= 0, got {retries!r}")
+    kernel = raw.get("kernel")
+    if kernel is not None and not isinstance(kernel, str):
+        raise SpecError(f"{where}, field 'kernel': expected a kernel name such as python3, got {kernel!r}")
+    return Step(name=name, notebook=notebook_path, params=_mapping(raw.get("params"), f"{where}, field 'params'"),
+                inputs=_strings(raw.get("inputs"), f"{where}, field 'inputs'"),
+                outputs=_strings(raw.get("outputs"), f"{where}, field 'outputs'"),
+                after=_strings(raw.get("after"), f"{where}, field 'after'"),
+                retries=retries, timeout=timeout, cell_timeout=cell_timeout, kernel=kernel)
+
+
+def _timeouts(value: Any, where: str) -> tuple[float | None, float | None]:
+    if value is None:
+        return None, None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value), None
+    if isinstance(value, dict):
+        _unknown_fields(value, ("cell", "step"), f"{where}, field 'timeout'")
+        out = []
+        for key in ("step", "cell"):
+            item = value.get(key)
+            if item is not None and (not isinstance(item, (int, float)) or isinstance(item, bool) or item <= 0):
+                raise SpecError(f"{where}, field 'timeout.{key}': expected seconds > 0, got {item!r}")
+            out.append(None if item is None else float(item))
+        return out[0], out[1]
+    raise SpecError(f"{where}, field 'timeout': expected seconds (e.g. 600) or {{cell: 60, step: 600}}, got {value!r}")
+
+
+def _unknown_fields(data: dict, known, where: str) -> None:
+    for key in data:
+        if key not in known:
+            raise SpecError(f"{where}: unknown field {key!r}{suggest(str(key), known)}; "
+                            f"known fields: {', '.join(known)}")
+
+
+def _mapping(value: Any, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise SpecError(f"{where}: expected a mapping of names to values, e.g. {{C: 1.0}}, got {value!r}")
+    return dict(value)
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise SpecError(f"{where}: expected a list of names or paths, got {value!r}")
+    return tuple(value)
+
+
+def order_steps(pipeline: Pipeline) -> list[Step]:
+    """Steps in dependency order (stable: file order among independent steps)."""
+    remaining = {s.name: set(pipeline.upstream(s)) for s in pipeline.steps}
+    ordered: list[Step] = []
+    while remaining:
+        ready = [s for s in pipeline.steps if s.name in remaining and not remaining[s.name]]
+        if not ready:
+            cycle = ", ".join(sorted(remaining))
+            raise SpecError(f"{pipeline.path.name}: the steps {cycle} depend on each other in a cycle; "
+                            "check their inputs, outputs and after fields")
+        for step in ready:
+            ordered.append(step)
+            del remaining[step.name]
+        for needs in remaining.values():
+            needs.difference_update(s.name for s in ready)
+    return ordered
