@@ -8,6 +8,7 @@ the old attribute values, so a refit's new arrays can never reuse their addresse
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any, Mapping
 
@@ -79,6 +80,12 @@ def training_frame(estimator: Any, namespace: Mapping[str, Any]) -> tuple[str, A
     return candidates[0]
 
 
+def model_name(variable: str) -> str:
+    """A valid model name from a variable name (which may be non-ASCII or very long)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", variable)[:120].lstrip(".-") or "model"
+    return cleaned
+
+
 def log_fitted(run, before: dict, namespace: Mapping[str, Any]) -> list[str]:
     """Log every estimator fitted since ``before``: params, the model, the training frame."""
     logged = []
@@ -89,6 +96,6 @@ def log_fitted(run, before: dict, namespace: Mapping[str, Any]) -> list[str]:
         frame = training_frame(estimator, namespace)
         if frame is not None:
             run.log_dataset(frame[1], frame[0], role="train")
-        run.log_model(estimator, name, X=frame[1] if frame else None)
+        run.log_model(estimator, model_name(name), X=frame[1] if frame else None)
         logged.append(name)
     return logged

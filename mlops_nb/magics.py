@@ -15,7 +15,7 @@ import shlex
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from mlops_nb import autolog, tracking
@@ -66,7 +66,11 @@ class MlopsMagics(Magics):
         re-raised unchanged.
         """
         __tracebackhide__ = True  # noqa: F841 - IPython leaves this frame out of tracebacks
-        args = parse_argstring(self.track, line)
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"cannot split the %%track line: {exc}") from None
+        args = self.track.parser.parse_args(words)
         namespace = self.shell.user_ns
         tags = dict(_split_tag(t) for t in args.tag)
         explicit = [n.strip() for n in args.params.split(",") if n.strip()]

@@ -158,8 +158,8 @@ def run_detail(run, *, lineage: dict, metric_steps: dict[str, int], out: Console
         _pairs(out, [(name, f"{a['size']:,} bytes  sha256 {a['sha256'][:12]}") for name, a in run.artifacts.items()])
     if lineage["datasets"] or lineage["models"] or lineage["children"]:
         out.print("\n[bold]lineage[/]")
-        pairs = [(d["role"], f"dataset {d['name']} ({d['fingerprint'][:12]})") for d in lineage["datasets"]]
-        pairs += [("model", f"{m['name']}/{m['version']}") for m in lineage["models"]]
+        pairs = [(d["role"], f"dataset {escape(d['name'])} ({d['fingerprint'][:12]})") for d in lineage["datasets"]]
+        pairs += [("model", escape(f"{m['name']}/{m['version']}")) for m in lineage["models"]]
         pairs += [("child run", c[:8]) for c in lineage["children"]]
         _pairs(out, pairs)
 
@@ -211,14 +211,15 @@ def models_table(rows: list[dict], out: Console | None = None) -> None:
         table.add_column(header)
     for r in rows:
         aliases = ", ".join(f"{a} -> {v}" for a, v in sorted(r["aliases"].items()))
-        table.add_row(r["name"], str(r["versions"]), str(r["latest_version"] or ""), aliases, fmt_time(r["updated_at"]))
+        table.add_row(escape(r["name"]), str(r["versions"]), str(r["latest_version"] or ""), escape(aliases),
+                      fmt_time(r["updated_at"]))
     out.print(table)
 
 
 def model_detail(name: str, versions: list, metrics: dict[int, dict], history: list[dict],
                  out: Console | None = None) -> None:
     out = out or console()
-    out.print(f"[bold]{name}[/]")
+    out.print(f"[bold]{escape(name)}[/]")
     metric_keys = _common_keys(metrics.values())
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for header in ("version", "aliases", "run", "created", "inputs"):
@@ -227,7 +228,7 @@ def model_detail(name: str, versions: list, metrics: dict[int, dict], history: l
         table.add_column(escape(key), justify="right")
     for v in versions:
         inputs = len((v.signature or {}).get("inputs", []))
-        table.add_row(str(v.version), ", ".join(v.aliases), v.run_id[:8], fmt_time(v.created_at),
+        table.add_row(str(v.version), escape(", ".join(v.aliases)), v.run_id[:8], fmt_time(v.created_at),
                       str(inputs) if inputs else "", *(fmt_value(metrics[v.version].get(k)) for k in metric_keys))
     out.print(table)
     if history:
@@ -235,7 +236,7 @@ def model_detail(name: str, versions: list, metrics: dict[int, dict], history: l
         for h in history:
             moved = f"{h['previous']} -> {h['version']}" if h["previous"] is not None else f"-> {h['version']}"
             reason = f"  ({h['reason']})" if h["reason"] else ""
-            out.print(f"  {fmt_time(h['at'])}  {h['alias']:<12} {h['action']:<9} {moved}{reason}")
+            out.print(f"  {fmt_time(h['at'])}  {h['alias']:<12} {h['action']:<9} {moved}{reason}", markup=False)
 
 
 def _pairs(out: Console, pairs: list[tuple[str, str]]) -> None:

@@ -27,10 +27,14 @@ from mlops_nb.registry.store import Store, open_store
 from mlops_nb.registry.values import check_key, check_metric, encode_param, tag_text
 
 FLUSH_ROWS = 20_000
+_MAX_STEP = 1 << 63
 FLUSH_SECONDS = 2.0
 HEARTBEAT_SECONDS = 30.0
 
-_active: list["ActiveRun"] = []
+# Each thread has its own stack of active runs (what log_metric logs into); _all holds
+# every active run of the process, for the background writer and the exit handler.
+_local = threading.local()
+_all: list["ActiveRun"] = []
 _settings: dict[str, Any] = {"home": None, "experiment": None}
 _hooks_installed = False
 _writer_pid: int | None = None
@@ -53,6 +57,7 @@ class ActiveRun:
         self._next_step: dict[str, int] = {}
         self._flushed_at = self._heartbeat_at = time.time()
         self._lock = threading.Lock()
+        self._stack: list[ActiveRun] | None = None
         self.attached = False  # logging into a run another process owns (a pipeline step)
 
     def __repr__(self) -> str:
@@ -65,7 +70,12 @@ class ActiveRun:
 
     # -- logging -------------------------------------------------------------
 
+    def _check_running(self) -> None:
+        if self.status != "running":
+            raise InvalidInputError(f"run {self.name!r} has ended ({self.status}); start a new run to log more")
+
     def log_param(self, key: str, value: Any) -> None:
+        self._check_running()
         row = encode_param(key, value)
         seen = self._params.get(row[0])
         if seen is not None and seen != row[1:]:
@@ -76,20 +86,21 @@ class ActiveRun:
         self._pending_params.append((self.id, *row))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        if not isinstance(params, Mapping):
-            raise InvalidInputError(f"params must be a mapping of name to value, got {type(params).__name__}")
-        for key, value in params.items():
+        for key, value in _mapping(params, "params").items():
             self.log_param(key, value)
 
     def set_tag(self, key: str, value: Any) -> None:
+        self._check_running()
         self._pending_tags.append((self.id, *tag_text(key, value)))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        for key, value in tags.items():
+        for key, value in _mapping(tags, "tags").items():
             self.set_tag(key, value)
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Buffer one value; ``step`` defaults to the key's previous step + 1 (0 first)."""
+        if self.status != "running":
+            self._check_running()
         if type(value) is not float:
             value = check_metric(key, value)
         next_step = self._next_step.get(key)
@@ -98,9 +109,9 @@ class ActiveRun:
             next_step = 0
         if step is None:
             step = next_step
-        elif type(step) is not int:
-            if isinstance(step, bool) or not hasattr(step, "__index__"):
-                raise InvalidInputError(f"metric {key!r} step must be an integer, got {step!r}")
+        elif type(step) is not int or not -_MAX_STEP <= step < _MAX_STEP:
+            if isinstance(step, bool) or not hasattr(step, "__index__") or not -_MAX_STEP <= int(step) < _MAX_STEP:
+                raise InvalidInputError(f"metric {key!r} step must be an integer that fits in 64 bits, got {step!r}")
             step = int(step)
         self._next_step[key] = step + 1 if step >= next_step else next_step
         now = time.time()
@@ -109,11 +120,12 @@ class ActiveRun:
             self.flush()
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        for key, value in metrics.items():
+        for key, value in _mapping(metrics, "metrics").items():
             self.log_metric(key, value, step)
 
     def log_artifact(self, data: bytes | str | os.PathLike, name: str | None = None) -> str:
         """Store a file or bytes under ``name``; return its sha256."""
+        self._check_running()
         if isinstance(data, (bytes, bytearray, memoryview)):
             if name is None:
                 raise InvalidInputError("log_artifact(bytes) needs a name, e.g. log_artifact(data, 'report.html')")
@@ -129,6 +141,7 @@ class ActiveRun:
 
     def log_dataset(self, df: Any, name: str, role: str = "train") -> dict:
         """Record a DataFrame's fingerprint, shape, schema and profile, linked to this run."""
+        self._check_running()
         if not (hasattr(df, "dtypes") and hasattr(df, "columns")):
             raise InvalidInputError(f"log_dataset takes a pandas DataFrame, got {type(df).__name__}")
         fingerprint = fingerprint_frame(df)
@@ -139,6 +152,7 @@ class ActiveRun:
 
     def log_model(self, model: Any, name: str = "model", *, X: Any = None) -> str:
         """Store a fitted model (pickled) with its signature; return its sha256."""
+        self._check_running()
         models.check_model_name(name)
         data = modelio.serialize_model(model, name)
         sha, size = artifacts.put_bytes(self.store.artifacts_dir, data)
@@ -168,24 +182,34 @@ class ActiveRun:
     def end(self, status: str = "finished", error: str | None = None) -> None:
         if self.status != "running":
             return
+        # Children left open (started without `with`) end with their parent.
+        if self._stack is not None and self in self._stack:
+            for child in reversed(self._stack[self._stack.index(self) + 1:]):
+                child.end(status, error)
         if self.attached:  # the owner finishes the run; we only hand over what we logged
-            self.flush()
-            if self in _active:
-                _active.remove(self)
+            try:
+                self.flush()
+            finally:
+                self.status = status
+                _forget(self)
             return
         try:
             self.flush()
-        finally:
-            runs.finish_run(self.store, self.id, status, error)
-            self.status = status
-            if self in _active:
-                _active.remove(self)
+        except Exception as exc:
+            # What could not be written is lost; say so in the run rather than call it finished.
+            runs.finish_run(self.store, self.id, "failed", f"could not save the values logged last: {exc}")
+            self.status = "failed"
+            _forget(self)
+            raise
+        runs.finish_run(self.store, self.id, status, error)
+        self.status = status
+        _forget(self)
 
     def __enter__(self) -> "ActiveRun":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+        if exc_type is None or (issubclass(exc_type, SystemExit) and exc.code in (None, 0)):
             self.end("finished")
         elif issubclass(exc_type, KeyboardInterrupt):
             self.end("interrupted", "KeyboardInterrupt")
@@ -231,18 +255,25 @@ def start_run(experiment: str | None = None, name: str | None = None, params: Ma
         with mlops.start_run(experiment="churn", params={"C": 1.0}) as run:
             mlops.log_metric("accuracy", 0.93)
     """
+    # Check inputs before anything is written, so bad input leaves no trace.
+    param_rows = [encode_param(k, v) for k, v in _mapping(params, "params").items()]
+    tag_rows = [tag_text(k, v) for k, v in _mapping(tags, "tags").items()]
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise InvalidInputError(f"run name must be a non-empty string, got {name!r}")
+    if kind not in runs.RUN_KINDS:
+        raise InvalidInputError(f"run kind {kind!r} is not one of {', '.join(runs.RUN_KINDS)}")
     store = get_store()
-    experiment = experiment or current_experiment()
-    experiment_id = _experiment_id(store, experiment)
-    if parent is None and _active:
-        parent = _active[-1].id
+    stack = _stack()
+    # Nest under this thread's active run when it lives in the same registry.
+    active = stack[-1] if stack and stack[-1].store is store else None
+    if experiment is None:
+        experiment = active.experiment if active is not None else current_experiment()
+    check_key(experiment, "experiment")
+    if parent is None and active is not None:
+        parent = active.id
     elif parent is not None:
         parent = runs.resolve_run_id(store, parent)
-    # Check inputs before anything is written, so bad input leaves no trace.
-    param_rows = [encode_param(k, v) for k, v in (params or {}).items()]
-    tag_rows = [tag_text(k, v) for k, v in (tags or {}).items()]
-    if name is not None and not isinstance(name, str):
-        raise InvalidInputError(f"run name must be a string, got {type(name).__name__}")
+    experiment_id = _experiment_id(store, experiment)
     run_id, name = runs.create_run(store, experiment_id=experiment_id, name=name, kind=kind, parent_id=parent,
                                    git=environment.git_state(), env=environment.python_environment(),
                                    source=source)
@@ -252,9 +283,38 @@ def start_run(experiment: str | None = None, name: str | None = None, params: Ma
         run._pending_params.append((run_id, key, text, num, json_text))
     run._pending_tags.extend((run_id, k, v) for k, v in tag_rows)
     _install_hooks()
-    _active.append(run)
+    _push(run)
     _ensure_background_writer()
     return run
+
+
+def _stack() -> list[ActiveRun]:
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+def _push(run: ActiveRun) -> None:
+    run._stack = _stack()
+    run._stack.append(run)
+    _all.append(run)
+
+
+def _forget(run: ActiveRun) -> None:
+    if run._stack is not None and run in run._stack:
+        run._stack.remove(run)
+    if run in _all:
+        _all.remove(run)
+
+
+def _mapping(value: Any, what: str) -> Mapping:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{what} must be a mapping of names to values, e.g. {{'C': 1.0}}, "
+                                f"got {type(value).__name__}")
+    return value
 
 
 def attach(store: Store, run_id: str, name: str, experiment: str) -> ActiveRun:
@@ -262,13 +322,15 @@ def attach(store: Store, run_id: str, name: str, experiment: str) -> ActiveRun:
     run = ActiveRun(store, run_id, name, experiment)
     run.attached = True
     _install_hooks()
-    _active.append(run)
+    _push(run)
     _ensure_background_writer()
     return run
 
 
 def active_run() -> ActiveRun | None:
-    return _active[-1] if _active else None
+    """This thread's innermost active run, or None."""
+    stack = _stack()
+    return stack[-1] if stack else None
 
 
 def end_run(status: str = "finished") -> None:
@@ -277,9 +339,10 @@ def end_run(status: str = "finished") -> None:
 
 
 def _current() -> ActiveRun:
-    if not _active:
+    stack = getattr(_local, "stack", None)
+    if not stack:
         raise NoActiveRunError("no active run: wrap the code in `with mlops.start_run():` (or `%%track` in a notebook)")
-    return _active[-1]
+    return stack[-1]
 
 
 def log_param(key: str, value: Any) -> None:
@@ -299,9 +362,7 @@ def set_tags(tags: Mapping[str, Any]) -> None:
 
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
-    if not _active:
-        _current()
-    _active[-1].log_metric(key, value, step)
+    _current().log_metric(key, value, step)
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -321,18 +382,16 @@ def log_model(model: Any, name: str = "model", *, X: Any = None) -> str:
 
 
 def flush_active() -> None:
-    for run in list(_active):
+    """Write what every active run of this process has buffered."""
+    for run in list(_all):
         run.flush()
 
 
-_experiment_ids: dict[tuple[str, str], int] = {}
-
-
 def _experiment_id(store: Store, name: str) -> int:
-    key = (str(store.db_path), name)
-    if key not in _experiment_ids:
-        _experiment_ids[key] = runs.ensure_experiment(store, name)
-    return _experiment_ids[key]
+    cached = store.experiment_ids.get(name)
+    if cached is None:
+        cached = store.experiment_ids[name] = runs.ensure_experiment(store, name)
+    return cached
 
 
 def _background_writer() -> None:
@@ -341,7 +400,7 @@ def _background_writer() -> None:
     while True:
         time.sleep(FLUSH_SECONDS / 2)
         now = time.time()
-        for run in list(_active):
+        for run in list(_all):
             try:
                 if run._has_pending() and now - run._flushed_at >= FLUSH_SECONDS:
                     run.flush()
@@ -377,7 +436,7 @@ def _install_hooks() -> None:
 
 def _end_all_at_exit() -> None:
     status = "failed" if _uncaught.is_set() else "finished"
-    for run in reversed(list(_active)):
+    for run in reversed(list(_all)):
         try:
             run.end(status, "the program ended with an uncaught exception" if status == "failed" else None)
         except Exception as exc:  # never hide the real exit reason behind ours
@@ -386,5 +445,6 @@ def _end_all_at_exit() -> None:
 
 def _forget_in_child() -> None:
     # A forked child must not finish (or flush into) its parent's runs.
-    _active.clear()
-    _experiment_ids.clear()
+    global _local
+    _all.clear()
+    _local = threading.local()

@@ -13,10 +13,13 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("MLOPS_NB_HOME", str(path))
     mlops.set_home(path)
     yield path
-    for run in list(tracking._active):
-        run.end("finished")
-    tracking._active.clear()
-    tracking._experiment_ids.clear()
+    for run in list(tracking._all):
+        try:
+            run.end("finished")
+        except Exception:
+            pass
+    tracking._all.clear()
+    tracking._local.__dict__.clear()
     tracking._settings.update(home=None, experiment=None)
     forget_stores()
 

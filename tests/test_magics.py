@@ -144,3 +144,17 @@ def test_mlops_experiment_sets_the_sessions_experiment(ip):
     ip.run_cell("%%track in-tuning\nx = 1")
     assert mlops.get_run("in-tuning").experiment == "tuning"
     assert isinstance(ip.run_cell("%mlops experiment").error_in_exec, UsageError)
+
+
+def test_track_line_is_split_like_a_shell(ip):
+    ip.run_cell('%%track "baseline rf" -e "my exp" --tag "team=ml ops"\nx = 1')
+    run = mlops.get_run("baseline rf")
+    assert run.experiment == "my exp" and run.tags == {"team": "ml ops"}
+
+
+def test_estimator_in_a_non_ascii_variable_is_logged(ip):
+    result = ip.run_cell("%%track uni\nfrom sklearn.dummy import DummyClassifier\n"
+                         "modèle = DummyClassifier().fit([[0], [1]], [0, 1])")
+    assert result.error_in_exec is None
+    run = mlops.get_run("uni")
+    assert run.status == "finished" and "models/mod_le.pkl" in run.artifacts

@@ -118,7 +118,7 @@ def resolve_model(store: Store, ref: str) -> ModelVersion:
         return get_version(store, name, alias_version(store, name, alias))
     if "/" in ref:
         name, version = ref.rsplit("/", 1)
-        if not version.isdigit():
+        if not re.fullmatch(r"[0-9]{1,18}", version):
             raise InvalidInputError(f"model version in {ref!r} must be a number, e.g. {name}/3")
         return get_version(store, name, int(version))
     return get_version(store, ref, _latest_version(store, ref))
@@ -226,8 +226,8 @@ def _require_model(store: Store, name: str) -> None:
 
 
 def _check_version(version: object) -> int:
-    if isinstance(version, str) and version.isdigit():
+    if isinstance(version, str) and re.fullmatch(r"[0-9]{1,18}", version):
         version = int(version)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 1 << 62:
         raise InvalidInputError(f"model version must be a positive integer, got {version!r}")
     return version

@@ -40,8 +40,9 @@ from mlops_nb.errors import FilterSyntaxError
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
-  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
+  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.])|[-+]?(?i:inf|nan)(?![\w.]))
   | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
+  | (?P<unterminated>['"])
   | (?P<field>(?:[A-Za-z_][\w\-/]*)(?:\.(?:`[^`]+`|[\w\-/]+))*)
   | (?P<op>==|!=|<>|<=|>=|=|<|>)
   | (?P<punct>[(),])
@@ -55,6 +56,8 @@ ATTRIBUTES = {"id": "r.id", "run_id": "r.id", "name": "r.name", "run_name": "r.n
               "start_time": "r.start_time", "end_time": "r.end_time", "git_commit": "r.git_commit"}
 TIME_ATTRIBUTES = {"start_time", "end_time"}
 KEYWORDS = {"and", "or", "not", "like", "ilike", "in", "is", "null"}
+_INT64 = 1 << 63
+MAX_TERMS = 400  # SQLite allows 500 terms in one compound SELECT
 SQL_OPS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -107,6 +110,8 @@ def tokenize(text: str) -> list[_Token]:
         match = _TOKEN.match(text, pos)
         if match is None:
             raise FilterSyntaxError(f"unexpected character {text[pos]!r} in filter", text, pos)
+        if match.lastgroup == "unterminated":
+            raise FilterSyntaxError(f"the string starting at column {pos + 1} has no closing {text[pos]}", text, pos)
         if match.lastgroup != "ws":
             tokens.append(_Token(match.lastgroup, match.group(), pos))
         pos = match.end()
@@ -119,7 +124,10 @@ def parse_filter(text: str) -> Node | None:
     if text is None or not str(text).strip():
         return None
     parser = _Parser(str(text))
-    node = parser.or_expr()
+    try:
+        node = parser.or_expr()
+    except RecursionError:
+        raise FilterSyntaxError("the filter nests parentheses or 'not' too deeply", str(text), 0) from None
     parser.expect_end()
     return node
 
@@ -219,13 +227,16 @@ class _Parser:
         tok = self.tok
         self.i += 1
         if tok.kind == "number":
-            return float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+            if tok.text.lstrip("+-").lower() in ("inf", "nan"):
+                return float(tok.text)
+            if any(c in tok.text for c in ".eE"):
+                return float(tok.text)
+            number = int(tok.text)
+            return number if -_INT64 <= number < _INT64 else float(number)  # SQLite integers are 64-bit
         if tok.kind == "string":
             quote = tok.text[0]
             body = tok.text[1:-1].replace(quote * 2, quote)
             return re.sub(r"\\(.)", r"\1", body)
-        if tok.kind == "field" and tok.word in ("inf", "nan"):
-            return math.inf if tok.word == "inf" else math.nan
         if tok.kind == "field" and tok.word not in KEYWORDS:
             raise FilterSyntaxError(
                 f"expected a number or a quoted string at column {tok.pos + 1}, found {tok.text!r}: "
@@ -253,17 +264,33 @@ _TABLES = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
 
 
 def compile_filter(node: Node, text: str = "") -> tuple[str, list]:
-    """SQL selecting the matching run ids as column ``id``, and its parameters."""
+    """SQL selecting the matching run ids as column ``id``, and its parameters.
+
+    Each comparison selects a set of run ids through an index; ``and``/``or``/``not``
+    combine the sets with INTERSECT/UNION/EXCEPT, chains flattened so that long
+    filters do not nest deeply.
+    """
     args: list = []
     return _compile(node, args, text), args
 
 
+def _flatten(node: Node, op: str) -> list[Node]:
+    if isinstance(node, BoolOp) and node.op == op:
+        return _flatten(node.left, op) + _flatten(node.right, op)
+    return [node]
+
+
 def _compile(node: Node, args: list, text: str) -> str:
     if isinstance(node, BoolOp):
-        combine = "INTERSECT" if node.op == "and" else "UNION"
-        left, right = _compile(node.left, args, text), _compile(node.right, args, text)
-        return f"SELECT id FROM ({left}) {combine} SELECT id FROM ({right})"
+        parts = _flatten(node, node.op)
+        if len(parts) > MAX_TERMS:
+            raise FilterSyntaxError(f"the filter combines {len(parts)} terms with {node.op!r}; at most {MAX_TERMS}: "
+                                    "use `in (...)` for long lists of values", text, 0)
+        combine = " INTERSECT " if node.op == "and" else " UNION "
+        return combine.join(f"SELECT id FROM ({_compile(part, args, text)})" for part in parts)
     if isinstance(node, Not):
+        if isinstance(node.operand, Not):  # not not x == x
+            return _compile(node.operand.operand, args, text)
         return f"SELECT id FROM runs EXCEPT SELECT id FROM ({_compile(node.operand, args, text)})"
     return _compile_comparison(node, args, text)
 
@@ -280,18 +307,59 @@ def _compile_comparison(cmp: Comparison, args: list, text: str) -> str:
         return f"SELECT id FROM runs EXCEPT SELECT run_id AS id FROM {table} WHERE key = ?"
     if cmp.op == "notnull":
         return f"SELECT run_id AS id FROM {table} WHERE key = ?"
+    values = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
     if field.namespace == "metric":
-        column = "value"
-        values = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
         if any(isinstance(v, str) for v in values) or cmp.op.endswith("like"):
             raise FilterSyntaxError(f"{field.label} is a metric and compares with numbers, not text",
-                                    text, text.find(field.key))
-    elif field.namespace == "param" and _is_number(cmp.value) and not cmp.op.endswith("like"):
-        column = "num"
+                                    text, max(text.find(field.key), 0))
+        condition = _metric_condition(cmp, values, args, text)
+    elif field.namespace == "param" and not cmp.op.endswith("like"):
+        condition = _param_condition(cmp, values, args)
     else:
-        column = "value"
-    condition = _condition(column, cmp, args, text)
+        condition = _condition("value", cmp, args, text)
     return f"SELECT run_id AS id FROM {table} WHERE key = ? AND {condition}"
+
+
+def _metric_condition(cmp: Comparison, values: tuple, args: list, text: str) -> str:
+    # NaN is stored as NULL (SQLite has no NaN): `= nan` finds it, `!= nan` finds the rest.
+    if any(isinstance(v, float) and math.isnan(v) for v in values):
+        if cmp.op in ("=", "in"):
+            return "value IS NULL"
+        if cmp.op in ("!=", "not in"):
+            return "value IS NOT NULL"
+        raise FilterSyntaxError(f"nan only compares with = or != (in {cmp.field.label} {cmp.op} nan)", text, 0)
+    return _condition("value", cmp, args, text)
+
+
+def _param_condition(cmp: Comparison, values: tuple, args: list) -> str:
+    """Params compare as numbers with numeric params and as text with text params."""
+    op = cmp.op
+    numbers = [v for v in values if _is_number(v)]
+    texts = [v for v in values if isinstance(v, str)]
+    if op in ("in", "not in"):
+        parts = []
+        if numbers:
+            parts.append(f"num IN ({', '.join('?' * len(numbers))})")
+            args.extend(numbers)
+        as_text = texts + [_number_text(n) for n in numbers]
+        parts.append(f"(num IS NULL AND value IN ({', '.join('?' * len(as_text))}))")
+        args.extend(as_text)
+        condition = " OR ".join(parts)
+        return f"NOT ({condition})" if op == "not in" else f"({condition})"
+    value = values[0]
+    if not _is_number(value):
+        args.append(value)
+        return f"value {op} ?"
+    if op in ("=", "!="):
+        args.extend([value, _number_text(value)])
+        return f"(num {op} ? OR (num IS NULL AND value {op} ?))"
+    args.append(value)
+    return f"num {op} ?"
+
+
+def _number_text(value: float | int) -> str:
+    # The text a numeric param is stored as (registry.values.encode_param).
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _condition(column: str, cmp: Comparison, args: list, text: str, numeric: bool = False) -> str:
@@ -317,8 +385,7 @@ def _condition(column: str, cmp: Comparison, args: list, text: str, numeric: boo
 
 
 def _is_number(value: object) -> bool:
-    values = value if isinstance(value, tuple) else (value,)
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _as_time(value: object, text: str) -> float:

@@ -107,6 +107,8 @@ def _order_clause(order_by: Sequence[str] | str | None) -> tuple[list[tuple[str,
         order_by = []
     elif isinstance(order_by, str):
         order_by = [order_by]
+    # "metrics.acc desc, start_time" is two keys, as in SQL.
+    order_by = [part for item in order_by for part in (item.split(",") if isinstance(item, str) else [item])]
     joins: list[tuple[str, str]] = []
     terms: list[str] = []
     for i, item in enumerate(order_by):
@@ -114,6 +116,9 @@ def _order_clause(order_by: Sequence[str] | str | None) -> tuple[list[tuple[str,
         if not match:
             raise InvalidInputError(f"order_by entry {item!r} is empty: use e.g. 'metrics.accuracy DESC'")
         field, direction = match["field"], (match["dir"] or "asc").upper()
+        if any(ch.isspace() for ch in field.replace("`", "")) and "`" not in field:
+            raise FilterSyntaxError(f"cannot order by {item.strip()!r}: give a field and optionally asc or desc, "
+                                    "e.g. 'metrics.accuracy desc'")
         head, _, key = field.partition(".")
         namespace = NAMESPACES.get(head.lower())
         key = key.strip("`")

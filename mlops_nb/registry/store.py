@@ -35,6 +35,7 @@ class Store:
         self.artifacts_dir = self.home / "artifacts"
         self._lock = threading.RLock()
         self._depth = 0
+        self.experiment_ids: dict[str, int] = {}  # a cache for callers; dies with this connection
         self._prepare_home()
         self.conn = self._connect()
         self._check_and_migrate()
@@ -189,6 +190,10 @@ def open_store(home: str | os.PathLike) -> Store:
     key = (Path(home).resolve(), os.getpid())
     with _stores_lock:
         store = _stores.get(key)
+        if store is not None and not store.db_path.exists():
+            # The folder was deleted under us: start a new registry rather than write into a ghost.
+            store.close()
+            store = None
         if store is None:
             store = _stores[key] = Store(key[0])
         return store

@@ -39,7 +39,10 @@ def encode_param(key: object, value: Any) -> tuple[str, str, float | None, str |
     if value is None or isinstance(value, bool):
         return key, str(value), None, json.dumps(value)
     if isinstance(value, (int, float)):
-        num = float(value) if not (isinstance(value, float) and math.isnan(value)) else None
+        try:
+            num = float(value) if not (isinstance(value, float) and math.isnan(value)) else None
+        except OverflowError:  # an int beyond a double's range stays comparable as text only
+            num = None
         return key, repr(value) if isinstance(value, float) else str(value), num, json.dumps(value)
     try:
         text = json.dumps(value, sort_keys=True, default=_refuse)
@@ -61,7 +64,10 @@ def check_metric(key: object, value: object) -> float:
         raise InvalidInputError(
             f"metric {key!r} must be a real number, got {type(value).__name__} {value!r}: log numbers "
             "as metrics and text as params or tags")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidInputError(f"metric {key!r} is too large for a float ({str(value)[:20]}…)") from None
 
 
 def tag_text(key: object, value: object) -> tuple[str, str]:

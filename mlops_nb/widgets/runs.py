@@ -11,6 +11,7 @@ from mlops_nb.tracking import flush_active, get_store
 from mlops_nb.widgets import html
 from mlops_nb.widgets.base import StaticFallback, error_html
 
+_SEP = "\x1f"
 _BASE_SORTS = ["start_time", "end_time", "name", "status", "experiment"]
 
 
@@ -25,15 +26,19 @@ class RunsBrowser(StaticFallback, w.VBox):
                  order_by: list[str] | str | None = None, experiment=None, max_results: int | None = 50):
         order = ([order_by] if isinstance(order_by, str) else list(order_by or [])) or ["start_time desc"]
         sort_field, _, direction = order[0].rpartition(" ") if order[0].lower().endswith((" asc", " desc")) \
-            else (order[0], "", "desc")
+            else (order[0], "", "asc")
         experiments = [e["name"] for e in run_store.list_experiments(get_store())]
+        options = [("all experiments", "")] + [(n, n) for n in experiments]
         chosen = experiment[0] if isinstance(experiment, list) and len(experiment) == 1 else experiment
+        if isinstance(chosen, list):  # several experiments from `runs ls -e a -e b`
+            options.append((", ".join(chosen), _SEP.join(chosen)))
+            chosen = _SEP.join(chosen)
         self.filter_box = w.Text(value=filter or "", description="Filter", continuous_update=False,
                                  placeholder="metrics.accuracy > 0.9 and params.model = 'rf'",
                                  layout=w.Layout(width="55%"))
         # "" stands for all experiments: a Dropdown shows a value of None as no selection.
-        self.experiment = w.Dropdown(options=[("all experiments", "")] + [(n, n) for n in experiments],
-                                     value=chosen if chosen in experiments else "", description="Experiment")
+        self.experiment = w.Dropdown(options=options, value=chosen if chosen in dict(options).values() else "",
+                                     description="Experiment")
         self.sort = w.Dropdown(options=_BASE_SORTS, value=sort_field if sort_field in _BASE_SORTS else "start_time",
                                description="Sort by")
         if sort_field not in _BASE_SORTS:
@@ -79,7 +84,8 @@ class RunsBrowser(StaticFallback, w.VBox):
         flush_active()
         try:
             rows = search.search_run_rows(get_store(), self.filter_box.value or None, order_by=self.order_by,
-                                          experiment=self.experiment.value or None,
+                                          experiment=self.experiment.value.split(_SEP) if self.experiment.value
+                                          else None,
                                           max_results=self.max_results.value)
         except MlopsError as exc:
             self.message.value = error_html(exc.args[0] if exc.args else str(exc))
