@@ -33,6 +33,7 @@ class Watch:
     cell_timeout: float | None = None
     on_cell: Callable[[str, int, int], None] | None = None   # (step, index, total)
     client: PapermillNotebookClient | None = None
+    cell_source: str | None = None         # the cell running now (or last)
     stopped: threading.Event = field(default_factory=threading.Event)
 
     def cell_timeout_now(self) -> float | None:
@@ -74,6 +75,7 @@ class MlopsEngine(NBClientEngine):
             code_cells = [i for i, c in enumerate(nb_man.nb.cells) if c.cell_type == "code"]
 
             def on_cell_start(cell, cell_index, **_):
+                watch.cell_source = cell.source
                 if watch.stopped.is_set():
                     raise KeyboardInterrupt
                 timeout = watch.cell_timeout_now()

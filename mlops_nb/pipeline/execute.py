@@ -90,7 +90,7 @@ def execute_step_notebook(state, step, params: dict, run_id: str, output: Path) 
                            notebook=output)
     except (StepTimeout, CellTimeoutError) as exc:
         limit = f"{step.timeout:g} s for the step" if step.timeout else f"{step.cell_timeout:g} s per cell"
-        cell = _running_cell(output)
+        cell = watch.cell_source
         return StepFailure(step.name, f"step {step.name!r} timed out ({limit}): {str(exc).splitlines()[0][:200]}",
                            source=cell, ename="Timeout", evalue=f"stopped after {limit}", notebook=output)
     except (KeyboardInterrupt, DeadKernelError, RuntimeError) as exc:
@@ -103,17 +103,3 @@ def execute_step_notebook(state, step, params: dict, run_id: str, output: Path) 
         log.close()
         with state.lock:
             state.watches.discard(watch)
-
-
-def _running_cell(output: Path) -> str | None:
-    """The source of the cell that was running when the notebook was saved last."""
-    import nbformat
-
-    try:
-        nb = nbformat.read(str(output), as_version=4)
-    except Exception:  # a notebook half-written when the kernel was stopped
-        return None
-    for cell in nb.cells:
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            return cell.source
-    return None

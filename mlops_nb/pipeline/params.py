@@ -91,8 +91,12 @@ def coerce(value: Any, declared: Declared, where: str) -> Any:
         return value
     if kind == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
-    raise ParamError(f"{where}: {value!r} is a {type(value).__name__}, but the notebook's default "
-                     f"{declared.default!r} is a {kind}")
+    raise ParamError(f"{where}: {value!r} is {_article(type(value).__name__)}, but the notebook's default "
+                     f"{declared.default!r} is {_article(kind)}")
+
+
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def _parse_text(text: str, kind: str, declared: Declared, where: str) -> Any:
@@ -112,8 +116,8 @@ def _parse_text(text: str, kind: str, declared: Declared, where: str) -> Any:
             raise ValueError(text)
         return yaml.safe_load(text)
     except (ValueError, yaml.YAMLError):
-        raise ParamError(f"{where}: cannot use {text!r}: the notebook's default {declared.default!r} is a {kind}") \
-            from None
+        raise ParamError(f"{where}: cannot use {text!r}: the notebook's default {declared.default!r} is "
+                         f"{_article(kind)}") from None
 
 
 def resolve_step_params(step_name: str, notebook: Path, declared: dict[str, Declared] | None,

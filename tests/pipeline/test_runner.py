@@ -1,0 +1,182 @@
+"""Real pipelines on real kernels through papermill: params, outputs, caching, failures."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+import mlops_nb as mlops
+from mlops_nb.cli import cli
+from mlops_nb.pipeline.runner import run_pipeline
+from mlops_nb.registry.store import open_store
+from tests.notebooks_util import write_notebook
+from tests.pipeline.conftest import write_raw
+
+pytestmark = pytest.mark.slow
+
+
+def statuses(result):
+    return {name: step.status for name, step in result.steps.items()}
+
+
+def test_first_run_injects_typed_params_and_passes_outputs(project, home):
+    result = run_pipeline(params=["C=0.5"])
+    assert result.ok, [s.failure.describe() for s in result.steps.values() if s.failure]
+    assert statuses(result) == {"prepare": "ran", "train": "ran", "evaluate": "ran", "report": "ran"}
+    train = mlops.get_run(result.steps["train"].run_id)
+    assert train.params == {"C": 0.5} and train.kind == "step" and train.parent_id == result.run_id
+    assert train.metrics == {"accuracy": 0.6}  # 0.5 + 0.5/10 + 50 rows/1000
+    assert mlops.get_run(result.steps["prepare"].run_id).params == {"limit": 50}  # the pipeline's param
+    evaluate = open_store(home).query("SELECT value FROM outputs WHERE run_id = ? AND name = 'passed'",
+                                      (result.steps["evaluate"].run_id,))
+    assert evaluate == [("true",)]
+    assert (project / "report.txt").read_text() == "rows: 50 (weekly)"
+    executed = nbformat.read(str(home / "runs" / result.run_id / "train.ipynb"), as_version=4)
+    injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.tags)
+    assert "C = 0.5" in injected.source
+    assert "notebooks/train.ipynb" in train.artifacts or "notebooks/train.ipynb" in json.dumps(train.artifacts)
+    pipeline_run = mlops.get_run(result.run_id)
+    assert pipeline_run.kind == "pipeline" and pipeline_run.status == "finished"
+    assert pipeline_run.tags["trigger"] == "manual"
+
+
+def test_unchanged_rerun_is_cached_and_changes_rerun_exactly_what_they_affect(project, home):
+    assert run_pipeline().ok
+    started = time.monotonic()
+    second = run_pipeline()
+    assert time.monotonic() - started < 2.0
+    assert set(statuses(second).values()) == {"cached"}
+    assert mlops.get_run(second.steps["train"].run_id).metrics == {"accuracy": 0.65}
+    third = run_pipeline(params=["train.C=2"])
+    assert statuses(third) == {"prepare": "cached", "train": "ran", "evaluate": "ran", "report": "cached"}
+    write_raw(project, n=100, offset=1)  # new content, same size
+    fourth = run_pipeline(params=["train.C=2"])
+    # train reran on the new file but handed on the same accuracy, so evaluate's inputs did not change:
+    assert statuses(fourth) == {"prepare": "ran", "train": "ran", "evaluate": "cached", "report": "ran"}
+    forced = run_pipeline(params=["train.C=2"], force_steps=["report"])
+    assert statuses(forced) == {"prepare": "cached", "train": "cached", "evaluate": "cached", "report": "ran"}
+
+
+def test_deleted_output_file_means_the_step_runs_again(project, home):
+    assert run_pipeline().ok
+    (project / "report.txt").unlink()
+    again = run_pipeline()
+    assert statuses(again)["report"] == "ran" and statuses(again)["prepare"] == "cached"
+    assert (project / "report.txt").exists()
+
+
+def test_failing_step_stops_its_dependents_and_others_continue(project, home):
+    write_notebook(project / "notebooks" / "train.ipynb",
+                   ["import mlops_nb as mlops\nmlops.log_metric('before', 1.0)", "x = 1\nraise ValueError(f'bad C {C}')"],
+                   parameters="C = 0.1")
+    result = run_pipeline()
+    assert result.status == "failed"
+    assert statuses(result) == {"prepare": "ran", "train": "failed", "evaluate": "skipped", "report": "ran"}
+    failure = result.steps["train"].failure
+    assert failure.ename == "ValueError" and failure.evalue == "bad C 1.0"
+    assert "raise ValueError" in failure.source
+    train = mlops.get_run(result.steps["train"].run_id)
+    assert train.status == "failed" and train.error.startswith("ValueError: bad C 1.0")
+    assert train.metrics == {"before": 1.0}
+    executed = nbformat.read(str(failure.notebook), as_version=4)
+    assert "papermill-error-cell-tag" in executed.cells[0].metadata.tags  # papermill's banner
+    assert mlops.get_run(result.run_id).status == "failed"
+
+
+def test_retries_run_a_flaky_step_again(project, home):
+    flaky = "import pathlib\nmarker = pathlib.Path('tried')\nif not marker.exists():\n    marker.touch()\n" \
+            "    raise RuntimeError('first try fails')"
+    write_notebook(project / "notebooks" / "flaky.ipynb", [flaky], parameters="n = 1")
+    (project / "pipeline.yaml").write_text("name: flaky\nsteps:\n  - name: f\n    notebook: notebooks/flaky.ipynb\n"
+                                           "    retries: 1\n")
+    result = run_pipeline()
+    assert result.ok and result.steps["f"].attempts == 2
+    assert mlops.get_run(result.steps["f"].run_id).tags["attempts"] == "2"
+
+
+def test_a_hanging_cell_is_ended_by_the_timeout(project, home):
+    write_notebook(project / "notebooks" / "hang.ipynb", ["import time\ntime.sleep(60)"], parameters="n = 1")
+    (project / "pipeline.yaml").write_text("name: hang\nsteps:\n  - name: h\n    notebook: notebooks/hang.ipynb\n"
+                                           "    timeout: {cell: 2}\n")
+    started = time.monotonic()
+    result = run_pipeline()
+    assert time.monotonic() - started < 20
+    assert result.status == "failed" and result.steps["h"].failure.ename == "Timeout"
+    assert "time.sleep(60)" in (result.steps["h"].failure.source or "")
+
+
+def test_independent_steps_run_in_parallel_with_jobs(project, home):
+    sleepy = "import time\ntime.sleep(1.5)"
+    for name in ("a", "b"):
+        write_notebook(project / "notebooks" / f"{name}.ipynb", [sleepy], parameters="n = 1")
+    (project / "pipeline.yaml").write_text("name: par\nsteps:\n  - name: a\n    notebook: notebooks/a.ipynb\n"
+                                           "  - name: b\n    notebook: notebooks/b.ipynb\n")
+    result = run_pipeline(jobs=2)
+    assert result.ok
+    a, b = (mlops.get_run(result.steps[n].run_id) for n in "ab")
+    assert a.start_time < b.end_time and b.start_time < a.end_time  # they overlapped
+
+
+def test_cli_reports_the_failing_cell_not_a_papermill_traceback(project, home):
+    write_notebook(project / "notebooks" / "train.ipynb", ["raise KeyError('no such column: age')"],
+                   parameters="C = 0.1")
+    result = CliRunner().invoke(cli, ["run", "--quiet"])
+    assert result.exit_code == 1
+    assert "step 'train' failed" in result.output and "raise KeyError('no such column: age')" in result.output
+    assert "KeyError: 'no such column: age'" in result.output
+    assert "PapermillExecutionError" not in result.output and "Traceback" not in result.output
+
+
+def test_cli_run_json_and_lineage(project, home):
+    result = CliRunner().invoke(cli, ["run", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["status"] == "finished" and set(data["steps"]) == {"prepare", "train", "evaluate", "report"}
+    shown = CliRunner().invoke(cli, ["runs", "show", data["steps"]["prepare"]["run_id"], "--json"])
+    lineage = json.loads(shown.output)["lineage"]
+    assert {(d["name"], d["role"]) for d in lineage["datasets"]} == {("data/raw.csv", "input"),
+                                                                     ("data/prepared.csv", "output")}
+    parent = json.loads(CliRunner().invoke(cli, ["runs", "show", data["run_id"], "--json"]).output)
+    assert len(parent["lineage"]["children"]) == 4
+
+
+def test_sweep_runs_the_grid_as_siblings_and_names_the_best(project, home):
+    assert run_pipeline().ok  # train reads data/prepared.csv, which prepare writes
+    result = CliRunner().invoke(cli, ["sweep", "notebooks/train.ipynb", "-p", "C=0.1,2", "-p", "max_iter=1,2",
+                                      "--jobs", "2", "--metric", "accuracy", "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert len(data["points"]) == 4
+    best = next(p for p in data["points"] if p["run_id"] == data["best_run"])
+    assert best["params"]["C"] == 2.0
+    parents = {mlops.get_run(p["run_id"]).parent_id for p in data["points"]}
+    assert parents == {data["run_id"]}
+
+
+def test_sigterm_stops_kernels_and_marks_runs_interrupted(project, home):
+    write_notebook(project / "notebooks" / "hang.ipynb", ["import time\nprint('started', flush=True)\ntime.sleep(60)"],
+                   parameters="n = 1")
+    (project / "pipeline.yaml").write_text("name: stop\nsteps:\n  - name: h\n    notebook: notebooks/hang.ipynb\n")
+    proc = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "run", "--quiet"], cwd=project,
+                            env=dict(os.environ, MLOPS_NB_HOME=str(home)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    store = open_store(home)
+    while time.time() < deadline and not store.query(
+            "SELECT 1 FROM runs WHERE kind = 'step' AND status = 'running'"):
+        time.sleep(0.2)
+    time.sleep(1.5)  # let the kernel start the cell
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    kinds = dict(store.query("SELECT kind, status FROM runs"))
+    assert kinds == {"pipeline": "interrupted", "step": "interrupted"}
+    kernels = subprocess.run(["pgrep", "-f", "ipykernel_launcher.*" + str(home.parent)], capture_output=True)
+    assert kernels.stdout == b""
