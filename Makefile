@@ -25,6 +25,7 @@ test-quick: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_registry.py
 	$(BIN)/python benchmarks/bench_magics.py
+	$(BIN)/python benchmarks/bench_pipeline.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -160,7 +160,10 @@ def run_detail(run, *, lineage: dict, metric_steps: dict[str, int], out: Console
         out.print("\n[bold]lineage[/]")
         pairs = [(d["role"], f"dataset {escape(d['name'])} ({d['fingerprint'][:12]})") for d in lineage["datasets"]]
         pairs += [("model", escape(f"{m['name']}/{m['version']}")) for m in lineage["models"]]
-        pairs += [("child run", c[:8]) for c in lineage["children"]]
+        pairs += [("step" if c["step"] else "child run",
+                   f"{escape(c['name'])} {c['run_id'][:8]} "
+                   f"{'cached from ' + c['cached_from'][:8] if c['cached_from'] else c['status']}")
+                  for c in lineage["children"]]
         _pairs(out, pairs)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,17 @@ def output(name: str, value: Any) -> Any:
         mlops.output("accuracy", 0.93)
         mlops.output("features", df)
         mlops.output("report", Path("report.html"))
+
+    Outside a pipeline step or run (a step notebook opened by hand) nothing is
+    recorded and the value is returned, so the notebook still runs as written.
     """
-    run = tracking._current()
     check_key(name, "output")
+    run = tracking.active_run()
+    if run is None:
+        if name not in _context.setdefault("unrecorded", set()):
+            _context["unrecorded"].add(name)
+            warnings.warn(f"mlops.output({name!r}) outside a pipeline step or run: not recorded", stacklevel=2)
+        return value
     store = run.store
     if isinstance(value, Path):
         if not value.is_file():

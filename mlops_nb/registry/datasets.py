@@ -60,19 +60,27 @@ def run_datasets(store: Store, run_id: str) -> list[dict]:
 
 
 def lineage(store: Store, run_id: str) -> dict:
-    """What went into a run and what came out: datasets by role, parent and child runs, model versions."""
+    """What went into a run and what came out: datasets by role, child runs (a pipeline's steps,
+    ran or cached), and the model versions registered from the run or its children."""
     parent = store.query_one("SELECT parent_id FROM runs WHERE id = ?", (run_id,))
     if parent is None:
         raise NotFoundError(f"no run {run_id!r}")
+    children = store.query("SELECT id, name, step, status, cached_from FROM runs WHERE parent_id = ? "
+                           "ORDER BY start_time", (run_id,))
+    family = [run_id] + [c[0] for c in children] + [c[4] for c in children if c[4]]
+    marks = ", ".join("?" * len(family))
+    found = store.query(
+        f"SELECT DISTINCT d.name, d.fingerprint, rd.role FROM datasets d JOIN run_datasets rd ON rd.dataset_id = d.id "
+        f"WHERE rd.run_id IN ({marks}) ORDER BY rd.role, d.name", family)
+    models = store.query(f"SELECT name, version, run_id FROM model_versions WHERE run_id IN ({marks}) "
+                         "ORDER BY name, version", family)
     return {
         "run_id": run_id,
         "parent_id": parent[0],
-        "children": [r[0] for r in store.query("SELECT id FROM runs WHERE parent_id = ? ORDER BY start_time",
-                                               (run_id,))],
-        "datasets": [{"name": d["name"], "fingerprint": d["fingerprint"], "role": d["role"]}
-                     for d in run_datasets(store, run_id)],
-        "models": [{"name": n, "version": v} for n, v in store.query(
-            "SELECT name, version FROM model_versions WHERE run_id = ? ORDER BY name, version", (run_id,))],
+        "children": [{"run_id": c[0], "name": c[1], "step": c[2], "status": c[3],
+                      "cached_from": c[4]} for c in children],
+        "datasets": [{"name": n, "fingerprint": f, "role": r} for n, f, r in found],
+        "models": [{"name": n, "version": v, "run_id": r} for n, v, r in models],
     }
 
 

@@ -110,6 +110,10 @@ def run_html(run, lineage: dict, metric_steps: dict[str, int]) -> str:
     links = [[cell(e(d["role"])), cell(f"dataset {e(d['name'])} <code>{e(d['fingerprint'][:12])}</code>")]
              for d in lineage.get("datasets", [])]
     links += [[cell("model"), cell(e(f"{m['name']}/{m['version']}"))] for m in lineage.get("models", [])]
+    links += [[cell("step" if c["step"] else "child run"),
+               cell(f"{e(c['name'])} <code>{e(c['run_id'][:8])}</code> "
+                    f"{'cached from ' + e(c['cached_from'][:8]) if c['cached_from'] else status_html(c['status'])}")]
+              for c in lineage.get("children", [])]
     if links:
         parts.append(table(["lineage", ""], links))
     return "".join(parts)

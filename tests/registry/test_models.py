@@ -114,4 +114,4 @@ def test_lineage_links_dataset_run_and_model(home, X, y):
     mlops.register_model(run, "churn")
     found = lineage(mlops.tracking.get_store(), run.id)
     assert found["datasets"][0]["name"] == "features" and found["datasets"][0]["role"] == "train"
-    assert found["models"] == [{"name": "churn", "version": 1}]
+    assert found["models"] == [{"name": "churn", "version": 1, "run_id": run.id}]
