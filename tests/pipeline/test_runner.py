@@ -180,3 +180,16 @@ def test_sigterm_stops_kernels_and_marks_runs_interrupted(project, home):
     assert kinds == {"pipeline": "interrupted", "step": "interrupted"}
     kernels = subprocess.run(["pgrep", "-f", "ipykernel_launcher.*" + str(home.parent)], capture_output=True)
     assert kernels.stdout == b""
+
+
+def test_mlops_run_in_a_notebook_shows_an_updating_table(project, home):
+    import papermill
+
+    write_notebook(project / "driver.ipynb", ["%load_ext mlops_nb", "%mlops run"])
+    papermill.execute_notebook(str(project / "driver.ipynb"), str(project / "driver-out.ipynb"),
+                               kernel_name="python3", cwd=str(project), progress_bar=False)
+    executed = nbformat.read(str(project / "driver-out.ipynb"), as_version=4)
+    shown = json.dumps(executed.cells[1].outputs)
+    assert "churn run" in shown and "prepare" in shown and "finished" in shown
+    runs = mlops.search_runs("kind = 'pipeline'")
+    assert list(runs["status"]) == ["finished"]
