@@ -216,10 +216,12 @@ def model_view(store: Store, name: str) -> views.ModelView:
 @click.option("--force-step", multiple=True, metavar="STEP", help="Run this step even if unchanged (repeatable).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many independent steps may run at once.")
+@click.option("--engine", type=click.Choice(["warm", "fresh"]), envvar="MLOPS_NB_ENGINE", show_envvar=True,
+              help="warm: run steps on pooled, preloaded kernels (default); fresh: a new kernel per step.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display; only errors.")
 @json_option
 @click.pass_context
-def run_command(ctx, pipeline, params, force, force_step, jobs, quiet, as_json) -> None:
+def run_command(ctx, pipeline, params, force, force_step, jobs, engine, quiet, as_json) -> None:
     """Run a pipeline (default ./pipeline.yaml): steps in order, unchanged steps cached.
 
     \b
@@ -231,7 +233,7 @@ def run_command(ctx, pipeline, params, force, force_step, jobs, quiet, as_json) 
 
     _apply_home(ctx)
     result = run_pipeline(pipeline, params=list(params), force=force, force_steps=list(force_step), jobs=jobs,
-                          progress=choose_progress(quiet or as_json))
+                          progress=choose_progress(quiet or as_json), engine=engine)
     if as_json:
         render.print_json(views.pipeline_result_dict(result))
     _report_failures(result)
@@ -246,10 +248,12 @@ def run_command(ctx, pipeline, params, force, force_step, jobs, quiet, as_json) 
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many points may run at once.")
 @click.option("--force", is_flag=True, help="Run every point, even ones already run with the same params.")
+@click.option("--engine", type=click.Choice(["warm", "fresh"]), envvar="MLOPS_NB_ENGINE", show_envvar=True,
+              help="warm: run steps on pooled, preloaded kernels (default); fresh: a new kernel per step.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display; only the results.")
 @json_option
 @click.pass_context
-def sweep_command(ctx, notebook, grid, metric, minimize, jobs, force, quiet, as_json) -> None:
+def sweep_command(ctx, notebook, grid, metric, minimize, jobs, force, engine, quiet, as_json) -> None:
     """Run NOTEBOOK over a grid of params, as sibling runs under one parent, and show the best.
 
     \b
@@ -260,7 +264,7 @@ def sweep_command(ctx, notebook, grid, metric, minimize, jobs, force, quiet, as_
 
     _apply_home(ctx)
     outcome = run_sweep(notebook, list(grid), metric=metric, maximize=not minimize, jobs=jobs, force=force,
-                        progress=choose_progress(quiet or as_json))
+                        progress=choose_progress(quiet or as_json), engine=engine)
     view = views.SweepView(outcome)
     _show(ctx, view, as_json)
     _report_failures(outcome.result)

@@ -34,6 +34,7 @@ class Watch:
     on_cell: Callable[[str, int, int], None] | None = None   # (step, index, total)
     client: PapermillNotebookClient | None = None
     cell_source: str | None = None         # the cell running now (or last)
+    kill: Callable[[], None] | None = None  # stops a pooled kernel (set by the runner)
     stopped: threading.Event = field(default_factory=threading.Event)
 
     def cell_timeout_now(self) -> float | None:
@@ -48,6 +49,9 @@ class Watch:
     def stop(self) -> None:
         """Interrupt and shut down the kernel (from another thread)."""
         self.stopped.set()
+        if self.kill is not None:
+            self.kill()
+            return
         client = self.client
         km = getattr(client, "km", None) if client is not None else None
         if km is None:
@@ -66,8 +70,9 @@ class MlopsEngine(NBClientEngine):
                                  start_timeout=60, execution_timeout=None, **kwargs):
         watch: Watch | None = kwargs.pop("mlops_watch", None)
         kernel_log = kwargs.pop("kernel_log", None)  # the kernel process's own stdout/stderr
+        leased = kwargs.pop("leased_km", None)       # a pooled kernel (mlops_nb.kernels.lease)
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
-        client = PapermillNotebookClient(nb_man, timeout=execution_timeout, startup_timeout=start_timeout,
+        client = PapermillNotebookClient(nb_man, km=leased, timeout=execution_timeout, startup_timeout=start_timeout,
                                          kernel_name=kernel_name, log_output=log_output, stdout_file=stdout_file,
                                          stderr_file=stderr_file, **kwargs)
         if watch is not None:
@@ -85,6 +90,11 @@ class MlopsEngine(NBClientEngine):
                                   len(code_cells))
 
             client.on_cell_start = on_cell_start
+        if leased is not None:
+            try:
+                return client.execute()
+            finally:
+                leased.close_clients()
         if kernel_log is not None:
             return client.execute(stdout=kernel_log, stderr=kernel_log)
         return client.execute()

@@ -59,8 +59,20 @@ def prepare_notebook(step, params: dict, run_id: str, home: Path, pipeline_run: 
     return nb
 
 
+def kernel_name_of(step, nb=None) -> str:
+    if step.kernel:
+        return step.kernel
+    if nb is None:
+        import json
+
+        nb = json.loads(step.notebook.read_text(encoding="utf-8"))
+    return nb.get("metadata", {}).get("kernelspec", {}).get("name") or "python3"
+
+
 def execute_step_notebook(state, step, params: dict, run_id: str, output: Path) -> StepFailure | None:
-    """Run the step's notebook once; None on success, else what went wrong."""
+    """Run the step's notebook once, on a warm kernel or a fresh one; None on success."""
+    import os
+
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
     from papermill.execute import prepare_notebook_metadata, raise_for_execution_errors, remove_error_markers
@@ -70,15 +82,35 @@ def execute_step_notebook(state, step, params: dict, run_id: str, output: Path) 
 
     nb = prepare_notebook(step, params, run_id, state.store.home, state.run_id, state.inputs_scope)
     nb = remove_error_markers(prepare_notebook_metadata(nb, str(step.notebook), str(output)))
+    kernel_name = kernel_name_of(step, nb)
     deadline = time.monotonic() + step.timeout if step.timeout else None
     watch = Watch(step.name, deadline=deadline, cell_timeout=step.cell_timeout, on_cell=state.progress.cell)
+    pool = kernel = None
+    log = None
+    if (step.engine or state.engine) == "warm":
+        from mlops_nb.kernels.lease import LeasedKernelManager
+        from mlops_nb.kernels.pool import KernelPoolError
+
+        try:
+            pool = state.pool_for(kernel_name)
+            kernel = pool.acquire(isolation=step.isolation)
+            pool.prepare(kernel, cwd=os.getcwd(), environ=dict(os.environ))
+        except KernelPoolError as exc:
+            if kernel is not None:
+                pool.release(kernel, healthy=False)
+            return StepFailure(step.name, f"step {step.name!r}: no warm {kernel_name} kernel: {exc}")
+        engine_args = {"leased_km": LeasedKernelManager(kernel.connection_info, kernel.pid, kernel_name)}
+        watch.kill = lambda: pool.kill(kernel)
+    else:
+        log = open(output.with_suffix(".kernel.log"), "ab")
+        engine_args = {"kernel_log": log}
     with state.lock:
         state.watches.add(watch)
-    log = open(output.with_suffix(".kernel.log"), "ab")
+    healthy = False
     try:
-        nb = MlopsEngine.execute_notebook(nb, step.kernel or nb.metadata.get("kernelspec", {}).get("name", "python3"),
-                                          output_path=str(output), progress_bar=False, mlops_watch=watch,
-                                          kernel_log=log)
+        nb = MlopsEngine.execute_notebook(nb, kernel_name, output_path=str(output), progress_bar=False,
+                                          mlops_watch=watch, **engine_args)
+        healthy = True
         raise_for_execution_errors(nb, str(output))
         write_ipynb(nb, str(output))
         return None
@@ -90,16 +122,22 @@ def execute_step_notebook(state, step, params: dict, run_id: str, output: Path) 
                            notebook=output)
     except (StepTimeout, CellTimeoutError) as exc:
         limit = f"{step.timeout:g} s for the step" if step.timeout else f"{step.cell_timeout:g} s per cell"
-        cell = watch.cell_source
         return StepFailure(step.name, f"step {step.name!r} timed out ({limit}): {str(exc).splitlines()[0][:200]}",
-                           source=cell, ename="Timeout", evalue=f"stopped after {limit}", notebook=output)
+                           source=watch.cell_source, ename="Timeout", evalue=f"stopped after {limit}",
+                           notebook=output)
     except (KeyboardInterrupt, DeadKernelError, RuntimeError) as exc:
         if watch.stopped.is_set() or isinstance(exc, KeyboardInterrupt):
             return StepFailure(step.name, f"step {step.name!r} was interrupted", interrupted=True, notebook=output)
-        return StepFailure(step.name, f"step {step.name!r}: the kernel died ({exc}); see "
-                                      f"{output.with_suffix('.kernel.log')}", ename=type(exc).__name__,
-                           evalue=str(exc), notebook=output)
+        where = f"pooled kernel pid {kernel.pid}" if kernel is not None else "kernel"
+        hint = "out of memory? a crash in native code?" if kernel is not None else \
+            f"see {output.with_suffix('.kernel.log')}"
+        return StepFailure(step.name, f"step {step.name!r}: the {where} died while running a cell ({hint})",
+                           source=watch.cell_source, ename="DeadKernelError", evalue=f"the {where} died",
+                           notebook=output)
     finally:
-        log.close()
+        if log is not None:
+            log.close()
+        if kernel is not None:
+            pool.release(kernel, healthy=healthy, isolation=step.isolation)
         with state.lock:
             state.watches.discard(watch)

@@ -86,8 +86,9 @@ class _Run:
     """The state of one pipeline run, shared by the step threads."""
 
     def __init__(self, pipeline: Pipeline, store: Store, run_id: str, planned: dict, force: bool,
-                 force_steps: set[str], progress: Progress, inputs_scope: str = "pipeline"):
+                 force_steps: set[str], progress: Progress, inputs_scope: str = "pipeline", engine: str = "warm"):
         self.inputs_scope = inputs_scope  # where mlops.input looks: this run's steps, or the latest producer
+        self.engine = engine
         self.pipeline, self.store, self.run_id = pipeline, store, run_id
         self.planned, self.force, self.force_steps, self.progress = planned, force, force_steps, progress
         self.results: dict[str, StepResult] = {}
@@ -97,10 +98,28 @@ class _Run:
         self.folder = store.home / "runs" / run_id
         self.folder.mkdir(parents=True, exist_ok=True)
 
+    def pool_for(self, kernel_name: str):
+        from mlops_nb.kernels.local import local_pool
+
+        return local_pool(kernel_name, log_dir=self.store.home / "kernels")
+
+    def warm_up(self, jobs: int) -> None:
+        """Start (and preload) the kernels the warm steps will need, while the first steps get ready."""
+        from mlops_nb.kernels.preload import preload_list
+        from mlops_nb.pipeline.execute import kernel_name_of
+
+        warm = [s for s in self.pipeline.steps if (s.engine or self.engine) == "warm"]
+        by_kernel: dict[str, list] = {}
+        for step in warm:
+            by_kernel.setdefault(kernel_name_of(step), []).append(step.notebook)
+        for kernel_name, notebooks in by_kernel.items():
+            self.pool_for(kernel_name).want(preload_list(dict.fromkeys(notebooks), self.pipeline.preload),
+                                            size=min(jobs, len(notebooks)))
+
 
 def run_pipeline(path: str | Path = "pipeline.yaml", *, params: list[str] | tuple = (), force: bool = False,
                  force_steps: list[str] | tuple = (), jobs: int = 1, progress: Progress | None = None,
-                 trigger: str = "manual", tags: dict | None = None) -> PipelineResult:
+                 trigger: str = "manual", tags: dict | None = None, engine: str | None = None) -> PipelineResult:
     """Run a pipeline once; return what each step did.
 
         result = run_pipeline("pipeline.yaml", params=["train.C=0.5"], jobs=2)
@@ -113,25 +132,34 @@ def run_pipeline(path: str | Path = "pipeline.yaml", *, params: list[str] | tupl
     run_params = dict(pipeline.params)
     run_params.update({f"override.{item.split('=', 1)[0]}": item.split("=", 1)[1] for item in params})
     return execute_pipeline(pipeline, planned, run_params=run_params, force=force, force_steps=force_steps,
-                            jobs=jobs, progress=progress, trigger=trigger, tags=tags)
+                            jobs=jobs, progress=progress, trigger=trigger, tags=tags, engine=engine)
 
 
 def execute_pipeline(pipeline: Pipeline, planned: dict[str, dict], *, run_params: dict | None = None,
                      force: bool = False, force_steps=(), jobs: int = 1, progress: Progress | None = None,
                      trigger: str = "manual", tags: dict | None = None, run_name: str | None = None,
-                     inputs_scope: str = "pipeline") -> PipelineResult:
+                     inputs_scope: str = "pipeline", engine: str | None = None) -> PipelineResult:
     """Run already-checked steps with their resolved params (``run_pipeline`` and sweeps come here)."""
     started = time.monotonic()
     if not isinstance(jobs, int) or jobs < 1:
         raise ParamError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
+    engine = engine or os.environ.get("MLOPS_NB_ENGINE") or "warm"
+    if engine not in ("warm", "fresh"):
+        raise ParamError(f"engine must be warm or fresh, got {engine!r} (from --engine or MLOPS_NB_ENGINE)")
     progress = progress or QuietProgress()
+    # Import the execution stack here, in one thread: step threads importing it at once deadlock.
+    import jupyter_client  # noqa: F401
+    import nbclient  # noqa: F401
+    import papermill.execute  # noqa: F401
+
     store = open_store(find_home(tracking._settings["home"], start=pipeline.root))
     run_id = _create_pipeline_run(store, pipeline, run_params or {}, trigger, tags or {}, run_name)
-    state = _Run(pipeline, store, run_id, planned, force, set(force_steps), progress, inputs_scope)
+    state = _Run(pipeline, store, run_id, planned, force, set(force_steps), progress, inputs_scope, engine)
     progress.pipeline_started(pipeline, run_id)
     status = "finished"
     try:
         with _working_dir(pipeline.root), _sigterm_as_interrupt():
+            state.warm_up(jobs)
             _schedule(state, jobs)
     except KeyboardInterrupt:
         status = "interrupted"

@@ -14,6 +14,9 @@
         retries: 1
         timeout: 600               # seconds for the whole step; or {cell: 60, step: 600}
         kernel: python3
+        engine: warm               # warm (a pooled kernel, the default) or fresh (a new kernel)
+        isolation: namespace       # namespace (reset between runs) or kernel (never-used kernel)
+    preload: [sklearn]             # modules warm kernels import ahead (besides the notebooks' imports)
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from typing import Any
 
 from mlops_nb.errors import InvalidInputError, NotFoundError
 
-PIPELINE_FIELDS = ("name", "params", "steps", "triggers", "description")
+PIPELINE_FIELDS = ("name", "params", "steps", "triggers", "preload", "description")
 STEP_FIELDS = ("name", "notebook", "params", "inputs", "outputs", "after", "retries", "timeout", "kernel",
-               "description")
+               "engine", "isolation", "description")
+ENGINES = ("warm", "fresh")
+ISOLATIONS = ("namespace", "kernel")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 
@@ -48,6 +53,8 @@ class Step:
     timeout: float | None = None   # the whole step, seconds
     cell_timeout: float | None = None
     kernel: str | None = None
+    engine: str | None = None      # None: the command's choice
+    isolation: str = "namespace"
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class Pipeline:
     params: dict[str, Any]
     steps: tuple[Step, ...]
     triggers: tuple = ()
+    preload: tuple[str, ...] = ()
 
     @property
     def root(self) -> Path:
@@ -128,7 +136,8 @@ def parse_pipeline(data: Any, path: Path) -> Pipeline:
             raise SpecError(f"{where}: step name {step.name!r} is used twice; step names must be unique")
         seen.add(step.name)
     pipeline = Pipeline(name=name, path=path, params=params, steps=tuple(steps),
-                        triggers=tuple(data.get("triggers") or ()))
+                        triggers=tuple(data.get("triggers") or ()),
+                        preload=_strings(data.get("preload"), f"{where}: field 'preload'"))
     for step in steps:
         for item in step.after:
             if item not in seen:
@@ -162,11 +171,19 @@ def _parse_step(raw: Any, index: int, path: Path) -> Step:
     kernel = raw.get("kernel")
     if kernel is not None and not isinstance(kernel, str):
         raise SpecError(f"{where}, field 'kernel': expected a kernel name such as python3, got {kernel!r}")
+    engine, isolation = raw.get("engine"), raw.get("isolation", "namespace")
+    if engine is not None and engine not in ENGINES:
+        raise SpecError(f"{where}, field 'engine': expected one of {', '.join(ENGINES)}, got {engine!r}"
+                        f"{suggest(str(engine), ENGINES)}")
+    if isolation not in ISOLATIONS:
+        raise SpecError(f"{where}, field 'isolation': expected one of {', '.join(ISOLATIONS)}, got {isolation!r}"
+                        f"{suggest(str(isolation), ISOLATIONS)}")
     return Step(name=name, notebook=notebook_path, params=_mapping(raw.get("params"), f"{where}, field 'params'"),
                 inputs=_strings(raw.get("inputs"), f"{where}, field 'inputs'"),
                 outputs=_strings(raw.get("outputs"), f"{where}, field 'outputs'"),
                 after=_strings(raw.get("after"), f"{where}, field 'after'"),
-                retries=retries, timeout=timeout, cell_timeout=cell_timeout, kernel=kernel)
+                retries=retries, timeout=timeout, cell_timeout=cell_timeout, kernel=kernel, engine=engine,
+                isolation=isolation)
 
 
 def _timeouts(value: Any, where: str) -> tuple[float | None, float | None]:

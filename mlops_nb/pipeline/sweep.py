@@ -56,7 +56,8 @@ def parse_grid(notebook: Path, items: list[str]) -> dict[str, list]:
 
 
 def run_sweep(notebook: str | Path, grid_items: list[str], *, metric: str | None = None, maximize: bool = True,
-              jobs: int = 1, force: bool = False, progress=None, experiment: str | None = None) -> SweepResult:
+              jobs: int = 1, force: bool = False, progress=None, experiment: str | None = None,
+              engine: str | None = None) -> SweepResult:
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
         raise NotFoundError(f"notebook {notebook} does not exist")
@@ -72,7 +73,7 @@ def run_sweep(notebook: str | Path, grid_items: list[str], *, metric: str | None
                for step, point in zip(steps, points)}
     result = execute_pipeline(pipeline, planned, run_params={f"grid.{k}": v for k, v in grid.items()}, force=force,
                               jobs=jobs, progress=progress, trigger="sweep", tags={"sweep": notebook.name},
-                              run_name=f"sweep {notebook.stem}", inputs_scope="latest")
+                              run_name=f"sweep {notebook.stem}", inputs_scope="latest", engine=engine)
     store = open_store(find_home(tracking._settings["home"], start=pipeline.root))
     rows = []
     for step, point in zip(steps, points):

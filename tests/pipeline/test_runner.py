@@ -22,6 +22,13 @@ from tests.pipeline.conftest import write_raw
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True, params=["warm", "fresh"])
+def engine(request, monkeypatch):
+    """Every test here runs under both engines: pooled warm kernels and a fresh kernel per step."""
+    monkeypatch.setenv("MLOPS_NB_ENGINE", request.param)
+    return request.param
+
+
 def statuses(result):
     return {name: step.status for name, step in result.steps.items()}
 
