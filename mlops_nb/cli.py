@@ -287,6 +287,65 @@ def _report_failures(result) -> None:
         raise click.exceptions.Exit(1)
 
 
+# -- kernels ---------------------------------------------------------------------
+
+@cli.group("kernels", cls=_Group)
+def kernels_group() -> None:
+    """A pool of warm kernels that later `run` and `sweep` commands use (a small local daemon)."""
+
+
+@kernels_group.command("start")
+@click.option("-n", "--size", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Kernels to keep ready (set it to your usual --jobs).")
+@click.option("--idle-timeout", type=click.FloatRange(min=1), default=900, show_default=True,
+              help="Seconds without use after which the daemon stops its kernels and exits.")
+@click.option("--preload", multiple=True, metavar="MODULE", help="A module kernels import ahead (repeatable).")
+@click.option("--kernel", default="python3", show_default=True, help="The kernel to pool.")
+@json_option
+@click.pass_context
+def kernels_start(ctx, size, idle_timeout, preload, kernel, as_json) -> None:
+    """Start the kernel daemon for this project (or show the one running)."""
+    from mlops_nb.kernels.daemon import start_daemon
+
+    home = find_home(ctx.obj.get("home"))
+    reply = start_daemon(home, size=size, idle_timeout=idle_timeout, preload=list(preload), kernel=kernel)
+    if as_json:
+        render.print_json(reply)
+    else:
+        click.echo(f"kernel daemon pid {reply['pid']} on {reply['socket']} (stops after {idle_timeout:g} s idle)")
+
+
+@kernels_group.command("ls")
+@json_option
+@click.pass_context
+def kernels_ls(ctx, as_json) -> None:
+    """The daemon's kernels: state, runs, memory, idle time."""
+    from mlops_nb.kernels.daemon import request, running_daemon
+
+    path = running_daemon(find_home(ctx.obj.get("home")))
+    if path is None:
+        if as_json:
+            render.print_json({"running": False, "kernels": []})
+        else:
+            click.echo("no kernel daemon is running (start one with `mlops-nb kernels start`)")
+        return
+    reply = request(path, {"op": "ls"})
+    if as_json:
+        render.print_json({"running": True, **reply})
+    else:
+        render.kernels_table(reply)
+
+
+@kernels_group.command("stop")
+@click.pass_context
+def kernels_stop(ctx) -> None:
+    """Stop the daemon and every kernel it started."""
+    from mlops_nb.kernels.daemon import stop_daemon
+
+    stopped = stop_daemon(find_home(ctx.obj.get("home")))
+    click.echo("kernel daemon stopped" if stopped else "no kernel daemon was running")
+
+
 # -- help and demo ---------------------------------------------------------------
 
 @cli.command("help")

@@ -249,3 +249,16 @@ def _pairs(out: Console, pairs: list[tuple[str, str]]) -> None:
     for key, value in pairs:
         table.add_row(escape(key), str(value))
     out.print(table)
+
+
+def kernels_table(reply: dict, out: Console | None = None) -> None:
+    out = out or console()
+    out.print(f"kernel daemon pid {reply['pid']}, stops after {reply['idle_timeout']:g} s idle")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("kernel", "name", "state", "pid", "runs", "memory", "idle", "preloaded"):
+        table.add_column(header)
+    for k in reply["kernels"]:
+        memory = f"{k['memory_mb']:.0f} MB" if k.get("memory_mb") else ""
+        table.add_row(str(k["id"]), escape(k["kernel"]), k["state"], str(k["pid"] or ""), str(k["runs"]), memory,
+                      f"{k['idle_s']:.0f}s", escape(", ".join(k["preloaded"])))
+    out.print(table)

@@ -128,11 +128,11 @@ class KernelPool:
         threading.Thread(target=self._start, args=(placeholder,), name="mlops-pool-start", daemon=True).start()
 
     def _start(self, slot: PooledKernel) -> None:
-        from jupyter_client import KernelManager
+        from mlops_nb.kernels.launch import new_kernel_manager
 
         km = None
         try:
-            km = KernelManager(kernel_name=self.kernel_name)
+            km = new_kernel_manager(self.kernel_name)
             kwargs = {"cwd": self.cwd}
             if self.log_dir is not None:
                 self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -287,6 +287,10 @@ def _shutdown(km, kc=None) -> None:
     try:
         km.shutdown_kernel(now=True)
     except Exception:  # already gone
+        pass
+    try:
+        km.cleanup_resources()
+    except Exception:
         pass
     if kc is not None:
         try:

@@ -72,7 +72,13 @@ class MlopsEngine(NBClientEngine):
         kernel_log = kwargs.pop("kernel_log", None)  # the kernel process's own stdout/stderr
         leased = kwargs.pop("leased_km", None)       # a pooled kernel (mlops_nb.kernels.lease)
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
-        client = PapermillNotebookClient(nb_man, km=leased, timeout=execution_timeout, startup_timeout=start_timeout,
+        fresh_km = None
+        if leased is None:
+            from mlops_nb.kernels.launch import new_kernel_manager
+
+            fresh_km = new_kernel_manager(kernel_name, asynchronous=True)
+        client = PapermillNotebookClient(nb_man, km=leased or fresh_km, timeout=execution_timeout,
+                                         startup_timeout=start_timeout,
                                          kernel_name=kernel_name, log_output=log_output, stdout_file=stdout_file,
                                          stderr_file=stderr_file, **kwargs)
         if watch is not None:
@@ -95,9 +101,26 @@ class MlopsEngine(NBClientEngine):
                 return client.execute()
             finally:
                 leased.close_clients()
-        if kernel_log is not None:
-            return client.execute(stdout=kernel_log, stderr=kernel_log)
-        return client.execute()
+        try:
+            if kernel_log is not None:
+                return client.execute(stdout=kernel_log, stderr=kernel_log)
+            return client.execute()
+        finally:
+            _stop_fresh_kernel(client, fresh_km)
+
+
+def _stop_fresh_kernel(client, km) -> None:
+    """We made the kernel manager (for IPC), so nbclient leaves the shutdown to us."""
+    from jupyter_core.utils import run_sync
+
+    try:
+        if client.kc is not None:
+            client.kc.stop_channels()
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+        run_sync(km.cleanup_resources)()
+    except Exception:  # a kernel that is already gone
+        pass
 
 
 def register_engine() -> None:

@@ -89,6 +89,7 @@ class _Run:
                  force_steps: set[str], progress: Progress, inputs_scope: str = "pipeline", engine: str = "warm"):
         self.inputs_scope = inputs_scope  # where mlops.input looks: this run's steps, or the latest producer
         self.engine = engine
+        self.daemon = None
         self.pipeline, self.store, self.run_id = pipeline, store, run_id
         self.planned, self.force, self.force_steps, self.progress = planned, force, force_steps, progress
         self.results: dict[str, StepResult] = {}
@@ -99,8 +100,14 @@ class _Run:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def pool_for(self, kernel_name: str):
+        """The kernel daemon's pool when one answers (`mlops-nb kernels start`), else this process's."""
+        from mlops_nb.kernels.daemon import DaemonPool, running_daemon
         from mlops_nb.kernels.local import local_pool
 
+        if self.daemon is None:
+            self.daemon = running_daemon(self.store.home) or False
+        if self.daemon:
+            return DaemonPool(self.daemon, kernel_name)
         return local_pool(kernel_name, log_dir=self.store.home / "kernels")
 
     def warm_up(self, jobs: int) -> None:
