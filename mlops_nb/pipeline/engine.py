@@ -69,6 +69,11 @@ class MlopsEngine(NBClientEngine):
     def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
                                  start_timeout=60, execution_timeout=None, **kwargs):
         watch: Watch | None = kwargs.pop("mlops_watch", None)
+        if watch is None and "leased_km" not in kwargs:
+            # Called as `papermill -e mlops-nb`: take a kernel from the project's daemon when one runs.
+            return cls._execute_on_daemon(nb_man, kernel_name, log_output=log_output, stdout_file=stdout_file,
+                                          stderr_file=stderr_file, start_timeout=start_timeout,
+                                          execution_timeout=execution_timeout, **kwargs)
         kernel_log = kwargs.pop("kernel_log", None)  # the kernel process's own stdout/stderr
         leased = kwargs.pop("leased_km", None)       # a pooled kernel (mlops_nb.kernels.lease)
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
@@ -107,6 +112,31 @@ class MlopsEngine(NBClientEngine):
             return client.execute()
         finally:
             _stop_fresh_kernel(client, fresh_km)
+
+
+    @classmethod
+    def _execute_on_daemon(cls, nb_man, kernel_name, **kwargs):
+        import os
+
+        from mlops_nb.kernels.daemon import DaemonPool, running_daemon
+        from mlops_nb.kernels.lease import LeasedKernelManager
+        from mlops_nb.registry.home import find_home
+
+        path = running_daemon(find_home())
+        if path is None:
+            return cls.execute_managed_notebook(nb_man, kernel_name, mlops_watch=Watch("papermill"), **kwargs)
+        pool = DaemonPool(path, kernel_name)
+        kernel = pool.acquire()
+        healthy = False
+        try:
+            pool.prepare(kernel, os.getcwd(), dict(os.environ))
+            leased = LeasedKernelManager(kernel.connection_info, kernel.pid, kernel_name)
+            result = cls.execute_managed_notebook(nb_man, kernel_name, mlops_watch=Watch("papermill"),
+                                                  leased_km=leased, **kwargs)
+            healthy = True
+            return result
+        finally:
+            pool.release(kernel, healthy=healthy)
 
 
 def _stop_fresh_kernel(client, km) -> None:
