@@ -345,40 +345,52 @@ def _current() -> ActiveRun:
     return stack[-1]
 
 
+def _current_or_start() -> ActiveRun:
+    """The active run; with none, start one (as MLflow does) that ends with the process."""
+    stack = getattr(_local, "stack", None)
+    if stack:
+        return stack[-1]
+    run = start_run()
+    print(f"mlops-nb: logging into a new run {run.name!r} ({run.id[:8]}, experiment {run.experiment!r}); it ends "
+          "when this process does, or with mlops.end_run()", file=sys.stderr)
+    return run
+
+
 def log_param(key: str, value: Any) -> None:
-    _current().log_param(key, value)
+    _current_or_start().log_param(key, value)
 
 
 def log_params(params: Mapping[str, Any]) -> None:
-    _current().log_params(params)
+    _current_or_start().log_params(params)
 
 
 def set_tag(key: str, value: Any) -> None:
-    _current().set_tag(key, value)
+    _current_or_start().set_tag(key, value)
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
-    _current().set_tags(tags)
+    _current_or_start().set_tags(tags)
 
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
-    _current().log_metric(key, value, step)
+    stack = getattr(_local, "stack", None)
+    (stack[-1] if stack else _current_or_start()).log_metric(key, value, step)
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
-    _current().log_metrics(metrics, step)
+    _current_or_start().log_metrics(metrics, step)
 
 
 def log_artifact(data: bytes | str | os.PathLike, name: str | None = None) -> str:
-    return _current().log_artifact(data, name)
+    return _current_or_start().log_artifact(data, name)
 
 
 def log_dataset(df: Any, name: str, role: str = "train") -> dict:
-    return _current().log_dataset(df, name, role)
+    return _current_or_start().log_dataset(df, name, role)
 
 
 def log_model(model: Any, name: str = "model", *, X: Any = None) -> str:
-    return _current().log_model(model, name, X=X)
+    return _current_or_start().log_model(model, name, X=X)
 
 
 def flush_active() -> None:

@@ -81,9 +81,16 @@ def test_nested_run_becomes_child_of_active_run(store):
     assert mlops.get_run(child.id).parent_id == parent.id
 
 
-def test_logging_outside_a_run_says_how_to_start_one(store):
-    with pytest.raises(NoActiveRunError, match="mlops.start_run"):
-        mlops.log_metric("x", 1.0)
+def test_logging_outside_a_run_starts_one_that_ends_with_end_run(store, capsys):
+    mlops.log_metric("x", 1.0)
+    run = mlops.active_run()
+    assert "logging into a new run" in capsys.readouterr().err
+    mlops.end_run()
+    assert mlops.active_run() is None
+    got = mlops.get_run(run.id)
+    assert got.status == "finished" and got.metrics == {"x": 1.0}
+    with pytest.raises(NoActiveRunError, match="no active run"):
+        mlops.end_run()
 
 
 @pytest.mark.parametrize("key, value, message", [

@@ -29,6 +29,12 @@ def init(preload: list[str]) -> list[str]:
         except Exception:  # a notebook may name modules this environment lacks; the run will say so
             failed.append(name)
     _baseline.update(cwd=os.getcwd(), environ=dict(os.environ), path=list(sys.path), argv=list(sys.argv))
+    # The preloaded modules' objects live as long as the kernel: keep them out of every
+    # later garbage collection (IPython's reset runs one), which then only scans the run's objects.
+    import gc
+
+    gc.collect()
+    gc.freeze()
     return failed
 
 
@@ -55,10 +61,7 @@ def reset() -> None:
 
     shell = get_ipython()
     if shell is not None:
-        shell.reset(new_session=True)  # clears the namespace; execution count back to 1
-    import gc
-
-    gc.collect()
+        shell.reset(new_session=True)  # clears the namespace (and collects garbage); execution count 1
 
 
 def _forget_runs() -> None:

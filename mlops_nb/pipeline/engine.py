@@ -1,8 +1,9 @@
 """A papermill engine that the runner can watch: cell progress, a deadline for the whole
 step, and a handle to stop the kernel on Ctrl-C/SIGTERM.
 
-Registered as ``mlops-nb`` in papermill's engine registry (and its ``papermill.engine``
-entry-point group), so ``papermill -e mlops-nb`` works too.
+papermill finds it as ``mlops-nb`` through its ``papermill.engine`` entry-point group
+(see ``papermill_plugin``), so ``papermill --engine mlops-nb`` works too and takes its
+kernel from the project's kernel daemon when one runs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine, papermill_engines
+from papermill.engines import NBClientEngine
 from papermill.utils import remove_args
 
 ENGINE_NAME = "mlops-nb"
@@ -151,8 +152,3 @@ def _stop_fresh_kernel(client, km) -> None:
         run_sync(km.cleanup_resources)()
     except Exception:  # a kernel that is already gone
         pass
-
-
-def register_engine() -> None:
-    if ENGINE_NAME not in papermill_engines._engines:
-        papermill_engines.register(ENGINE_NAME, MlopsEngine)

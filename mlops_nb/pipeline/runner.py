@@ -120,8 +120,10 @@ class _Run:
         for step in warm:
             by_kernel.setdefault(kernel_name_of(step), []).append(step.notebook)
         for kernel_name, notebooks in by_kernel.items():
+            # One spare beyond --jobs while there are more steps than jobs: a kernel being reset
+            # after one step never delays the next.
             self.pool_for(kernel_name).want(preload_list(dict.fromkeys(notebooks), self.pipeline.preload),
-                                            size=min(jobs, len(notebooks)))
+                                            size=min(jobs + 1, len(notebooks)))
 
 
 def run_pipeline(path: str | Path = "pipeline.yaml", *, params: list[str] | tuple = (), force: bool = False,
