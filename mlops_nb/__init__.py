@@ -21,6 +21,34 @@ from mlops_nb.tracking import (active_run, end_run, log_artifact, log_dataset, l
 __version__ = "0.1.0"
 
 
+def infer_schema(df, **options):
+    """Column kinds, nullability, ranges and domains of ``df`` (see :mod:`mlops_nb.validation.schema`)."""
+    from mlops_nb.validation.schema import infer_schema as infer
+
+    return infer(df, **options)
+
+
+def validate(df, schema, **options):
+    """Check ``df`` against a schema; a report with ``.ok`` and ``.anomalies``."""
+    from mlops_nb.validation.validate import validate as check
+
+    return check(df, schema, **options)
+
+
+def drift(reference, current, schema=None, **options):
+    """Drift of ``current`` against ``reference`` (a frame or a profile); see :mod:`mlops_nb.validation.drift`."""
+    from mlops_nb.validation.drift import drift as compare
+
+    return compare(reference, current, schema, **options)
+
+
+def profile_reference(df, **options):
+    """A reference profile to store and reuse for drift instead of the reference frame."""
+    from mlops_nb.validation.profile import profile_reference as profile
+
+    return profile(df, **options)
+
+
 def run_pipeline(path="pipeline.yaml", **options):
     """Run a pipeline (see :func:`mlops_nb.pipeline.runner.run_pipeline`)."""
     from mlops_nb.pipeline.runner import run_pipeline as run
@@ -35,7 +63,8 @@ def load_ipython_extension(ipython) -> None:
     load(ipython)
 
 __all__ = [
-    "MlopsError", "active_run", "attach_step", "input", "output", "run_pipeline", "end_run", "get_model_version", "get_run", "list_experiments", "load_model",
+    "MlopsError", "active_run", "attach_step", "drift", "infer_schema", "input", "output", "profile_reference",
+    "run_pipeline", "validate", "end_run", "get_model_version", "get_run", "list_experiments", "load_model",
     "log_artifact", "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params",
     "metric_history", "register_model", "rollback", "search_runs", "set_alias", "set_experiment", "set_home",
     "set_tag", "set_tags", "start_run",

@@ -1,0 +1,1 @@
+"""Data validation, drift statistics and (soon) the model gate: pure functions on pandas/numpy."""

@@ -1,0 +1,159 @@
+"""Reference profiles: what drift needs to know about a reference, computed once and stored.
+
+A stored profile keeps, per column: counts of missing and infinite values; for
+numeric columns the standard deviation, 1,000 quantiles (Wasserstein), 10
+quantile bins (PSI) and, for references of up to 1,000 rows, the values
+themselves (KS); for other columns the count of each value (chi-squared,
+Jensen-Shannon, PSI). From a stored profile, Wasserstein uses the quantiles, an
+approximation within a fraction of a percent; everything else is exact.
+
+    profile = mlops.profile_reference(train_df)
+    profile.save("reference-profile.json")     # or mlops.log_dataset(..., reference=True)
+    mlops.drift(profile, new_df)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlops_nb.errors import InvalidInputError
+
+QUANTILES = 1000
+BINS = 10
+SMALL = 1000
+MAX_COUNTED = 10_000
+
+
+@dataclass
+class ColumnProfile:
+    name: str
+    kind: str                    # numeric | categorical
+    n: int                       # rows
+    count: int                   # usable values (finite numbers, present categories)
+    missing: int = 0
+    infinite: int = 0
+    n_unique: int | None = None
+    std: float | None = None
+    quantiles: list | None = None
+    bin_edges: list | None = None
+    bin_counts: list | None = None
+    counts: dict = field(default_factory=dict)
+    values: Any = None           # numpy array of the finite values (always in memory; stored up to 1,000)
+
+
+@dataclass
+class ReferenceProfile:
+    columns: dict[str, ColumnProfile]
+    n_rows: int
+    version: int = 1
+
+    def to_dict(self) -> dict:
+        out = []
+        for column in self.columns.values():
+            data = asdict(column)
+            values = column.values
+            data["values"] = values.tolist() if values is not None and len(values) <= SMALL else None
+            out.append(data)
+        return {"kind": "mlops-nb reference profile", "version": self.version, "n_rows": self.n_rows, "columns": out}
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict()))
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ReferenceProfile":
+        if not isinstance(data, dict) or data.get("kind") != "mlops-nb reference profile":
+            raise InvalidInputError("not an mlops-nb reference profile (see mlops.profile_reference)")
+        columns = {}
+        for entry in data["columns"]:
+            entry = dict(entry)
+            if entry.get("values") is not None:
+                entry["values"] = np.asarray(entry["values"], dtype=float)
+            columns[entry["name"]] = ColumnProfile(**entry)
+        return cls(columns=columns, n_rows=data["n_rows"], version=data.get("version", 1))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ReferenceProfile":
+        path = Path(path)
+        if not path.is_file():
+            raise InvalidInputError(f"reference profile {path} does not exist")
+        return cls.from_dict(json.loads(path.read_text()))
+
+    def __repr__(self) -> str:
+        return f"ReferenceProfile({self.n_rows} rows, {len(self.columns)} columns)"
+
+
+def profile_frame(df, *, schema=None, keep_values: bool = False) -> ReferenceProfile:
+    """The profile of a reference frame; ``keep_values`` keeps every finite value in memory
+    (exact tests when the reference frame itself is at hand)."""
+    import pandas as pd
+
+    if not (hasattr(df, "columns") and hasattr(df, "dtypes")):
+        raise InvalidInputError(f"profile_reference takes a pandas DataFrame, got {type(df).__name__}")
+    if len(df) == 0:
+        raise InvalidInputError("the reference frame is empty: a profile needs rows")
+    kinds = {c.name: c.kind for c in schema.columns.values()} if schema is not None else {}
+    columns = {}
+    for name in df.columns:
+        series = df[name]
+        wanted = kinds.get(str(name))
+        numeric = (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+                   and wanted not in ("categorical", "text", "boolean"))
+        columns[str(name)] = (_numeric_profile(str(name), series, keep_values) if numeric
+                              else _categorical_profile(str(name), series))
+    return ReferenceProfile(columns=columns, n_rows=len(df))
+
+
+def _numeric_profile(name: str, series, keep_values: bool) -> ColumnProfile:
+    values = series.to_numpy(dtype=float, na_value=np.nan)
+    nan = np.isnan(values)
+    infinite = np.isinf(values)
+    finite = values[~nan & ~infinite]
+    column = ColumnProfile(name, "numeric", n=len(values), count=int(finite.size), missing=int(nan.sum()),
+                           infinite=int(infinite.sum()))
+    if not finite.size:
+        return column
+    column.n_unique = int(np.unique(finite).size) if finite.size <= 100_000 else _unique_count(finite)
+    column.std = float(finite.std())
+    levels = (np.arange(QUANTILES) + 0.5) / QUANTILES
+    column.quantiles = np.quantile(finite, levels).tolist()
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, BINS + 1)))
+    if edges.size < 2:
+        edges = np.array([finite[0] - 0.5, finite[0] + 0.5])
+    edges[0], edges[-1] = -np.inf, np.inf
+    column.bin_edges = edges.tolist()
+    column.bin_counts = np.bincount(np.searchsorted(edges[1:-1], finite, side="right"),
+                                    minlength=edges.size - 1).tolist()
+    if column.n_unique <= 5:
+        import pandas as pd
+
+        column.counts = {str(k): int(v) for k, v in pd.Series(finite).astype(str).value_counts().items()}
+    if keep_values or finite.size <= SMALL:
+        column.values = finite
+    return column
+
+
+def _categorical_profile(name: str, series) -> ColumnProfile:
+    present = series.dropna()
+    counts = present.astype(str).value_counts()
+    column = ColumnProfile(name, "categorical", n=len(series), count=int(len(present)),
+                           missing=int(len(series) - len(present)), n_unique=int(counts.size))
+    column.counts = {str(k): int(v) for k, v in counts.head(MAX_COUNTED).items()}
+    return column
+
+
+def _unique_count(values: np.ndarray) -> int:
+    # Enough to tell "more than 5 distinct values" without sorting a large array twice.
+    sample = np.unique(values[: 10_000])
+    return int(sample.size) if sample.size > 5 else int(np.unique(values).size)
+
+
+def profile_reference(df, *, schema=None) -> ReferenceProfile:
+    """A reference profile to store and reuse instead of the reference frame."""
+    return profile_frame(df, schema=schema, keep_values=False)
