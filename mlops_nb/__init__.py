@@ -14,6 +14,7 @@ from mlops_nb.client import (get_model_version, get_run, list_experiments, load_
                              register_model, rollback, search_runs, set_alias)
 from mlops_nb.errors import MlopsError
 from mlops_nb.pipeline.context import attach_step, input, output  # noqa: A004 - mlops.input is the verb
+from mlops_nb.tracking import get_store  # noqa: F401 - used by promote
 from mlops_nb.tracking import (active_run, end_run, log_artifact, log_dataset, log_metric, log_metrics,
                                log_model, log_param, log_params, set_experiment, set_home, set_tag, set_tags,
                                start_run)
@@ -49,6 +50,27 @@ def profile_reference(df, **options):
     return profile(df, **options)
 
 
+def gate(candidate, baseline="production", eval_data=None, rules=None, **options):
+    """Compare a candidate version with the model behind an alias; see :mod:`mlops_nb.validation.gate`."""
+    from mlops_nb.validation.gate import gate as run_gate
+
+    return run_gate(candidate, baseline, eval_data, rules, **options)
+
+
+def promote(name, version, alias="production", *, override=None, reason=None):
+    """Point ``name@alias`` at ``version`` when its gate passed (or with ``override="reason"``)."""
+    from mlops_nb.registry.gates import promote as move
+
+    return move(get_store(), name, version, alias, override=override, reason=reason)
+
+
+def model_card(ref):
+    """The card of a registered version: metrics, gate decision, importance, segments."""
+    from mlops_nb.validation.card import model_card as card
+
+    return card(ref)
+
+
 def run_pipeline(path="pipeline.yaml", **options):
     """Run a pipeline (see :func:`mlops_nb.pipeline.runner.run_pipeline`)."""
     from mlops_nb.pipeline.runner import run_pipeline as run
@@ -63,7 +85,7 @@ def load_ipython_extension(ipython) -> None:
     load(ipython)
 
 __all__ = [
-    "MlopsError", "active_run", "attach_step", "drift", "infer_schema", "input", "output", "profile_reference",
+    "MlopsError", "active_run", "attach_step", "drift", "gate", "infer_schema", "model_card", "promote", "input", "output", "profile_reference",
     "run_pipeline", "validate", "end_run", "get_model_version", "get_run", "list_experiments", "load_model",
     "log_artifact", "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params",
     "metric_history", "register_model", "rollback", "search_runs", "set_alias", "set_experiment", "set_home",

@@ -171,13 +171,19 @@ def models_show(ctx, name, as_json) -> None:
 @click.argument("version", type=int)
 @click.option("-a", "--alias", default="production", show_default=True, help="The alias to point at VERSION.")
 @click.option("--reason", help="Why, kept in the alias history.")
+@click.option("--override", metavar="REASON", help="Promote a version whose gate failed, saying why (recorded).")
 @json_option
 @click.pass_context
-def models_promote(ctx, name, version, alias, reason, as_json) -> None:
-    """Point NAME@ALIAS at VERSION, e.g. `mlops-nb models promote churn 3`."""
+def models_promote(ctx, name, version, alias, reason, override, as_json) -> None:
+    """Point NAME@ALIAS at VERSION, e.g. `mlops-nb models promote churn 3`.
+
+    A version whose gate (mlops.gate) failed moves only with --override REASON.
+    """
+    from mlops_nb.registry import gates
+
     store = _store(ctx)
     before = _alias_or_none(store, name, alias)
-    result = models.set_alias(store, name, version, alias, reason=reason)
+    result = gates.promote(store, name, version, alias, override=override, reason=reason, require_gate=False)
     _show(ctx, views.AliasChange(name, alias, result.version, before), as_json)
 
 

@@ -156,6 +156,20 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             mtime_ns INTEGER NOT NULL,
             sha256 TEXT NOT NULL) WITHOUT ROWID""",
     ]),
+    ("model gate decisions", [
+        """CREATE TABLE gate_decisions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            baseline_version INTEGER,
+            alias TEXT,
+            passed INTEGER NOT NULL,
+            results TEXT NOT NULL,
+            card TEXT,
+            override_reason TEXT,
+            created_at REAL NOT NULL)""",
+        "CREATE INDEX gate_decisions_version ON gate_decisions(name, version, id)",
+    ]),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

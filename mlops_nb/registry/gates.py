@@ -1,0 +1,62 @@
+"""Gate decisions stored with the candidate model version, and promotion that honours them."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from mlops_nb.errors import InvalidInputError
+from mlops_nb.registry import models
+from mlops_nb.registry.store import Store
+
+
+def record_decision(store: Store, name: str, version: int, *, baseline_version: int | None, alias: str | None,
+                    passed: bool, results: list[dict], card: dict | None) -> int:
+    models.get_version(store, name, version)
+    with store.transaction() as conn:
+        cursor = conn.execute(
+            "INSERT INTO gate_decisions (name, version, baseline_version, alias, passed, results, card, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, version, baseline_version, alias, int(passed), json.dumps(results, allow_nan=True),
+             json.dumps(card, allow_nan=True) if card else None, time.time()))
+        return cursor.lastrowid
+
+
+def latest_decision(store: Store, name: str, version: int) -> dict | None:
+    row = store.query_one("SELECT id, baseline_version, alias, passed, results, card, override_reason, created_at "
+                          "FROM gate_decisions WHERE name = ? AND version = ? ORDER BY id DESC LIMIT 1",
+                          (name, version))
+    if row is None:
+        return None
+    keys = ("id", "baseline_version", "alias", "passed", "results", "card", "override_reason", "created_at")
+    decision = dict(zip(keys, row))
+    decision["passed"] = bool(decision["passed"])
+    decision["results"] = json.loads(decision["results"])
+    decision["card"] = json.loads(decision["card"]) if decision["card"] else None
+    return decision
+
+
+def promote(store: Store, name: str, version: int, alias: str = "production", *, override: str | None = None,
+            reason: str | None = None, require_gate: bool = True) -> models.ModelVersion:
+    """Point ``name@alias`` at ``version`` if its latest gate decision passed.
+
+    A version whose gate failed moves only with ``override`` (the reason, which the
+    alias history and the decision keep); so does one that never went through a gate,
+    unless ``require_gate`` is False (a person promoting by hand from the CLI).
+    """
+    version = models._check_version(version)
+    decision = latest_decision(store, name, version)
+    if decision is not None and decision["passed"]:
+        return models.set_alias(store, name, version, alias, reason=reason or f"gate {decision['id']} passed")
+    if decision is None and not require_gate and not override:
+        return models.set_alias(store, name, version, alias, reason=reason)
+    if not override or not str(override).strip():
+        why = "failed its gate" if decision is not None else "has not been through a gate"
+        failed = [r for r in (decision or {}).get("results", []) if not r.get("passed")]
+        detail = "; ".join(r["detail"] for r in failed[:3])
+        raise InvalidInputError(f"{name}/{version} {why}{': ' + detail if detail else ''}; to promote it anyway, "
+                                "give the reason (override='...', or --override in the CLI)")
+    if decision is not None:
+        with store.transaction() as conn:
+            conn.execute("UPDATE gate_decisions SET override_reason = ? WHERE id = ?", (override, decision["id"]))
+    return models.set_alias(store, name, version, alias, reason=f"override: {override}")

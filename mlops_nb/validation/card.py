@@ -1,0 +1,51 @@
+"""Model cards: what a registered version is, how it measured, and what its gate decided."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+from mlops_nb.validation.gate import card_html
+
+
+@dataclass
+class ModelCard:
+    ref: str
+    run_id: str
+    aliases: tuple
+    run_metrics: dict
+    decision: dict | None
+    signature: dict | None
+
+    def to_dict(self) -> dict:
+        return {"model": self.ref, "run_id": self.run_id, "aliases": list(self.aliases),
+                "run_metrics": self.run_metrics, "gate": self.decision, "signature": self.signature}
+
+    def __str__(self) -> str:
+        gate = ("no gate decision" if self.decision is None else
+                f"gate {'passed' if self.decision['passed'] else 'failed'}"
+                + (f" (overridden: {self.decision['override_reason']})" if self.decision.get("override_reason") else ""))
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in self.run_metrics.items())
+        return f"{self.ref} ({', '.join(self.aliases) or 'no alias'}): {gate}; run metrics {metrics or 'none'}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        head = f"<div><b>{escape(self.ref)}</b> {escape(', '.join(self.aliases))} — {escape(str(self))}</div>"
+        if self.decision is None:
+            return head
+        failed = [r for r in self.decision["results"] if not r["passed"]]
+        rules = "".join(f"<li>{'FAIL ' if not r['passed'] else ''}{escape(r['detail'])}</li>"
+                        for r in self.decision["results"])
+        return (head + f"<div>gate rules ({len(failed)} failed):<ul style='font-size:12px'>{rules}</ul></div>"
+                + card_html(self.decision.get("card") or {}))
+
+
+def model_card(ref: str) -> ModelCard:
+    from mlops_nb.client import get_store
+    from mlops_nb.registry import gates, models, runs
+
+    store = get_store()
+    version = models.resolve_model(store, ref)
+    return ModelCard(version.ref, version.run_id, version.aliases, runs.get_run(store, version.run_id).metrics,
+                     gates.latest_decision(store, version.name, version.version), version.signature)

@@ -1,0 +1,269 @@
+"""The model gate: a candidate version against the model behind an alias, on the same data.
+
+    decision = mlops.gate("churn/4", baseline="production", eval_data=test_df, target="churned",
+                          rules={"accuracy": {"min": 0.80, "max_regression": 0.01},
+                                 "roc_auc": {"max_regression": 0.02}},
+                          segment="region")
+    decision.passed, decision.results        # every rule, overall and per segment, with values
+    mlops.promote("churn", 4)                # moves the alias only if the gate passed
+
+Rules: ``min`` / ``max`` (absolute), ``max_regression`` (how much worse than the
+baseline the candidate may be, in the metric's own units; for error metrics such
+as ``mae`` worse means higher). With ``segment``, every rule also holds in every
+segment. The decision, with a model card (metrics, per-segment metrics,
+permutation feature importance), is stored with the candidate version.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+from mlops_nb.errors import InvalidInputError, NotFoundError
+
+HIGHER_IS_BETTER = ("accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc", "r2")
+LOWER_IS_BETTER = ("log_loss", "mae", "mse", "rmse")
+METRICS = HIGHER_IS_BETTER + LOWER_IS_BETTER
+RULE_KEYS = ("min", "max", "max_regression")
+
+
+@dataclass
+class GateDecision:
+    candidate: str
+    baseline: str | None
+    passed: bool
+    results: Any                       # DataFrame: metric, segment, candidate, baseline, rule, limit, passed, detail
+    card: dict = field(default_factory=dict)
+    id: int | None = None
+
+    def __str__(self) -> str:
+        head = (f"gate {'PASSED' if self.passed else 'FAILED'}: {self.candidate} against "
+                f"{self.baseline or 'no baseline'}")
+        lines = [f"  {'ok  ' if r.passed else 'FAIL'} {r.detail}" for r in self.results.itertuples()]
+        return "\n".join([head, *lines])
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        colour = "#2e7d32" if self.passed else "#c62828"
+        rows = "".join(f"<tr style='color:{'#2e7d32' if r.passed else '#c62828'}'><td>{'pass' if r.passed else 'FAIL'}"
+                       f"</td><td>{escape(r.metric)}</td><td>{escape(str(r.segment))}</td><td>{_f(r.candidate)}</td>"
+                       f"<td>{_f(r.baseline)}</td><td>{escape(r.rule)}</td><td>{_f(r.limit)}</td></tr>"
+                       for r in self.results.itertuples())
+        return (f"<div style='font-weight:600;color:{colour}'>gate {'passed' if self.passed else 'failed'}: "
+                f"{escape(self.candidate)} against {escape(self.baseline or 'no baseline')}</div>"
+                "<table><thead><tr><th></th><th>metric</th><th>segment</th><th>candidate</th><th>baseline</th>"
+                f"<th>rule</th><th>limit</th></tr></thead><tbody>{rows}</tbody></table>"
+                + card_html(self.card))
+
+
+def gate(candidate: str, baseline: str | None = "production", eval_data=None, rules: dict | None = None, *,
+         target: str | None = None, segment: str | None = None, importance: bool = True,
+         store=None) -> GateDecision:
+    """Compare ``candidate`` ("name/version") with ``baseline`` (an alias of the same model,
+    "name/version", or None for a first model) and store the decision with the candidate."""
+    import pandas as pd
+
+    from mlops_nb.client import get_store
+    from mlops_nb.registry import artifacts, gates, models
+    from mlops_nb import modelio
+
+    store = store or get_store()
+    if not isinstance(candidate, str) or "/" not in candidate:
+        raise InvalidInputError(f"gate's candidate is a registered version such as 'churn/4', got {candidate!r}")
+    version = models.resolve_model(store, candidate)
+    rules = _check_rules(rules)
+    X, y, segments = _eval_frame(eval_data, target, segment)
+    base_version = None
+    if baseline is not None:
+        ref = baseline if ("/" in baseline or "@" in baseline) else f"{version.name}@{baseline}"
+        try:
+            base_version = models.resolve_model(store, ref)
+        except NotFoundError as exc:
+            raise NotFoundError(f"no baseline model: {exc}; for a first model pass baseline=None "
+                                "(absolute rules only)") from None
+
+    def load(v):
+        return modelio.deserialize_model(artifacts.read_verified(store.artifacts_dir, v.sha256))
+
+    cand_model = load(version)
+    base_model = load(base_version) if base_version is not None else None
+    cand_X = _inputs(X, version)
+    base_X = _inputs(X, base_version) if base_version is not None else None
+    groups = [("all", slice(None))] + ([(str(k), (segments == k).to_numpy()) for k in sorted(segments.unique(), key=str)]
+                                       if segments is not None else [])
+    results, segment_metrics = [], {}
+    for label, mask in groups:
+        cand_metrics = compute_metrics(cand_model, cand_X[mask], y[mask], rules)
+        base_metrics = compute_metrics(base_model, base_X[mask], y[mask], rules) if base_model is not None else {}
+        segment_metrics[label] = {"candidate": cand_metrics, "baseline": base_metrics, "n": int(len(y[mask]))}
+        for metric, rule in rules.items():
+            results.extend(_judge(metric, rule, label, cand_metrics[metric], base_metrics.get(metric)))
+    frame = pd.DataFrame(results, columns=["metric", "segment", "candidate", "baseline", "rule", "limit", "passed",
+                                           "detail"])
+    passed = bool(frame["passed"].all()) if len(frame) else True
+    card = {"metrics": segment_metrics["all"], "segments": {k: v for k, v in segment_metrics.items() if k != "all"},
+            "segment_column": segment, "n_eval": int(len(y)),
+            "importance": _importance(cand_model, cand_X, y, next(iter(rules))) if importance else None}
+    decision = GateDecision(version.ref, base_version.ref if base_version else None, passed, frame, card)
+    decision.id = gates.record_decision(store, version.name, version.version,
+                                        baseline_version=base_version.version if base_version else None,
+                                        alias=baseline if baseline and "/" not in baseline and "@" not in baseline
+                                        else None, passed=passed, results=frame.to_dict(orient="records"), card=card)
+    return decision
+
+
+def compute_metrics(model, X, y, names) -> dict[str, float]:
+    from sklearn import metrics as m
+
+    out: dict[str, float] = {}
+    predicted = model.predict(X) if len(X) else []
+    for name in names:
+        if not len(X):
+            out[name] = math.nan
+            continue
+        if name in ("roc_auc", "log_loss"):
+            if not hasattr(model, "predict_proba"):
+                raise InvalidInputError(f"metric {name} needs a model with predict_proba")
+            proba = model.predict_proba(X)
+            proba = proba[:, 1] if proba.shape[1] == 2 else proba
+            try:
+                out[name] = float(m.roc_auc_score(y, proba, multi_class="ovr") if name == "roc_auc"
+                                  else m.log_loss(y, proba, labels=getattr(model, "classes_", None)))
+            except ValueError:  # one class only in a segment
+                out[name] = math.nan
+        elif name in ("f1", "precision", "recall"):
+            average = "binary" if len(set(y)) <= 2 and set(y) <= {0, 1, True, False} else "weighted"
+            scorer = {"f1": m.f1_score, "precision": m.precision_score, "recall": m.recall_score}[name]
+            out[name] = float(scorer(y, predicted, average=average, zero_division=0))
+        elif name == "rmse":
+            out[name] = float(math.sqrt(m.mean_squared_error(y, predicted)))
+        else:
+            scorer = {"accuracy": m.accuracy_score, "balanced_accuracy": m.balanced_accuracy_score, "r2": m.r2_score,
+                      "mae": m.mean_absolute_error, "mse": m.mean_squared_error}[name]
+            out[name] = float(scorer(y, predicted))
+    return out
+
+
+def _judge(metric: str, rule: dict, segment: str, cand: float, base: float | None) -> list[dict]:
+    out = []
+    where = "" if segment == "all" else f" in segment {segment}"
+    for key in ("min", "max"):
+        if key in rule:
+            limit = rule[key]
+            ok = (cand >= limit) if key == "min" else (cand <= limit)
+            ok = bool(ok) and not math.isnan(cand)
+            out.append({"metric": metric, "segment": segment, "candidate": cand, "baseline": base, "rule": key,
+                        "limit": limit, "passed": ok,
+                        "detail": f"{metric}{where} = {cand:.4g}, {'at least' if key == 'min' else 'at most'} {limit:g}"})
+    if "max_regression" in rule:
+        limit = rule["max_regression"]
+        if base is None or math.isnan(base):
+            out.append({"metric": metric, "segment": segment, "candidate": cand, "baseline": None,
+                        "rule": "max_regression", "limit": limit, "passed": True,
+                        "detail": f"{metric}{where}: no baseline value to compare with"})
+        else:
+            worse = (base - cand) if metric in HIGHER_IS_BETTER else (cand - base)
+            ok = bool(worse <= limit) and not math.isnan(cand)
+            out.append({"metric": metric, "segment": segment, "candidate": cand, "baseline": base,
+                        "rule": "max_regression", "limit": limit, "passed": ok,
+                        "detail": f"{metric}{where} = {cand:.4g} against {base:.4g} (worse by {max(worse, 0):.4g}, "
+                                  f"allowed {limit:g})"})
+    return out
+
+
+def _check_rules(rules: dict | None) -> dict:
+    if not rules or not isinstance(rules, dict):
+        raise InvalidInputError("gate needs rules, e.g. {'accuracy': {'min': 0.8, 'max_regression': 0.01}}")
+    for metric, rule in rules.items():
+        if metric not in METRICS:
+            raise InvalidInputError(f"unknown gate metric {metric!r}; known: {', '.join(METRICS)}")
+        if not isinstance(rule, dict) or not rule or set(rule) - set(RULE_KEYS):
+            raise InvalidInputError(f"gate rule for {metric!r} must use {', '.join(RULE_KEYS)}, got {rule!r}")
+    return rules
+
+
+def _eval_frame(eval_data, target, segment):
+    if isinstance(eval_data, tuple) and len(eval_data) == 2:
+        X, y = eval_data
+        import pandas as pd
+
+        y = pd.Series(y).reset_index(drop=True)
+        X = X.reset_index(drop=True) if hasattr(X, "reset_index") else X
+        segments = None
+        if segment is not None:
+            if not hasattr(X, "columns") or segment not in X.columns:
+                raise InvalidInputError(f"segment column {segment!r} is not in the evaluation data")
+            segments = X[segment]
+        return X, y.to_numpy(), segments
+    if not (hasattr(eval_data, "columns") and hasattr(eval_data, "dtypes")):
+        raise InvalidInputError("eval_data is a DataFrame (with target=...) or an (X, y) pair")
+    if len(eval_data) == 0:
+        raise InvalidInputError("eval_data is empty: the gate needs evaluation rows")
+    if target not in eval_data.columns:
+        raise InvalidInputError(f"target column {target!r} is not in eval_data; its columns: "
+                                f"{', '.join(map(str, list(eval_data.columns)[:10]))}")
+    if segment is not None and segment not in eval_data.columns:
+        raise InvalidInputError(f"segment column {segment!r} is not in eval_data")
+    data = eval_data.reset_index(drop=True)
+    return data.drop(columns=[target]), data[target].to_numpy(), data[segment] if segment else None
+
+
+def _inputs(X, version):
+    """The columns a model was trained on (its signature), in that order."""
+    inputs = (version.signature or {}).get("inputs") if version is not None else None
+    if inputs and hasattr(X, "columns"):
+        names = [i["name"] for i in inputs]
+        missing = [n for n in names if n not in X.columns]
+        if missing:
+            raise InvalidInputError(f"{version.ref} needs column(s) {', '.join(missing[:5])} that eval_data lacks")
+        return X[names]
+    return X
+
+
+def _importance(model, X, y, metric: str) -> list[dict] | None:
+    from sklearn.inspection import permutation_importance
+
+    scoring = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "f1": "f1_weighted",
+               "precision": "precision_weighted", "recall": "recall_weighted", "roc_auc": "roc_auc",
+               "log_loss": "neg_log_loss", "r2": "r2", "mae": "neg_mean_absolute_error",
+               "mse": "neg_mean_squared_error", "rmse": "neg_root_mean_squared_error"}[metric]
+    sample = slice(None) if len(y) <= 5000 else slice(0, 5000)
+    try:
+        result = permutation_importance(model, X[sample], y[sample], n_repeats=5, random_state=0, scoring=scoring)
+    except ValueError:
+        return None
+    names = list(X.columns) if hasattr(X, "columns") else [f"x{i}" for i in range(X.shape[1])]
+    order = result.importances_mean.argsort()[::-1][:15]
+    return [{"feature": str(names[i]), "importance": float(result.importances_mean[i]),
+             "std": float(result.importances_std[i])} for i in order]
+
+
+def card_html(card: dict) -> str:
+    if not card:
+        return ""
+    parts = []
+    metrics = card.get("metrics", {})
+    if metrics:
+        rows = "".join(f"<tr><td>{escape(k)}</td><td>{_f(v)}</td><td>{_f(metrics.get('baseline', {}).get(k))}</td></tr>"
+                       for k, v in metrics.get("candidate", {}).items())
+        parts.append(f"<b>metrics</b> ({card.get('n_eval')} rows)<table><tr><th></th><th>candidate</th>"
+                     f"<th>baseline</th></tr>{rows}</table>")
+    if card.get("segments"):
+        rows = "".join(f"<tr><td>{escape(seg)}</td><td>{v['n']}</td>" +
+                       "".join(f"<td>{escape(k)} {_f(x)}</td>" for k, x in v["candidate"].items()) + "</tr>"
+                       for seg, v in card["segments"].items())
+        parts.append(f"<b>per {escape(str(card.get('segment_column')))}</b><table>{rows}</table>")
+    if card.get("importance"):
+        rows = "".join(f"<tr><td>{escape(i['feature'])}</td><td>{i['importance']:.4f} ± {i['std']:.4f}</td></tr>"
+                       for i in card["importance"])
+        parts.append(f"<b>permutation feature importance</b><table>{rows}</table>")
+    return "<div style='font-size:12px'>" + "".join(parts) + "</div>"
+
+
+def _f(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.4g}" if isinstance(value, float) else escape(str(value))
