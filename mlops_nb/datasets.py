@@ -20,13 +20,6 @@ def fingerprint_frame(df) -> str:
     return digest.hexdigest()
 
 
-def frame_schema(df) -> dict:
-    """Column names, dtypes and nullability."""
-    nulls = df.isna().sum()
-    return {"columns": [{"name": str(name), "dtype": str(dtype), "nullable": bool(nulls[name])}
-                        for name, dtype in df.dtypes.items()]}
-
-
 def frame_profile(df) -> dict:
     """Per-column summary statistics: counts, missing values, numeric moments and quantiles,
     and the most frequent values of other columns."""

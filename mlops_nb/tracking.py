@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mlops_nb import environment, modelio
-from mlops_nb.datasets import fingerprint_frame, frame_profile, frame_schema
+from mlops_nb.datasets import fingerprint_frame, frame_profile
 from mlops_nb.errors import InvalidInputError, NoActiveRunError
 from mlops_nb.registry import artifacts, datasets, models, runs
 from mlops_nb.registry.home import find_home
@@ -139,15 +139,26 @@ class ActiveRun:
         runs.record_artifact(self.store, self.id, name, sha, size)
         return sha
 
-    def log_dataset(self, df: Any, name: str, role: str = "train") -> dict:
-        """Record a DataFrame's fingerprint, shape, schema and profile, linked to this run."""
+    def log_dataset(self, df: Any, name: str, role: str = "train", *, reference: bool = False) -> dict:
+        """Record a DataFrame's fingerprint, shape, schema and profile, linked to this run.
+
+        ``reference=True`` also stores its drift reference profile, so that
+        ``mlops.drift(name, new_df)`` works later without the frame."""
         self._check_running()
         if not (hasattr(df, "dtypes") and hasattr(df, "columns")):
             raise InvalidInputError(f"log_dataset takes a pandas DataFrame, got {type(df).__name__}")
+        from mlops_nb.validation.schema import infer_schema
+
         fingerprint = fingerprint_frame(df)
+        stored_reference = None
+        if reference:
+            from mlops_nb.validation.profile import profile_reference
+
+            stored_reference = profile_reference(df).to_dict()
         dataset_id = datasets.record_dataset(
             self.store, self.id, name=name, fingerprint=fingerprint, role=role, n_rows=len(df),
-            n_cols=len(df.columns), schema=frame_schema(df), profile=frame_profile(df))
+            n_cols=len(df.columns), schema=infer_schema(df, name=name).to_dict() if len(df.columns) else None,
+            profile=frame_profile(df), reference=stored_reference)
         return {"id": dataset_id, "name": name, "fingerprint": fingerprint, "role": role}
 
     def log_model(self, model: Any, name: str = "model", *, X: Any = None) -> str:
@@ -385,8 +396,8 @@ def log_artifact(data: bytes | str | os.PathLike, name: str | None = None) -> st
     return _current_or_start().log_artifact(data, name)
 
 
-def log_dataset(df: Any, name: str, role: str = "train") -> dict:
-    return _current_or_start().log_dataset(df, name, role)
+def log_dataset(df: Any, name: str, role: str = "train", *, reference: bool = False) -> dict:
+    return _current_or_start().log_dataset(df, name, role, reference=reference)
 
 
 def log_model(model: Any, name: str = "model", *, X: Any = None) -> str:

@@ -13,17 +13,22 @@ ROLES = ("train", "test", "eval", "validation", "input", "output", "reference", 
 
 
 def record_dataset(store: Store, run_id: str, *, name: str, fingerprint: str, role: str, n_rows: int | None,
-                   n_cols: int | None, schema: dict | None, profile: dict | None) -> int:
-    """Store a dataset (once per name and content) and link it to the run in ``role``."""
+                   n_cols: int | None, schema: dict | None, profile: dict | None,
+                   reference: dict | None = None) -> int:
+    """Store a dataset (once per name and content) and link it to the run in ``role``.
+
+    ``reference`` is a drift reference profile (validation.profile) to keep with it."""
     check_key(name, "dataset name")
     if role not in ROLES:
         raise InvalidInputError(f"dataset role {role!r} is not one of {', '.join(ROLES)}")
     with store.transaction() as conn:
         conn.execute(
-            "INSERT OR IGNORE INTO datasets (name, fingerprint, n_rows, n_cols, schema, profile, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO datasets (name, fingerprint, n_rows, n_cols, schema, profile, reference, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, fingerprint) DO UPDATE SET "
+            "reference = COALESCE(excluded.reference, datasets.reference)",
             (name, fingerprint, n_rows, n_cols, json.dumps(schema) if schema else None,
-             json.dumps(profile, allow_nan=True) if profile else None, time.time()))
+             json.dumps(profile, allow_nan=True) if profile else None,
+             json.dumps(reference, allow_nan=True) if reference else None, time.time()))
         dataset_id = conn.execute("SELECT id FROM datasets WHERE name = ? AND fingerprint = ?",
                                   (name, fingerprint)).fetchone()[0]
         conn.execute("INSERT OR IGNORE INTO run_datasets (run_id, dataset_id, role) VALUES (?, ?, ?)",
@@ -45,6 +50,16 @@ def get_dataset(store: Store, ref: str | int) -> dict:
         known = [r[0] for r in store.query("SELECT DISTINCT name FROM datasets ORDER BY name LIMIT 20")]
         raise NotFoundError(f"no dataset {ref!r}; logged datasets: {', '.join(map(repr, known)) or 'none yet'}")
     return _dataset(row)
+
+
+def reference_profile(store: Store, ref: str | int) -> dict:
+    """The stored drift reference profile of a dataset (``name``, ``name@fingerprint`` or id)."""
+    found = get_dataset(store, ref)
+    row = store.query_one("SELECT reference FROM datasets WHERE id = ?", (found["id"],))
+    if not row or not row[0]:
+        raise NotFoundError(f"dataset {found['name']!r} ({found['fingerprint'][:12]}) has no stored reference "
+                            "profile: log it with mlops.log_dataset(df, name, reference=True)")
+    return json.loads(row[0])
 
 
 def list_datasets(store: Store) -> list[dict]:

@@ -156,7 +156,8 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             mtime_ns INTEGER NOT NULL,
             sha256 TEXT NOT NULL) WITHOUT ROWID""",
     ]),
-    ("model gate decisions", [
+    ("model gate decisions; reference profiles of datasets", [
+        "ALTER TABLE datasets ADD COLUMN reference TEXT",
         """CREATE TABLE gate_decisions (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL,

@@ -46,6 +46,11 @@ class GateDecision:
 
     __repr__ = __str__
 
+    def save_html(self, path):
+        from mlops_nb.validation.report import save_html
+
+        return save_html(self._repr_html_(), path, title=f"mlops-nb gate: {self.candidate}")
+
     def _repr_html_(self) -> str:
         colour = "#2e7d32" if self.passed else "#c62828"
         rows = "".join(f"<tr style='color:{'#2e7d32' if r.passed else '#c62828'}'><td>{'pass' if r.passed else 'FAIL'}"

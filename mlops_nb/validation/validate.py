@@ -61,6 +61,11 @@ class ValidationReport:
 
     __repr__ = __str__
 
+    def save_html(self, path):
+        from mlops_nb.validation.report import save_html
+
+        return save_html(self._repr_html_(), path, title="mlops-nb validation report")
+
     def _repr_html_(self) -> str:
         colour = "#2e7d32" if self.ok else "#c62828"
         head = (f"<div style='font-weight:600;color:{colour}'>validation {'ok' if self.ok else 'failed'}: "

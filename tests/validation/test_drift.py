@@ -135,3 +135,23 @@ def test_report_renders_and_saves_one_html_file(tmp_path):
     text = path.read_text()
     assert text.startswith("<!doctype html>") and "<script" not in text and "http" not in text
     assert report.to_dict()["drifted"] is True
+
+
+def test_a_reference_profile_stored_with_its_dataset_is_used_by_name(home):
+    rng = np.random.default_rng(9)
+    ref = frame(rng, 2000)
+    with mlops.start_run():
+        mlops.log_dataset(ref, "customers", reference=True)
+        mlops.log_dataset(ref.head(10), "sample")
+    report = mlops.drift("customers", frame(rng, 1000, shift=1.0))
+    assert report.drifted and report.n_reference == 2000
+    with pytest.raises(mlops.MlopsError, match="has no stored reference profile: log it with"):
+        mlops.drift("sample", ref)
+    with pytest.raises(mlops.MlopsError, match="no dataset 'nope'"):
+        mlops.drift("nope", ref)
+
+
+def test_validation_and_gate_reports_save_as_html(tmp_path):
+    df = pd.DataFrame({"a": [1.0, 2.0]})
+    path = mlops.validate(df, mlops.infer_schema(df)).save_html(tmp_path / "validation.html")
+    assert "validation ok" in path.read_text()
