@@ -293,6 +293,103 @@ def _report_failures(result) -> None:
         raise click.exceptions.Exit(1)
 
 
+# -- triggers --------------------------------------------------------------------
+
+@cli.group("triggers", cls=_Group)
+def triggers_group() -> None:
+    """Check a pipeline's triggers, see their state, and read why it ran."""
+
+
+@triggers_group.command("check")
+@click.argument("pipeline", default="pipeline.yaml", type=click.Path())
+@click.option("--no-run", is_flag=True, help="Evaluate and record firings, but start no run.")
+@click.option("--engine", type=click.Choice(["warm", "fresh"]), envvar="MLOPS_NB_ENGINE",
+              help="Kernels for the run: warm (pooled) or fresh.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only what fired and errors.")
+@json_option
+@click.pass_context
+def triggers_check(ctx, pipeline, no_run, engine, quiet, as_json) -> None:
+    """Evaluate every trigger once; run the pipeline if any fired (for cron and CI).
+
+    \b
+      */5 * * * * cd /srv/churn && mlops-nb triggers check --quiet
+    """
+    from mlops_nb.pipeline.progress import choose_progress
+    from mlops_nb.triggers.check import check_pipeline
+
+    _apply_home(ctx)
+    result = check_pipeline(pipeline, run=not no_run, engine=engine, progress=choose_progress(quiet or as_json))
+    if as_json:
+        render.print_json(views.check_dict(result))
+    else:
+        render.check_report(result, quiet=quiet)
+    if any(not r.ok for r in result.runs):
+        raise click.exceptions.Exit(1)
+
+
+@triggers_group.command("ls")
+@click.argument("pipeline", default="pipeline.yaml", type=click.Path())
+@json_option
+@click.pass_context
+def triggers_ls(ctx, pipeline, as_json) -> None:
+    """Each trigger, what it waits for, its last error and its last firing."""
+    from mlops_nb.triggers.check import trigger_status
+
+    _apply_home(ctx)
+    rows = trigger_status(pipeline)
+    if as_json:
+        render.print_json(rows)
+    else:
+        render.triggers_table(rows)
+
+
+@triggers_group.command("history")
+@click.argument("pipeline", default="pipeline.yaml", type=click.Path())
+@click.option("-n", "--max-results", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many events to show.")
+@json_option
+@click.pass_context
+def triggers_history(ctx, pipeline, max_results, as_json) -> None:
+    """Trigger events, newest first: when, why (the evidence) and the run each started."""
+    from mlops_nb.pipeline.spec import load_pipeline
+    from mlops_nb.registry import triggers as trigger_store
+
+    _apply_home(ctx)
+    spec = load_pipeline(pipeline)
+    store = open_store(find_home(ctx.obj.get("home"), start=spec.root, must_exist=True))
+    events = trigger_store.history(store, spec.name, max_results)
+    if as_json:
+        render.print_json(events)
+    else:
+        render.events_table(events)
+
+
+@cli.command("watch")
+@click.argument("pipelines", nargs=-1, type=click.Path())
+@click.option("--interval", type=click.FloatRange(min=0.2), default=5.0, show_default=True,
+              help="Seconds between checks.")
+@click.option("--on-stop", type=click.Choice(["finish", "interrupt"]), default="finish", show_default=True,
+              help="On Ctrl-C/SIGTERM during a run: let it finish, or interrupt it (a second signal interrupts).")
+@click.option("--engine", type=click.Choice(["warm", "fresh"]), envvar="MLOPS_NB_ENGINE",
+              help="Kernels for the runs: warm (pooled, the default) or fresh.")
+@click.pass_context
+def watch_command(ctx, pipelines, interval, on_stop, engine) -> None:
+    """Watch pipelines' triggers in the foreground and run them when they fire (default ./pipeline.yaml)."""
+    from mlops_nb.pipeline.spec import load_pipeline
+    from mlops_nb.triggers.watch import Watcher
+
+    _apply_home(ctx)
+    paths = list(pipelines) or ["pipeline.yaml"]
+    for path in paths:
+        spec = load_pipeline(path)  # a broken file stops us before we start watching
+        if not spec.triggers:
+            click.echo(f"note: {spec.name} has no triggers; add a triggers: list to {spec.path.name}", err=True)
+    click.echo(f"watching {', '.join(paths)} every {interval:g} s (Ctrl-C to stop)")
+    Watcher(paths, interval=interval, on_stop=on_stop, engine=engine,
+            report=lambda result: render.check_report(result, quiet=True)).run()
+    click.echo("watcher stopped")
+
+
 # -- kernels ---------------------------------------------------------------------
 
 @cli.group("kernels", cls=_Group)

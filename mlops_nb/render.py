@@ -262,3 +262,48 @@ def kernels_table(reply: dict, out: Console | None = None) -> None:
         table.add_row(str(k["id"]), escape(k["kernel"]), k["state"], str(k["pid"] or ""), str(k["runs"]), memory,
                       f"{k['idle_s']:.0f}s", escape(", ".join(k["preloaded"])))
     out.print(table)
+
+
+def check_report(result, quiet: bool = False, out: Console | None = None) -> None:
+    out = out or console()
+    for firing in result.fired:
+        out.print(f"{escape(result.pipeline)}: [bold]{firing.trigger.key}[/] fired: {escape(firing.reason)}")
+    for key, error in result.errors.items():
+        out.print(f"{escape(result.pipeline)}: [red]{key} could not be evaluated[/]: {escape(error)}")
+    if result.busy:
+        out.print(f"{escape(result.pipeline)}: running in process {result.busy}; the events wait for its follow-up run")
+    for run in result.runs:
+        out.print(f"{escape(result.pipeline)}: run {run.run_id[:8]} {run.status}")
+    if not quiet and not (result.fired or result.errors or result.runs):
+        for key, note in result.notes.items():
+            out.print(f"{escape(result.pipeline)}: {key}: {escape(note)}", highlight=False)
+        if not result.notes:
+            out.print(f"{escape(result.pipeline)}: no triggers")
+
+
+def triggers_table(rows: list[dict], out: Console | None = None) -> None:
+    out = out or console()
+    if not rows:
+        out.print("This pipeline has no triggers: add a triggers: list to pipeline.yaml (mlops-nb help pipeline).")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("trigger", "watches", "state", "last fired"):
+        table.add_column(header)
+    for r in rows:
+        state = f"[red]error: {escape(r['error'])}[/]" if r["error"] else escape(r["state"])
+        fired = f"{fmt_time(r['last_fired'])} {escape(r['last_reason'] or '')}" if r["last_fired"] else "never"
+        table.add_row(r["trigger"], escape(r["description"]), state, fired)
+    out.print(table)
+
+
+def events_table(events: list[dict], out: Console | None = None) -> None:
+    out = out or console()
+    if not events:
+        out.print("No trigger events yet.")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("when", "trigger", "status", "run", "why"):
+        table.add_column(header)
+    for e in events:
+        table.add_row(fmt_time(e["fired_at"]), e["trigger"], e["status"], (e["run_id"] or "")[:8], escape(e["reason"]))
+    out.print(table)

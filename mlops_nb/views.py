@@ -216,3 +216,10 @@ class SweepView(View):
                  *(html.cell(html.text_value(point["params"][n]), numeric=True) for n in names),
                  html.cell(html.text_value(value), numeric=True)] for point, value, is_best in self._rows()]
         return html.table(["", "run", "status", *map(html.e, names), html.e(self.outcome.metric or "metric")], rows)
+
+
+def check_dict(result) -> dict:
+    return {"pipeline": result.pipeline, "busy": result.busy, "errors": result.errors, "notes": result.notes,
+            "fired": [{"trigger": f.trigger.key, "kind": f.trigger.kind, "reason": f.reason, "evidence": f.evidence}
+                      for f in result.fired],
+            "runs": [pipeline_result_dict(r) for r in result.runs]}

@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -147,8 +147,12 @@ def run_pipeline(path: str | Path = "pipeline.yaml", *, params: list[str] | tupl
 def execute_pipeline(pipeline: Pipeline, planned: dict[str, dict], *, run_params: dict | None = None,
                      force: bool = False, force_steps=(), jobs: int = 1, progress: Progress | None = None,
                      trigger: str = "manual", tags: dict | None = None, run_name: str | None = None,
-                     inputs_scope: str = "pipeline", engine: str | None = None) -> PipelineResult:
-    """Run already-checked steps with their resolved params (``run_pipeline`` and sweeps come here)."""
+                     inputs_scope: str = "pipeline", engine: str | None = None, lock: bool = True,
+                     on_start=None, handle_sigterm: bool = True) -> PipelineResult:
+    """Run already-checked steps with their resolved params (``run_pipeline`` and sweeps come here).
+
+    ``lock``: take the pipeline's run lock (triggers take it themselves and pass False);
+    ``on_start(run_id)`` is called once the pipeline run exists."""
     started = time.monotonic()
     if not isinstance(jobs, int) or jobs < 1:
         raise ParamError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
@@ -162,12 +166,36 @@ def execute_pipeline(pipeline: Pipeline, planned: dict[str, dict], *, run_params
     import papermill.execute  # noqa: F401
 
     store = open_store(find_home(tracking._settings["home"], start=pipeline.root))
+    held = None
+    if lock:
+        from mlops_nb.triggers.lock import PipelineLock
+
+        held = PipelineLock(store.home, pipeline.name).__enter__()
+    try:
+        return _execute(pipeline, planned, store, started, run_params=run_params, force=force,
+                        force_steps=force_steps, jobs=jobs, progress=progress, trigger=trigger, tags=tags,
+                        run_name=run_name, inputs_scope=inputs_scope, engine=engine, on_start=on_start,
+                        handle_sigterm=handle_sigterm)
+    finally:
+        if held is not None:
+            held.release()
+
+
+def _execute(pipeline, planned, store, started, *, run_params, force, force_steps, jobs, progress, trigger, tags,
+             run_name, inputs_scope, engine, on_start, handle_sigterm) -> PipelineResult:
     run_id = _create_pipeline_run(store, pipeline, run_params or {}, trigger, tags or {}, run_name)
+    if trigger == "manual":
+        from mlops_nb.registry import triggers as trigger_store
+
+        trigger_store.record_event(store, pipeline.name, "manual", "manual", "run on demand", None, status="manual",
+                                   run_id=run_id)
+    if on_start is not None:
+        on_start(run_id)
     state = _Run(pipeline, store, run_id, planned, force, set(force_steps), progress, inputs_scope, engine)
     progress.pipeline_started(pipeline, run_id)
     status = "finished"
     try:
-        with _working_dir(pipeline.root), _sigterm_as_interrupt():
+        with _working_dir(pipeline.root), (_sigterm_as_interrupt() if handle_sigterm else nullcontext()):
             state.warm_up(jobs)
             _schedule(state, jobs)
     except KeyboardInterrupt:

@@ -135,8 +135,10 @@ def parse_pipeline(data: Any, path: Path) -> Pipeline:
         if step.name in seen:
             raise SpecError(f"{where}: step name {step.name!r} is used twice; step names must be unique")
         seen.add(step.name)
+    from mlops_nb.triggers.spec import parse_triggers
+
     pipeline = Pipeline(name=name, path=path, params=params, steps=tuple(steps),
-                        triggers=tuple(data.get("triggers") or ()),
+                        triggers=tuple(parse_triggers(data.get("triggers"), where)),
                         preload=_strings(data.get("preload"), f"{where}: field 'preload'"))
     for step in steps:
         for item in step.after:

@@ -171,6 +171,25 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             created_at REAL NOT NULL)""",
         "CREATE INDEX gate_decisions_version ON gate_decisions(name, version, id)",
     ]),
+    ("triggers: their state and their events", [
+        """CREATE TABLE trigger_state (
+            pipeline TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            state TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (pipeline, trigger)) WITHOUT ROWID""",
+        """CREATE TABLE trigger_events (
+            id INTEGER PRIMARY KEY,
+            pipeline TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            fired_at REAL NOT NULL,
+            reason TEXT NOT NULL,
+            evidence TEXT,
+            status TEXT NOT NULL,
+            run_id TEXT)""",
+        "CREATE INDEX trigger_events_pipeline ON trigger_events(pipeline, status, id)",
+    ]),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -1,0 +1,69 @@
+"""Trigger state (what each trigger saw last) and trigger events (each firing, with its evidence).
+
+Event statuses: ``pending`` (fired, waiting for the pipeline to be free), ``started``
+(started run ``run_id``), ``coalesced`` (joined run ``run_id``, started for another
+event), ``manual`` (an on-demand run).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from mlops_nb.registry.store import Store
+
+
+def get_state(store: Store, pipeline: str, trigger: str) -> dict:
+    row = store.query_one("SELECT state FROM trigger_state WHERE pipeline = ? AND trigger = ?", (pipeline, trigger))
+    return json.loads(row[0]) if row else {}
+
+
+def set_state(store: Store, pipeline: str, trigger: str, state: dict) -> None:
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO trigger_state (pipeline, trigger, state, updated_at) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT (pipeline, trigger) DO UPDATE SET state = excluded.state, "
+                     "updated_at = excluded.updated_at", (pipeline, trigger, json.dumps(state), time.time()))
+
+
+def record_event(store: Store, pipeline: str, trigger: str, kind: str, reason: str, evidence: dict | None,
+                 status: str = "pending", run_id: str | None = None, at: float | None = None) -> int:
+    with store.transaction() as conn:
+        cursor = conn.execute(
+            "INSERT INTO trigger_events (pipeline, trigger, kind, fired_at, reason, evidence, status, run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (pipeline, trigger, kind, at or time.time(), reason, json.dumps(evidence, default=str) if evidence else None,
+             status, run_id))
+        return cursor.lastrowid
+
+
+def pending_events(store: Store, pipeline: str) -> list[dict]:
+    return _events(store, "WHERE pipeline = ? AND status = 'pending' ORDER BY id", (pipeline,))
+
+
+def attach_events(store: Store, event_ids: list[int], run_id: str) -> None:
+    """The first event started the run; the others are coalesced into it."""
+    if not event_ids:
+        return
+    with store.transaction() as conn:
+        conn.execute("UPDATE trigger_events SET status = 'started', run_id = ? WHERE id = ?", (run_id, event_ids[0]))
+        conn.executemany("UPDATE trigger_events SET status = 'coalesced', run_id = ? WHERE id = ?",
+                         [(run_id, i) for i in event_ids[1:]])
+
+
+def history(store: Store, pipeline: str | None = None, limit: int = 50) -> list[dict]:
+    if pipeline is None:
+        return _events(store, "ORDER BY id DESC LIMIT ?", (limit,))
+    return _events(store, "WHERE pipeline = ? ORDER BY id DESC LIMIT ?", (pipeline, limit))
+
+
+def events_of_run(store: Store, run_id: str) -> list[dict]:
+    return _events(store, "WHERE run_id = ? ORDER BY id", (run_id,))
+
+
+def _events(store: Store, where: str, args: tuple) -> list[dict]:
+    keys = ("id", "pipeline", "trigger", "kind", "fired_at", "reason", "evidence", "status", "run_id")
+    rows = store.query(f"SELECT {', '.join(keys)} FROM trigger_events {where}", args)
+    events = [dict(zip(keys, row)) for row in rows]
+    for event in events:
+        event["evidence"] = json.loads(event["evidence"]) if event["evidence"] else None
+    return events

@@ -1,0 +1,111 @@
+"""Checking a pipeline's triggers once, and running it when any fired.
+
+    result = check_pipeline("pipeline.yaml")     # what `mlops-nb triggers check` does
+    result.fired, result.runs, result.errors
+
+Every firing becomes a trigger event with its evidence. If the pipeline is free,
+one run starts for all pending events (the first event "started" it, the others
+are "coalesced" into it); events that fire while it runs (here or in another
+process) are picked up by one follow-up run. If another process holds the
+pipeline, the events stay pending for that process's follow-up, or the next check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from mlops_nb import tracking
+from mlops_nb.errors import MlopsError
+from mlops_nb.pipeline.spec import load_pipeline
+from mlops_nb.registry import triggers as trigger_store
+from mlops_nb.registry.home import find_home
+from mlops_nb.registry.store import open_store
+from mlops_nb.triggers.evaluate import Firing, evaluate, utcnow
+from mlops_nb.triggers.lock import PipelineLock
+
+
+@dataclass
+class CheckResult:
+    pipeline: str
+    fired: list[Firing] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)      # trigger key -> why it could not be evaluated
+    notes: dict[str, str] = field(default_factory=dict)       # trigger key -> what it waits for
+    runs: list = field(default_factory=list)                  # PipelineResult of each run started
+    busy: str | None = None                                   # set when another process held the pipeline
+
+
+def evaluate_triggers(pipeline, store, now: datetime | None = None) -> CheckResult:
+    """Evaluate every trigger once, record the firings as pending events, keep each trigger's state."""
+    now = now or utcnow()
+    result = CheckResult(pipeline.name)
+    for trigger in pipeline.triggers:
+        state = trigger_store.get_state(store, pipeline.name, trigger.key)
+        try:
+            firing, new_state, note = evaluate(trigger, store=store, pipeline=pipeline, state=state, now=now)
+        except (MlopsError, OSError, ValueError, KeyError) as exc:
+            # One broken trigger is reported and skipped; the others still count.
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            result.errors[trigger.key] = message
+            trigger_store.set_state(store, pipeline.name, trigger.key, {**state, "error": message})
+            continue
+        new_state.pop("error", None)
+        result.notes[trigger.key] = note
+        trigger_store.set_state(store, pipeline.name, trigger.key, {**new_state, "note": note})
+        if firing is not None:
+            result.fired.append(firing)
+            trigger_store.record_event(store, pipeline.name, trigger.key, trigger.kind, firing.reason,
+                                       firing.evidence, at=now.timestamp())
+    return result
+
+
+def check_pipeline(path: str | Path = "pipeline.yaml", *, now: datetime | None = None, run: bool = True,
+                   engine: str | None = None, progress=None, handle_sigterm: bool = True) -> CheckResult:
+    """Evaluate the triggers once and run the pipeline for whatever is pending."""
+    from mlops_nb.pipeline.runner import execute_pipeline, plan_params
+
+    pipeline = load_pipeline(path)
+    store = open_store(find_home(tracking._settings["home"], start=pipeline.root))
+    result = evaluate_triggers(pipeline, store, now)
+    if not run or not trigger_store.pending_events(store, pipeline.name):
+        return result
+    lock = PipelineLock(store.home, pipeline.name)
+    if not lock.acquire():
+        result.busy = lock.holder()
+        return result
+    try:
+        planned = plan_params(pipeline, [])
+        # The first run, then one follow-up for whatever fired while it ran.
+        for _ in range(2):
+            events = trigger_store.pending_events(store, pipeline.name)
+            if not events:
+                break
+            ids = [e["id"] for e in events]
+            kinds = sorted({e["kind"] for e in events})
+            outcome = execute_pipeline(
+                pipeline, planned, run_params=dict(pipeline.params), trigger=",".join(kinds),
+                tags={"trigger_events": ",".join(map(str, ids)), "reason": events[0]["reason"][:200]},
+                engine=engine, progress=progress, lock=False, handle_sigterm=handle_sigterm,
+                on_start=lambda run_id, ids=ids: trigger_store.attach_events(store, ids, run_id))
+            result.runs.append(outcome)
+            if outcome.status == "interrupted":
+                break
+    finally:
+        lock.release()
+    return result
+
+
+def trigger_status(path: str | Path = "pipeline.yaml") -> list[dict]:
+    """Each trigger's description, state note, last error and last firing (for `triggers ls`)."""
+    pipeline = load_pipeline(path)
+    store = open_store(find_home(tracking._settings["home"], start=pipeline.root))
+    rows = []
+    for trigger in pipeline.triggers:
+        state = trigger_store.get_state(store, pipeline.name, trigger.key)
+        last = store.query_one("SELECT fired_at, reason FROM trigger_events WHERE pipeline = ? AND trigger = ? "
+                               "ORDER BY id DESC LIMIT 1", (pipeline.name, trigger.key))
+        rows.append({"pipeline": pipeline.name, "trigger": trigger.key, "description": trigger.describe(),
+                     "state": state.get("note", "not evaluated yet"), "error": state.get("error"),
+                     "last_fired": last[0] if last else None, "last_reason": last[1] if last else None})
+    return rows

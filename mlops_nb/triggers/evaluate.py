@@ -1,0 +1,208 @@
+"""Evaluating one trigger: did it fire, with what evidence, and what it remembers for next time.
+
+Every function takes the trigger, its stored state and the current time, and returns
+``(firing or None, new state, note)``; the note says what the trigger is waiting for
+(shown by `mlops-nb triggers ls`). Nothing here runs a pipeline.
+"""
+
+from __future__ import annotations
+
+import glob
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mlops_nb.errors import InvalidInputError, NotFoundError
+from mlops_nb.registry import outputs
+from mlops_nb.registry.store import Store
+from mlops_nb.triggers.spec import Trigger
+
+_LISTED = 20
+
+
+@dataclass
+class Firing:
+    trigger: Trigger
+    reason: str
+    evidence: dict
+
+
+def evaluate(trigger: Trigger, *, store: Store, pipeline, state: dict, now: datetime):
+    return globals()[f"_{trigger.kind}"](trigger, store=store, pipeline=pipeline, state=state, now=now)
+
+
+def _schedule(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
+    from zoneinfo import ZoneInfo
+
+    from croniter import croniter
+
+    zone = ZoneInfo(trigger.options.get("timezone") or "UTC")
+    local_now = now.astimezone(zone)
+    if "last" not in state:  # the first look sets the baseline: a schedule fires from now on
+        following = croniter(trigger.options["cron"], local_now).get_next(datetime)
+        return None, {"last": local_now.isoformat()}, f"next at {following.isoformat()}"
+    due = croniter(trigger.options["cron"], datetime.fromisoformat(state["last"]).astimezone(zone)).get_next(datetime)
+    if local_now < due:
+        return None, state, f"next at {due.isoformat()}"
+    following = croniter(trigger.options["cron"], local_now).get_next(datetime)
+    evidence = {"cron": trigger.options["cron"], "due": due.isoformat(), "evaluated": local_now.isoformat(),
+                "timezone": str(zone)}
+    return (Firing(trigger, f"schedule {trigger.options['cron']!r} was due at {due.isoformat()}", evidence),
+            {"last": local_now.isoformat()}, f"next at {following.isoformat()}")
+
+
+def matching_files(root: Path, patterns: list[str]) -> list[Path]:
+    files: set[Path] = set()
+    for pattern in patterns:
+        full = pattern if Path(pattern).is_absolute() else str(root / pattern)
+        files.update(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
+    return sorted(files)
+
+
+def _new_data(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
+    files = matching_files(pipeline.root, trigger.options["paths"])
+    wall = now.timestamp()
+    unsettled = [p for p in files if wall - p.stat().st_mtime < trigger.options["settle"]]
+    if unsettled:  # a file still being written does not count yet
+        return None, state, f"waiting for {len(unsettled)} file(s) to settle"
+    # fingerprint_file reads only files whose size or mtime changed since it last hashed them.
+    current = {_relative(p, pipeline.root): outputs.fingerprint_file(store, p) for p in files}
+    if "files" not in state:
+        return None, {"files": current}, f"watching {len(current)} file(s)"
+    before = state["files"]
+    added = sorted(set(current) - set(before))
+    removed = sorted(set(before) - set(current))
+    changed = sorted(p for p in set(current) & set(before) if current[p] != before[p])
+    if not (added or changed or removed):
+        return None, state, f"watching {len(current)} file(s), unchanged"
+    evidence = {"added": added[:_LISTED], "changed": changed[:_LISTED], "removed": removed[:_LISTED],
+                "counts": {"added": len(added), "changed": len(changed), "removed": len(removed)}}
+    parts = [f"{len(v)} {k}" for k, v in (("new", added), ("changed", changed), ("removed", removed)) if v]
+    return (Firing(trigger, f"data in {', '.join(trigger.options['paths'])}: {', '.join(parts)} file(s)", evidence),
+            {"files": current}, f"watching {len(current)} file(s)")
+
+
+def _read_frames(root: Path, pattern: str):
+    import pandas as pd
+
+    files = matching_files(root, [pattern])
+    if not files:
+        raise NotFoundError(f"no file matches {pattern!r} (in {root})")
+    frames = []
+    for path in files:
+        if path.suffix == ".parquet":
+            frames.append(pd.read_parquet(path))
+        else:
+            frames.append(pd.read_csv(path))
+    return pd.concat(frames, ignore_index=True), files
+
+
+def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
+    from mlops_nb.validation.drift import drift
+
+    options = trigger.options
+    current_files = matching_files(pipeline.root, [options["current"]])
+    if not current_files:
+        return None, state, f"no current data matches {options['current']}"
+    signature = {_relative(p, pipeline.root): outputs.fingerprint_file(store, p) for p in current_files}
+    if state.get("current") == signature:
+        return None, state, "current data unchanged since the last drift check"
+    reference_path = pipeline.root / options["reference"]
+    if glob.has_magic(options["reference"]) or reference_path.exists():
+        reference, _ = _read_frames(pipeline.root, options["reference"])
+    elif "/" in options["reference"] or Path(options["reference"]).suffix in (".csv", ".parquet"):
+        raise NotFoundError(f"reference {options['reference']} does not exist (in {pipeline.root}); give a file, a "
+                            "glob, or the name of a dataset logged with reference=True")
+    else:
+        reference = options["reference"]  # a dataset logged with reference=True
+    current, _ = _read_frames(pipeline.root, options["current"])
+    report = drift(reference, current, share=options.get("share", 0.5))
+    column = options.get("column")
+    if column is not None:
+        rows = report.columns[report.columns["column"] == column]
+        if rows.empty:
+            raise InvalidInputError(f"drift trigger: column {column!r} is not in both reference and current data")
+        row = rows.iloc[0]
+        threshold = options.get("threshold")
+        fired = bool(row["drifted"]) if threshold is None else float(row["statistic"]) >= float(threshold)
+        reason = f"column {column} drifted: {row['test']} {row['statistic']:.4g}"
+    else:
+        fired = report.drifted
+        reason = f"dataset drift: {report.share:.0%} of columns drifted ({', '.join(report.drifted_columns[:5])})"
+    columns = report.columns.sort_values("drifted", ascending=False).head(_LISTED)
+    evidence = {"share": report.share, "drifted": report.drifted, "drifted_columns": report.drifted_columns,
+                "columns": [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+                            for r in columns[["column", "test", "statistic", "p_value", "threshold", "drifted"]]
+                            .to_dict(orient="records")],
+                "current_files": list(signature)[:_LISTED], "reference": options["reference"],
+                "n_reference": report.n_reference, "n_current": report.n_current}
+    new_state = {"current": signature, "last_share": report.share}
+    note = f"last share drifted {report.share:.0%}"
+    return (Firing(trigger, reason, evidence) if fired else None), new_state, note
+
+
+def _performance(trigger: Trigger, *, store: Store, pipeline, state: dict, now: datetime):
+    options = trigger.options
+    metric = options["metric"]
+    if options.get("step"):
+        # A cached step run repeats an earlier observation: judge the run that measured it.
+        row = store.query_one("SELECT COALESCE(cached_from, id) FROM runs WHERE pipeline = ? AND step = ? AND "
+                              "status = 'finished' ORDER BY start_time DESC LIMIT 1", (pipeline.name, options["step"]))
+        if row is None:
+            return None, state, f"no finished run of step {options['step']} yet"
+        source = row[0]
+        value = _step_value(store, source, metric)
+    else:
+        from mlops_nb.registry import models, runs
+
+        version = models.resolve_model(store, f"{options['model']}@{options.get('alias', 'production')}")
+        source = version.run_id
+        value = runs.get_run(store, source).metrics.get(metric)
+    if value is None:
+        raise NotFoundError(f"performance trigger: run {source[:8]} has no metric or output {metric!r}")
+    if state.get("seen") == source:
+        return None, state, f"{metric} = {value:.4g} (already judged)"
+    evidence = {"metric": metric, "value": value, "source_run": source}
+    fired, reason = False, ""
+    if "below" in options:
+        fired, reason = value < options["below"], f"{metric} {value:.4g} is below {options['below']:g}"
+        evidence["rule"] = {"below": options["below"]}
+    elif "above" in options:
+        fired, reason = value > options["above"], f"{metric} {value:.4g} is above {options['above']:g}"
+        evidence["rule"] = {"above": options["above"]}
+    else:
+        from mlops_nb.registry import models, runs
+
+        version = models.resolve_model(store, f"{options['model']}@{options.get('alias', 'production')}")
+        baseline = runs.get_run(store, version.run_id).metrics.get(metric)
+        if baseline is None or baseline == 0:
+            raise NotFoundError(f"performance trigger: {version.ref} has no {metric} to compare with")
+        relative = (baseline - value) / abs(baseline)
+        fired = relative > options["drop"]
+        reason = (f"{metric} {value:.4g} is {relative:.1%} below {version.ref}'s {baseline:.4g} "
+                  f"(allowed drop {options['drop']:.1%})")
+        evidence.update(baseline=baseline, baseline_model=version.ref, relative_drop=relative,
+                        rule={"drop": options["drop"]})
+    new_state = {"seen": source, "value": value}
+    return (Firing(trigger, reason, evidence) if fired else None), new_state, f"{metric} = {value:.4g}"
+
+
+def _step_value(store: Store, run_id: str, metric: str):
+    import json
+
+    row = store.query_one("SELECT kind, value FROM outputs WHERE run_id = ? AND name = ?", (run_id, metric))
+    if row and row[0] == "json":
+        value = json.loads(row[1])
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    row = store.query_one("SELECT value FROM latest_metrics WHERE run_id = ? AND key = ?", (run_id, metric))
+    return float(row[0]) if row and row[0] is not None else None
+
+
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def utcnow() -> datetime:
+    return datetime.fromtimestamp(time.time(), tz=timezone.utc)

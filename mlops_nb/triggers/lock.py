@@ -1,0 +1,61 @@
+"""One run at a time per pipeline: an exclusive lock on a file under .mlops/locks/.
+
+The operating system drops a process's locks when it dies (even by SIGKILL), so a
+dead watcher or runner never leaves a lock that blocks the next one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from mlops_nb.errors import MlopsError
+
+
+class PipelineBusy(MlopsError):
+    """Another process is running this pipeline."""
+
+
+class PipelineLock:
+    def __init__(self, home: Path, pipeline: str):
+        self.path = Path(home) / "locks" / f"{pipeline}.lock"
+        self.pipeline = pipeline
+        self.handle = None
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free; False when another process holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self.handle = handle
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "?"
+        except OSError:
+            return "?"
+
+    def release(self) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
+
+    def __enter__(self) -> "PipelineLock":
+        if not self.acquire():
+            raise PipelineBusy(f"pipeline {self.pipeline!r} is already running (process {self.holder()}); wait for "
+                               "it to finish, or stop it")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,136 @@
+"""The ``triggers:`` list of pipeline.yaml, as typed objects.
+
+    triggers:
+      - schedule: "0 3 * * 1"                    # or {cron: "0 3 * * 1", timezone: Europe/Paris}
+      - new_data: ["data/incoming/*.csv"]        # or {paths: [...], settle: 5}
+      - drift: {reference: data/train.csv, current: "data/incoming/*.csv", column: age, threshold: 0.2}
+      - performance: {step: monitor, metric: accuracy, below: 0.85}
+      - performance: {model: churn, metric: accuracy, drop: 0.05, step: monitor}
+
+A manual run (`mlops-nb run`, `%mlops run`) is the on-demand trigger and needs no entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlops_nb.pipeline.spec import SpecError, suggest
+
+KINDS = ("schedule", "new_data", "drift", "performance")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    kind: str
+    index: int
+    options: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """A stable name: the kind and position (``new_data#2``)."""
+        return f"{self.kind}#{self.index + 1}"
+
+    def describe(self) -> str:
+        o = self.options
+        if self.kind == "schedule":
+            return f"schedule {o['cron']!r}" + (f" ({o['timezone']})" if o.get("timezone") else "")
+        if self.kind == "new_data":
+            return f"new data in {', '.join(o['paths'])}"
+        if self.kind == "drift":
+            target = f"column {o['column']}" if o.get("column") else "the dataset"
+            return f"drift of {target} in {o['current']} against {o['reference']}"
+        rule = next(f"{k} {o[k]}" for k in ("below", "above", "drop") if k in o)
+        source = f"step {o['step']}" if o.get("step") else f"model {o['model']}"
+        return f"performance: {o['metric']} of {source} {rule}"
+
+
+def parse_triggers(raw, where: str) -> list[Trigger]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise SpecError(f"{where}: field 'triggers' must be a list, e.g. - schedule: \"0 3 * * 1\"")
+    return [_parse_one(entry, i, where) for i, entry in enumerate(raw)]
+
+
+def _parse_one(entry, index: int, where: str) -> Trigger:
+    here = f"{where}: trigger {index + 1}"
+    if not isinstance(entry, dict) or len(entry) != 1:
+        raise SpecError(f"{here}: expected one of {', '.join(KINDS)} with its settings, got {entry!r}")
+    kind, value = next(iter(entry.items()))
+    if kind not in KINDS:
+        raise SpecError(f"{here}: unknown trigger {kind!r}{suggest(str(kind), KINDS)}; known: {', '.join(KINDS)}")
+    return Trigger(kind, index, globals()[f"_{kind}"](value, f"{here} ({kind})"))
+
+
+def _schedule(value, here: str) -> dict:
+    from croniter import croniter
+
+    options = {"cron": value} if isinstance(value, str) else value
+    if not isinstance(options, dict):
+        raise SpecError(f"{here}: expected a cron expression or {{cron: ..., timezone: ...}}, got {value!r}")
+    _known(options, ("cron", "timezone"), here)
+    cron = options.get("cron")
+    if not isinstance(cron, str) or not croniter.is_valid(cron):
+        raise SpecError(f"{here}: {cron!r} is not a cron expression (five fields: minute hour day month weekday, "
+                        "e.g. \"0 3 * * 1\")")
+    timezone = options.get("timezone")
+    if timezone is not None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SpecError(f"{here}: unknown time zone {timezone!r} (use a name such as Europe/Paris or UTC)") from None
+    return {"cron": cron, "timezone": timezone}
+
+
+def _new_data(value, here: str) -> dict:
+    options = {"paths": value} if isinstance(value, (list, str)) else value
+    if not isinstance(options, dict):
+        raise SpecError(f"{here}: expected paths or globs, e.g. [\"data/incoming/*.csv\"], got {value!r}")
+    _known(options, ("paths", "settle"), here)
+    paths = options.get("paths")
+    paths = [paths] if isinstance(paths, str) else paths
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
+        raise SpecError(f"{here}: 'paths' must be a non-empty list of paths or globs")
+    settle = options.get("settle", 2.0)
+    if not isinstance(settle, (int, float)) or isinstance(settle, bool) or settle < 0:
+        raise SpecError(f"{here}: 'settle' is seconds a file must stay unchanged before it counts, got {settle!r}")
+    return {"paths": paths, "settle": float(settle)}
+
+
+def _drift(value, here: str) -> dict:
+    if not isinstance(value, dict):
+        raise SpecError(f"{here}: expected {{reference: ..., current: ...}}, got {value!r}")
+    _known(value, ("reference", "current", "column", "threshold", "share"), here)
+    for key in ("reference", "current"):
+        if not isinstance(value.get(key), str) or not value[key]:
+            raise SpecError(f"{here}: '{key}' is required: a file, a glob, or (reference) a logged dataset's name")
+    threshold = value.get("threshold")
+    if threshold is not None and (not isinstance(threshold, (int, float)) or isinstance(threshold, bool)):
+        raise SpecError(f"{here}: 'threshold' must be a number, got {threshold!r}")
+    return dict(value)
+
+
+def _performance(value, here: str) -> dict:
+    if not isinstance(value, dict):
+        raise SpecError(f"{here}: expected {{step: ..., metric: ..., below: ...}}, got {value!r}")
+    _known(value, ("step", "model", "metric", "below", "above", "drop", "alias"), here)
+    if not isinstance(value.get("metric"), str):
+        raise SpecError(f"{here}: 'metric' is required: the metric or output to watch")
+    if not value.get("step") and not value.get("model"):
+        raise SpecError(f"{here}: say where the metric comes from: 'step' (a step's outputs or metrics) or 'model'")
+    rules = [k for k in ("below", "above", "drop") if k in value]
+    if len(rules) != 1:
+        raise SpecError(f"{here}: give exactly one rule: below, above, or drop (relative to the production model)")
+    if not isinstance(value[rules[0]], (int, float)) or isinstance(value[rules[0]], bool):
+        raise SpecError(f"{here}: '{rules[0]}' must be a number, got {value[rules[0]]!r}")
+    if rules[0] == "drop" and not value.get("model"):
+        raise SpecError(f"{here}: 'drop' compares with a model's metric: add model: <registered model name>")
+    return dict(value)
+
+
+def _known(options: dict, known: tuple, here: str) -> None:
+    for key in options:
+        if key not in known:
+            raise SpecError(f"{here}: unknown field {key!r}{suggest(str(key), known)}; known: {', '.join(known)}")

@@ -1,0 +1,205 @@
+"""Each trigger kind against a real pipeline: fires when it should, not when it should not."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlops_nb as mlops
+from mlops_nb.pipeline.runner import run_pipeline
+from mlops_nb.pipeline.spec import SpecError, load_pipeline
+from mlops_nb.registry import triggers as trigger_store
+from mlops_nb.registry.store import open_store
+from mlops_nb.triggers.check import check_pipeline
+from mlops_nb.triggers.lock import PipelineBusy, PipelineLock
+from tests.notebooks_util import write_notebook
+
+pytestmark = pytest.mark.slow
+
+MONITOR = "import mlops_nb as mlops\nmlops.output('accuracy', accuracy)"
+
+
+@pytest.fixture
+def project(tmp_path, home, monkeypatch):
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "data" / "incoming").mkdir(parents=True)
+    write_notebook(root / "notebooks" / "monitor.ipynb", [MONITOR], parameters="accuracy = 0.9")
+    monkeypatch.chdir(root)
+    return root
+
+
+def write_pipeline(root, triggers, params="{accuracy: 0.9}"):
+    (root / "pipeline.yaml").write_text(textwrap.dedent(f"""\
+        name: watched
+        steps:
+          - name: monitor
+            notebook: notebooks/monitor.ipynb
+            params: {params}
+        triggers:
+        """) + textwrap.indent(textwrap.dedent(triggers), "  "))
+
+
+def pipeline_runs(home):
+    return open_store(home).query("SELECT id, status, start_time, end_time FROM runs WHERE kind = 'pipeline' "
+                                  "ORDER BY start_time")
+
+
+def test_schedule_fires_when_due_with_a_fake_clock(project, home):
+    write_pipeline(project, '- schedule: {cron: "0 3 * * 1", timezone: UTC}\n')
+    monday_noon = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    assert not check_pipeline(now=monday_noon).fired                      # baseline
+    assert not check_pipeline(now=monday_noon + timedelta(days=6)).fired  # Sunday noon: not due
+    due = check_pipeline(now=datetime(2026, 11, 30, 3, 0, 30, tzinfo=timezone.utc))
+    assert [f.trigger.kind for f in due.fired] == ["schedule"] and due.runs[0].ok
+    assert due.fired[0].evidence["due"] == "2026-11-30T03:00:00+00:00"
+    assert not check_pipeline(now=datetime(2026, 11, 30, 3, 5, tzinfo=timezone.utc)).fired
+    event = trigger_store.history(open_store(home), "watched")[0]
+    assert event["status"] == "started" and event["run_id"] == due.runs[0].run_id
+    assert mlops.get_run(due.runs[0].run_id).tags["trigger"] == "schedule"
+
+
+def test_new_data_fires_on_new_changed_and_removed_files_only(project, home):
+    write_pipeline(project, '- new_data: {paths: ["data/incoming/*.csv"], settle: 0}\n')
+    incoming = project / "data" / "incoming"
+    (incoming / "a.csv").write_text("x\n1\n")
+    assert not check_pipeline().fired                          # baseline
+    assert not check_pipeline().fired                          # nothing changed
+    (incoming / "b.csv").write_text("x\n2\n")
+    added = check_pipeline()
+    assert added.fired[0].evidence["added"] == ["data/incoming/b.csv"] and added.runs[0].ok
+    (incoming / "a.csv").write_text("x\n1\n3\n")
+    assert check_pipeline().fired[0].evidence["changed"] == ["data/incoming/a.csv"]
+    (incoming / "b.csv").unlink()
+    assert check_pipeline().fired[0].evidence["removed"] == ["data/incoming/b.csv"]
+    assert not check_pipeline().fired
+
+
+def test_a_file_still_being_written_waits_for_its_settle_time(project, home):
+    write_pipeline(project, '- new_data: {paths: ["data/incoming/*.csv"], settle: 30}\n')
+    assert not check_pipeline().fired
+    (project / "data" / "incoming" / "fresh.csv").write_text("x\n1\n")
+    result = check_pipeline()
+    assert not result.fired and "settle" in result.notes["new_data#1"]
+
+
+def test_drift_fires_on_a_shift_and_not_on_a_resample(project, home):
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(size=3000), "b": rng.normal(size=3000)}).to_csv(project / "data" / "train.csv",
+                                                                                index=False)
+    write_pipeline(project, '- drift: {reference: data/train.csv, current: "data/incoming/*.csv"}\n')
+    pd.DataFrame({"a": rng.normal(size=2000), "b": rng.normal(size=2000)}).to_csv(
+        project / "data" / "incoming" / "week1.csv", index=False)
+    assert not check_pipeline().fired
+    pd.DataFrame({"a": rng.normal(2, 1, 2000), "b": rng.normal(2, 1, 2000)}).to_csv(
+        project / "data" / "incoming" / "week1.csv", index=False)
+    result = check_pipeline()
+    assert len(result.fired) == 1 and result.runs[0].ok
+    evidence = result.fired[0].evidence
+    assert evidence["drifted"] and evidence["share"] == 1.0 and set(evidence["drifted_columns"]) == {"a", "b"}
+
+
+def test_performance_fires_below_the_rule_once_per_observation(project, home):
+    write_pipeline(project, "- performance: {step: monitor, metric: accuracy, below: 0.85}\n")
+    assert run_pipeline().ok                                   # accuracy 0.9
+    assert not check_pipeline().fired
+    assert run_pipeline(params=["accuracy=0.7"]).ok
+    result = check_pipeline()
+    assert len(result.fired) == 1 and result.fired[0].evidence["value"] == 0.7
+    assert "0.7 is below 0.85" in result.fired[0].reason
+    assert not check_pipeline().fired                          # the same observation is not judged twice
+
+
+def test_a_broken_trigger_is_reported_and_the_others_still_fire(project, home):
+    write_pipeline(project, '- drift: {reference: data/missing.csv, current: "data/incoming/*.csv"}\n'
+                            '- new_data: {paths: ["data/incoming/*.csv"], settle: 0}\n')
+    (project / "data" / "incoming" / "a.csv").write_text("x\n1\n")
+    check_pipeline()
+    (project / "data" / "incoming" / "b.csv").write_text("x\n2\n")
+    result = check_pipeline()
+    assert "reference data/missing.csv does not exist" in result.errors["drift#1"]
+    assert [f.trigger.key for f in result.fired] == ["new_data#2"] and result.runs[0].ok
+
+
+def test_trigger_spec_errors_name_the_trigger_and_field(project):
+    write_pipeline(project, '- schedule: "every monday"\n')
+    with pytest.raises(SpecError, match=r"trigger 1 \(schedule\): 'every monday' is not a cron expression"):
+        load_pipeline()
+    write_pipeline(project, "- new_dta: [a]\n")
+    with pytest.raises(SpecError, match="unknown trigger 'new_dta' \\(did you mean 'new_data'\\?\\)"):
+        load_pipeline()
+
+
+def test_manual_runs_are_recorded_and_one_run_at_a_time(project, home):
+    write_pipeline(project, "[]\n")
+    result = run_pipeline()
+    event = trigger_store.history(open_store(home), "watched")[0]
+    assert (event["kind"], event["status"], event["run_id"]) == ("manual", "manual", result.run_id)
+    with PipelineLock(home, "watched"):
+        with pytest.raises(PipelineBusy, match="already running"):
+            run_pipeline()
+
+
+STORM_NOTEBOOK = "import time\ntime.sleep(2)"
+
+
+def test_a_storm_of_new_files_starts_one_run_and_at_most_one_follow_up(project, home):
+    write_notebook(project / "notebooks" / "monitor.ipynb", [STORM_NOTEBOOK], parameters="accuracy = 0.9")
+    write_pipeline(project, '- new_data: {paths: ["data/incoming/*.csv"], settle: 0.5}\n')
+    env = dict(os.environ, MLOPS_NB_HOME=str(home))
+    watcher = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "watch", "--interval", "0.3"], cwd=project,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2.5)                                        # the watcher takes its baseline
+        started = time.time()
+        for i in range(100):
+            (project / "data" / "incoming" / f"f{i:03d}.csv").write_text(f"x\n{i}\n")
+        assert time.time() - started < 1.0
+        deadline = time.time() + 45
+        while time.time() < deadline:
+            runs = pipeline_runs(home)
+            if runs and all(r[1] != "running" for r in runs) and time.time() - started > 8:
+                break
+            time.sleep(0.5)
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        out, err = watcher.communicate(timeout=30)
+    runs = pipeline_runs(home)
+    assert 1 <= len(runs) <= 2, (runs, out, err)
+    assert all(status == "finished" for _, status, _, _ in runs)
+    for earlier, later in zip(runs, runs[1:]):
+        assert earlier[3] <= later[2]                          # never two at once
+    events = trigger_store.history(open_store(home), "watched")
+    assert {e["status"] for e in events} <= {"started", "coalesced"}
+    assert sum(e["evidence"]["counts"]["added"] for e in events) == 100
+
+
+def test_a_killed_watcher_leaves_no_stale_lock_and_its_run_interrupted(project, home):
+    write_notebook(project / "notebooks" / "monitor.ipynb", ["import time\ntime.sleep(60)"],
+                   parameters="accuracy = 0.9")
+    write_pipeline(project, '- new_data: {paths: ["data/incoming/*.csv"], settle: 0}\n')
+    check_pipeline()  # baseline
+    (project / "data" / "incoming" / "a.csv").write_text("x\n1\n")
+    env = dict(os.environ, MLOPS_NB_HOME=str(home))
+    watcher = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "watch", "--interval", "0.3"], cwd=project,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and not open_store(home).query(
+            "SELECT 1 FROM runs WHERE kind = 'step' AND status = 'running'"):
+        time.sleep(0.2)
+    watcher.send_signal(signal.SIGKILL)
+    watcher.wait(timeout=10)
+    lock = PipelineLock(home, "watched")
+    assert lock.acquire()                                      # the dead watcher's lock is gone
+    lock.release()
+    statuses = {kind: status for kind, status in open_store(home).query("SELECT kind, status FROM runs")}
+    mlops.search_runs()  # reaps runs whose process died
+    statuses = dict(open_store(home).query("SELECT kind, status FROM runs"))
+    assert statuses == {"pipeline": "interrupted", "step": "interrupted"}
