@@ -52,7 +52,8 @@ def evaluate_triggers(pipeline, store, now: datetime | None = None) -> CheckResu
             continue
         new_state.pop("error", None)
         result.notes[trigger.key] = note
-        trigger_store.set_state(store, pipeline.name, trigger.key, {**new_state, "note": note})
+        if {**new_state, "note": note} != state:  # an idle watcher writes nothing
+            trigger_store.set_state(store, pipeline.name, trigger.key, {**new_state, "note": note})
         if firing is not None:
             result.fired.append(firing)
             trigger_store.record_event(store, pipeline.name, trigger.key, trigger.kind, firing.reason,

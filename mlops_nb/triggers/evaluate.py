@@ -8,6 +8,8 @@ Every function takes the trigger, its stored state and the current time, and ret
 from __future__ import annotations
 
 import glob
+import os
+import stat
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -53,29 +55,50 @@ def _schedule(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
 
 
 def matching_files(root: Path, patterns: list[str]) -> list[Path]:
-    files: set[Path] = set()
+    return [Path(p) for p in sorted(_stat_files(root, patterns))]
+
+
+def _stat_files(root: Path, patterns: list[str]) -> dict[str, os.stat_result]:
+    """{path: stat} of the regular files matching the patterns (plain strings: this runs every few seconds)."""
+    found: dict[str, os.stat_result] = {}
     for pattern in patterns:
-        full = pattern if Path(pattern).is_absolute() else str(root / pattern)
-        files.update(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
-    return sorted(files)
+        full = pattern if os.path.isabs(pattern) else os.path.join(str(root), pattern)
+        for path in glob.glob(full, recursive=True):
+            if path not in found:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    found[path] = st
+    return found
 
 
 def _new_data(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
-    files = matching_files(pipeline.root, trigger.options["paths"])
+    stats = _stat_files(pipeline.root, trigger.options["paths"])
     wall = now.timestamp()
-    unsettled = [p for p in files if wall - p.stat().st_mtime < trigger.options["settle"]]
+    unsettled = [p for p, st in stats.items() if wall - st.st_mtime < trigger.options["settle"]]
     if unsettled:  # a file still being written does not count yet
         return None, state, f"waiting for {len(unsettled)} file(s) to settle"
-    # fingerprint_file reads only files whose size or mtime changed since it last hashed them.
-    current = {_relative(p, pipeline.root): outputs.fingerprint_file(store, p) for p in files}
+    seen = state.get("files", {})
+    current = {}
+    prefix = str(pipeline.root) + os.sep
+    for path, st in sorted(stats.items()):
+        name = path[len(prefix):] if path.startswith(prefix) else path
+        known = seen.get(name)
+        # Size and mtime first; only a file whose either changed is read and hashed.
+        if known and known[1] == st.st_size and known[2] == st.st_mtime_ns:
+            current[name] = known
+        else:
+            current[name] = [outputs.fingerprint_file(store, path), st.st_size, st.st_mtime_ns]
     if "files" not in state:
         return None, {"files": current}, f"watching {len(current)} file(s)"
-    before = state["files"]
-    added = sorted(set(current) - set(before))
-    removed = sorted(set(before) - set(current))
-    changed = sorted(p for p in set(current) & set(before) if current[p] != before[p])
+    added = sorted(set(current) - set(seen))
+    removed = sorted(set(seen) - set(current))
+    changed = sorted(p for p in set(current) & set(seen) if current[p][0] != seen[p][0])
     if not (added or changed or removed):
-        return None, state, f"watching {len(current)} file(s), unchanged"
+        unchanged_state = state if current == seen else {"files": current}
+        return None, unchanged_state, f"watching {len(current)} file(s), unchanged"
     evidence = {"added": added[:_LISTED], "changed": changed[:_LISTED], "removed": removed[:_LISTED],
                 "counts": {"added": len(added), "changed": len(changed), "removed": len(removed)}}
     parts = [f"{len(v)} {k}" for k, v in (("new", added), ("changed", changed), ("removed", removed)) if v]
