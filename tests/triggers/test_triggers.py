@@ -203,3 +203,44 @@ def test_a_killed_watcher_leaves_no_stale_lock_and_its_run_interrupted(project, 
     mlops.search_runs()  # reaps runs whose process died
     statuses = dict(open_store(home).query("SELECT kind, status FROM runs"))
     assert statuses == {"pipeline": "interrupted", "step": "interrupted"}
+
+
+def test_watch_on_stop_interrupt_stops_the_running_pipeline(project, home):
+    write_notebook(project / "notebooks" / "monitor.ipynb", ["import time\ntime.sleep(60)"],
+                   parameters="accuracy = 0.9")
+    write_pipeline(project, '- new_data: {paths: ["data/incoming/*.csv"], settle: 0}\n')
+    check_pipeline()
+    (project / "data" / "incoming" / "a.csv").write_text("x\n1\n")
+    watcher = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "watch", "--interval", "0.3",
+                                "--on-stop", "interrupt"], cwd=project, env=dict(os.environ, MLOPS_NB_HOME=str(home)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and not open_store(home).query(
+            "SELECT 1 FROM runs WHERE kind = 'step' AND status = 'running'"):
+        time.sleep(0.2)
+    time.sleep(1)
+    watcher.send_signal(signal.SIGTERM)
+    out, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == 0 and "watcher stopped" in out, err
+    assert dict(open_store(home).query("SELECT kind, status FROM runs")) == {"pipeline": "interrupted",
+                                                                            "step": "interrupted"}
+
+
+def test_cli_lists_triggers_and_their_history(project, home):
+    from click.testing import CliRunner
+
+    from mlops_nb.cli import cli
+
+    write_pipeline(project, '- new_data: {paths: ["data/incoming/*.csv"], settle: 0}\n- schedule: "0 3 * * 1"\n')
+    runner = CliRunner()
+    assert runner.invoke(cli, ["triggers", "check"]).exit_code == 0
+    (project / "data" / "incoming" / "a.csv").write_text("x\n1\n")
+    result = runner.invoke(cli, ["triggers", "check", "--quiet"])
+    assert result.exit_code == 0 and "new_data#1 fired: data in data/incoming/*.csv: 1 new file(s)" in result.output
+    listing = runner.invoke(cli, ["triggers", "ls"])
+    assert "schedule '0 3 * * 1'" in listing.output and "next at" in listing.output
+    history = runner.invoke(cli, ["triggers", "history", "--json"])
+    import json
+
+    events = json.loads(history.output)
+    assert events[0]["status"] == "started" and events[0]["evidence"]["added"] == ["data/incoming/a.csv"]
