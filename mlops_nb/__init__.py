@@ -78,6 +78,11 @@ def run_pipeline(path="pipeline.yaml", **options):
     return run(path, **options)
 
 
+def _jupyter_server_extension_points() -> list[dict]:
+    """Jupyter Server finds the REST API here (see mlops_nb.server)."""
+    return [{"module": "mlops_nb.server"}]
+
+
 def load_ipython_extension(ipython) -> None:
     """``%load_ext mlops_nb``: registers ``%%track`` and ``%mlops``."""
     from mlops_nb.magics import load_ipython_extension as load

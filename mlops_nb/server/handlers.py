@@ -1,0 +1,285 @@
+"""The REST API under /mlops-nb/api/: thin handlers over the library functions the CLI uses.
+
+Every handler goes through Jupyter Server's authentication (a request without the
+server's token or login cookie is refused) and its XSRF check on POST. A user
+mistake (unknown run, model or alias, a malformed filter) is a 4xx JSON error with
+a one-line message; only bugs are 500s.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import tornado
+from jupyter_server.base.handlers import APIHandler
+
+from mlops_nb import render
+from mlops_nb.errors import FilterSyntaxError, InvalidInputError, MlopsError, NotFoundError
+from mlops_nb.registry import datasets, gates, models, runs, search
+from mlops_nb.registry import triggers as trigger_store
+from mlops_nb.registry.home import find_home
+from mlops_nb.registry.store import open_store
+
+_STATUS = ((NotFoundError, 404), (FilterSyntaxError, 400), (InvalidInputError, 400), (MlopsError, 409))
+_SKIP_DIRS = {".mlops", ".git", ".ipynb_checkpoints", "node_modules", ".venv", "venv", "__pycache__"}
+
+
+class MlopsHandler(APIHandler):
+    """Shared: the registry of the server's root, JSON replies, MlopsError -> 4xx."""
+
+    @property
+    def root(self) -> Path:
+        return Path(self.settings["mlops_nb_root"])
+
+    def store(self):
+        return open_store(find_home(start=self.root))
+
+    def reply(self, data, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(render.jsonable(data), default=str))
+
+    def body(self) -> dict:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise InvalidInputError("the request body is not JSON") from None
+        if not isinstance(data, dict):
+            raise InvalidInputError("the request body must be a JSON object")
+        return data
+
+    def _handle(self, action):
+        try:
+            action()
+        except MlopsError as exc:
+            status = next(code for kind, code in _STATUS if isinstance(exc, kind))
+            message = exc.args[0] if isinstance(exc, FilterSyntaxError) else str(exc)
+            self.reply({"error": message.splitlines()[0] if message else type(exc).__name__,
+                        "kind": type(exc).__name__}, status)
+
+
+class RunsHandler(MlopsHandler):
+    @tornado.web.authenticated
+    def get(self):
+        def act():
+            args = {k: self.get_argument(k, None) for k in ("experiment", "filter", "order_by", "max_results")}
+            limit = args["max_results"]
+            if limit is not None and not limit.isdigit():
+                raise InvalidInputError(f"max_results must be a positive whole number, got {limit!r}")
+            rows = search.search_run_rows(self.store(), args["filter"], order_by=args["order_by"],
+                                          experiment=args["experiment"], max_results=int(limit) if limit else 100)
+            self.reply({"runs": rows})
+        self._handle(act)
+
+
+class RunHandler(MlopsHandler):
+    @tornado.web.authenticated
+    def get(self, ref):
+        def act():
+            store = self.store()
+            run = runs.get_run(store, ref)
+            history: dict[str, list] = {}
+            for key, step, value, ts in runs.metric_history(store, run.id):
+                history.setdefault(key, []).append({"step": step, "value": value, "timestamp": ts})
+            data = render.run_dict(run, lineage=datasets.lineage(store, run.id), metric_history=history,
+                                   trigger_events=trigger_store.events_of_run(store, run.id))
+            self.reply(data)
+        self._handle(act)
+
+
+class ModelsHandler(MlopsHandler):
+    @tornado.web.authenticated
+    def get(self):
+        self._handle(lambda: self.reply({"models": models.list_models(self.store())}))
+
+
+class ModelHandler(MlopsHandler):
+    @tornado.web.authenticated
+    def get(self, name):
+        def act():
+            store = self.store()
+            versions = []
+            for version in models.list_versions(store, name):
+                data = render.version_dict(version, runs.get_run(store, version.run_id).metrics)
+                decision = gates.latest_decision(store, name, version.version)
+                data["gate"] = None if decision is None else {k: decision[k] for k in (
+                    "id", "passed", "baseline_version", "results", "override_reason", "created_at")}
+                versions.append(data)
+            self.reply({"name": name, "versions": versions, "alias_history": models.alias_history(store, name)})
+        self._handle(act)
+
+
+class AliasHandler(MlopsHandler):
+    @tornado.web.authenticated
+    def post(self, name, alias):
+        def act():
+            data = self.body()
+            version = data.get("version")
+            if not isinstance(version, int) or isinstance(version, bool):
+                raise InvalidInputError(f"the body must name the version as a number, e.g. {{\"version\": 3}}, "
+                                        f"got {version!r}")
+            store = self.store()
+            before = store.query_one("SELECT version FROM aliases WHERE name = ? AND alias = ?", (name, alias))
+            result = gates.promote(store, name, version, alias, override=data.get("override"),
+                                   reason=data.get("reason") or "promoted from JupyterLab", require_gate=False)
+            self.reply({"name": name, "alias": alias, "version": result.version,
+                        "previous": before[0] if before else None})
+        self._handle(act)
+
+
+class RollbackHandler(MlopsHandler):
+    @tornado.web.authenticated
+    def post(self, name, alias):
+        def act():
+            store = self.store()
+            before = models.alias_version(store, name, alias)
+            result = models.rollback(store, name, alias, reason=self.body().get("reason") or "rolled back from JupyterLab")
+            self.reply({"name": name, "alias": alias, "version": result.version, "previous": before})
+        self._handle(act)
+
+
+def find_pipelines(root: Path, limit: int = 200) -> list[Path]:
+    found = []
+    for path in sorted(root.rglob("pipeline.yaml")):
+        if not any(part in _SKIP_DIRS or part.startswith(".") for part in path.relative_to(root).parts[:-1]):
+            found.append(path)
+        if len(found) >= limit:
+            break
+    return found
+
+
+class PipelinesHandler(MlopsHandler):
+    @tornado.web.authenticated
+    def get(self):
+        def act():
+            from mlops_nb.pipeline.spec import load_pipeline
+
+            store = self.store()
+            out = []
+            for path in find_pipelines(self.root):
+                entry = {"path": str(path.relative_to(self.root))}
+                try:
+                    spec = load_pipeline(path)
+                except MlopsError as exc:
+                    out.append({**entry, "error": str(exc)})
+                    continue
+                last = store.query("SELECT id, name, status, start_time, end_time FROM runs WHERE pipeline = ? AND "
+                                   "kind = 'pipeline' ORDER BY start_time DESC LIMIT 5", (spec.name,))
+                runs_out = []
+                for run_id, name, status, start, end in last:
+                    steps = store.query("SELECT id, step, status, cached_from FROM runs WHERE parent_id = ? "
+                                        "ORDER BY start_time", (run_id,))
+                    runs_out.append({"run_id": run_id, "name": name, "status": status, "start_time": start,
+                                     "end_time": end, "steps": [
+                                         {"run_id": s[0], "step": s[1], "state": _step_state(s[2], s[3]),
+                                          "notebook": str((store.home / "runs" / run_id / f"{s[1]}.ipynb")
+                                                          .relative_to(self.root))
+                                          if (store.home / "runs" / run_id / f"{s[1]}.ipynb").is_relative_to(self.root)
+                                          else None} for s in steps]})
+                out.append({**entry, "name": spec.name, "steps": [s.name for s in spec.steps],
+                            "triggers": [t.describe() for t in spec.triggers], "runs": runs_out})
+            self.reply({"pipelines": out})
+        self._handle(act)
+
+
+def _step_state(status: str, cached_from: str | None) -> str:
+    if status == "finished":
+        return "cached" if cached_from else "ran"
+    return status
+
+
+class PipelineRunsHandler(MlopsHandler):
+    @tornado.web.authenticated
+    def post(self, name):
+        def act():
+            from mlops_nb.pipeline.runner import execute_pipeline, plan_params
+            from mlops_nb.pipeline.spec import load_pipeline
+
+            data = self.body()
+            path = next((p for p in find_pipelines(self.root) if _name_of(p) == name), None)
+            if path is None:
+                raise NotFoundError(f"no pipeline named {name!r} under {self.root}")
+            spec = load_pipeline(path)
+            params = data.get("params") or []
+            if not isinstance(params, list):
+                raise InvalidInputError("params is a list of NAME=VALUE strings")
+            from mlops_nb.pipeline.params import parse_overrides
+
+            planned = plan_params(spec, parse_overrides(params))
+            started = threading.Event()
+            holder: dict = {}
+
+            def on_start(run_id):
+                holder["run_id"] = run_id
+                started.set()
+
+            def work():
+                try:
+                    execute_pipeline(spec, planned, run_params=dict(spec.params), trigger="manual",
+                                     tags={"started_from": "jupyterlab"}, on_start=on_start, handle_sigterm=False)
+                except BaseException as exc:  # reported to the waiting request below
+                    holder["error"] = exc
+                    started.set()
+
+            threading.Thread(target=work, name=f"mlops-run-{name}", daemon=True).start()
+            started.wait(60)
+            if "error" in holder:
+                raise holder["error"]
+            self.reply({"pipeline": name, "run_id": holder.get("run_id"), "status": "running"}, 202)
+        self._handle(act)
+
+
+def _name_of(path: Path) -> str | None:
+    from mlops_nb.pipeline.spec import load_pipeline
+
+    try:
+        return load_pipeline(path).name
+    except MlopsError:
+        return None
+
+
+class TriggersHandler(MlopsHandler):
+    @tornado.web.authenticated
+    def get(self):
+        def act():
+            from mlops_nb.triggers.check import trigger_status
+
+            rows = []
+            for path in find_pipelines(self.root):
+                try:
+                    rows.extend(trigger_status(path))
+                except MlopsError as exc:
+                    rows.append({"pipeline": str(path.relative_to(self.root)), "error": str(exc)})
+            self.reply({"triggers": rows})
+        self._handle(act)
+
+
+class TriggerEventsHandler(MlopsHandler):
+    @tornado.web.authenticated
+    def get(self):
+        def act():
+            limit = self.get_argument("max_results", "50")
+            if not limit.isdigit():
+                raise InvalidInputError(f"max_results must be a positive whole number, got {limit!r}")
+            self.reply({"events": trigger_store.history(self.store(), self.get_argument("pipeline", None),
+                                                        int(limit))})
+        self._handle(act)
+
+
+def handlers(base: str) -> list[tuple]:
+    api = base.rstrip("/") + "/mlops-nb/api"
+    name = r"([^/]+)"
+    return [
+        (f"{api}/runs", RunsHandler),
+        (f"{api}/runs/{name}", RunHandler),
+        (f"{api}/models", ModelsHandler),
+        (f"{api}/models/{name}", ModelHandler),
+        (f"{api}/models/{name}/aliases/{name}", AliasHandler),
+        (f"{api}/models/{name}/aliases/{name}/rollback", RollbackHandler),
+        (f"{api}/pipelines", PipelinesHandler),
+        (f"{api}/pipelines/{name}/runs", PipelineRunsHandler),
+        (f"{api}/triggers", TriggersHandler),
+        (f"{api}/triggers/events", TriggerEventsHandler),
+    ]

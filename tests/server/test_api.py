@@ -1,0 +1,158 @@
+"""The REST API against a real Jupyter server process on a real registry."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from sklearn.dummy import DummyClassifier
+
+import mlops_nb as mlops
+from tests.notebooks_util import write_notebook
+
+pytestmark = pytest.mark.slow
+TOKEN = "mlops-nb-api-token"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def project(tmp_path, home, monkeypatch):
+    root = tmp_path / "root"
+    (root / "churn" / "notebooks").mkdir(parents=True)
+    monkeypatch.setenv("MLOPS_NB_HOME", str(home))
+    for name, acc in (("first", 0.8), ("second", 0.9)):
+        with mlops.start_run(experiment="exp", name=name, params={"C": acc}) as run:
+            mlops.log_metric("accuracy", acc)
+            mlops.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "model")
+        mlops.register_model(run, "churn")
+    mlops.set_alias("churn", 1, "production")
+    write_notebook(root / "churn" / "notebooks" / "step.ipynb", ["import mlops_nb as mlops\nmlops.log_metric('m', n)"],
+                   parameters="n = 1")
+    (root / "churn" / "pipeline.yaml").write_text(
+        "name: churn-pipe\nsteps:\n  - name: step\n    notebook: notebooks/step.ipynb\n"
+        "triggers:\n  - schedule: \"0 3 * * 1\"\n")
+    return root
+
+
+@pytest.fixture
+def server(project, tmp_path, home):
+    port = free_port()
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"), MLOPS_NB_HOME=str(home))
+    cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={project}"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail((tmp_path / "server.log").read_text()[-2000:])
+            time.sleep(0.3)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+def call(base, path, method="GET", body=None, token=TOKEN):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"token {token}"
+    request = urllib.request.Request(f"{base}/mlops-nb/api{path}", method=method, headers=headers,
+                                     data=json.dumps(body).encode() if body is not None else None)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        text = exc.read()
+        try:
+            return exc.code, json.loads(text)
+        except ValueError:
+            return exc.code, text.decode(errors="replace")
+
+
+def test_runs_and_one_run(server):
+    status, data = call(server, "/runs?filter=metrics.accuracy%20%3E%200.85&order_by=metrics.accuracy%20desc")
+    assert status == 200 and [r["name"] for r in data["runs"]] == ["second"]
+    assert data["runs"][0]["metrics"] == {"accuracy": 0.9} and data["runs"][0]["params"] == {"C": 0.9}
+    status, run = call(server, f"/runs/{data['runs'][0]['run_id']}")
+    assert status == 200 and run["metric_history"]["accuracy"][0]["value"] == 0.9
+    assert run["lineage"]["models"][0]["name"] == "churn"
+
+
+def test_without_the_token_everything_is_refused(server):
+    assert call(server, "/runs", token=None)[0] == 403
+    status, _ = call(server, "/models/churn/aliases/production", "POST", {"version": 2}, token=None)
+    assert status == 403
+    assert mlops.get_model_version("churn@production").version == 1
+
+
+@pytest.mark.parametrize("path, code, message", [
+    ("/runs/zzzz", 404, "no run with id, id prefix or name 'zzzz'"),
+    ("/runs?filter=metrics.accuracy%20%3E", 400, "expected a number or a quoted string"),
+    ("/runs?max_results=lots", 400, "max_results must be a positive whole number"),
+    ("/models/nope", 404, "no model named 'nope'"),
+])
+def test_bad_input_is_a_4xx_json_error(server, path, code, message):
+    status, data = call(server, path)
+    assert status == code and message in data["error"] and "\n" not in data["error"]
+
+
+def test_promote_and_rollback_change_the_registry(server):
+    status, data = call(server, "/models/churn/aliases/production", "POST", {"version": 2})
+    assert status == 200 and data == {"name": "churn", "alias": "production", "version": 2, "previous": 1}
+    assert mlops.get_model_version("churn@production").version == 2
+    status, data = call(server, "/models/churn/aliases/production/rollback", "POST", {})
+    assert status == 200 and data["version"] == 1
+    assert mlops.get_model_version("churn@production").version == 1
+    status, model = call(server, "/models/churn")
+    assert [h["action"] for h in model["alias_history"]] == ["set", "set", "rollback"]
+    assert call(server, "/models/churn/aliases/production", "POST", {"version": "two"})[0] == 400
+    assert call(server, "/models/churn/aliases/production", "POST", {"version": 9})[0] == 404
+    status, models = call(server, "/models")
+    assert status == 200 and models["models"][0]["aliases"] == {"production": 1}
+
+
+def test_pipelines_start_a_run_and_show_its_steps(server, home):
+    status, data = call(server, "/pipelines")
+    assert status == 200 and data["pipelines"][0]["name"] == "churn-pipe"
+    status, started = call(server, "/pipelines/churn-pipe/runs", "POST", {})
+    assert status == 202 and started["run_id"]
+    deadline = time.time() + 60
+    while time.time() < deadline and mlops.get_run(started["run_id"]).status == "running":
+        time.sleep(0.3)
+    run = mlops.get_run(started["run_id"])
+    assert run.status == "finished" and run.tags["trigger"] == "manual"
+    status, data = call(server, "/pipelines")
+    steps = data["pipelines"][0]["runs"][0]["steps"]
+    assert steps[0]["step"] == "step" and steps[0]["state"] in ("ran", "cached")
+    assert call(server, "/pipelines/nope/runs", "POST", {})[0] == 404
+    status, events = call(server, "/triggers/events")
+    assert events["events"][0]["kind"] == "manual" and events["events"][0]["run_id"] == started["run_id"]
+    status, triggers = call(server, "/triggers")
+    assert status == 200 and triggers["triggers"][0]["description"] == "schedule '0 3 * * 1'"
+
+
+def test_server_extension_is_enabled_on_install():
+    done = subprocess.run([sys.executable, "-m", "jupyter", "server", "extension", "list"], capture_output=True,
+                          text=True, timeout=60)
+    text = done.stdout + done.stderr
+    assert "mlops_nb" in text and "enabled" in text and "mlops_nb 0.1.0 OK" in text.replace("\x1b[32m", "").replace(
+        "\x1b[0m", "")
