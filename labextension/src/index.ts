@@ -1,0 +1,112 @@
+import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { TabPanel } from '@lumino/widgets';
+
+import { api } from './api';
+import { ModelsTab, PipelinesTab, RunsTab, Tab, TriggersTab } from './panels';
+
+const OPEN = 'mlops-nb:open';
+const TRACK = 'mlops-nb:track-notebook';
+
+/** The sidebar: Runs, Models, Pipelines, Triggers. It polls lightly, and closely only while a run goes on. */
+class Sidebar extends TabPanel {
+  readonly tabs: Tab[];
+  private timer: number | undefined;
+  private polls = 0;
+
+  constructor(open: (path: string) => void) {
+    super({ tabPlacement: 'top' });
+    this.id = 'mlops-nb-sidebar';
+    this.addClass('mlops-sidebar');
+    this.title.caption = 'mlops-nb: runs, models, pipelines, triggers';
+    this.title.label = 'mlops';
+    this.tabs = [new RunsTab(), new ModelsTab(), new PipelinesTab(open), new TriggersTab()];
+    for (const tab of this.tabs) {
+      this.addWidget(tab);
+    }
+    this.currentChanged.connect(() => void this.current().refresh());
+  }
+
+  current(): Tab {
+    return (this.currentWidget as Tab) || this.tabs[0];
+  }
+
+  start(): void {
+    void this.current().refresh();
+    this.schedule(3000);
+  }
+
+  /** Every 3 s while a run is going on; otherwise a cheap status check every 15 s. */
+  private schedule(delay: number): void {
+    window.clearTimeout(this.timer);
+    this.timer = window.setTimeout(async () => {
+      let running = false;
+      try {
+        const data = await api("runs?filter=status%20%3D%20'running'&max_results=1");
+        running = data.runs.length > 0;
+      } catch {
+        running = false;
+      }
+      this.polls += 1;
+      if (this.isVisible && (running || this.polls % 5 === 0)) {
+        await this.current().refresh().catch(() => undefined);
+      }
+      this.schedule(running ? 3000 : 15000);
+    }, delay);
+  }
+
+  dispose(): void {
+    window.clearTimeout(this.timer);
+    super.dispose();
+  }
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'mlops-nb:sidebar',
+  description: 'mlops-nb runs, models, pipelines and triggers in a left sidebar',
+  autoStart: true,
+  requires: [ILabShell],
+  optional: [ICommandPalette],
+  activate: (app: JupyterFrontEnd, shell: ILabShell, palette: ICommandPalette | null) => {
+    // The active notebook panel, found by shape so that this extension needs no notebook package.
+    const currentNotebook = (): any => {
+      const widget: any = shell.currentWidget;
+      return widget && widget.content && widget.content.model && widget.context ? widget : null;
+    };
+    const sidebar = new Sidebar(path => void app.commands.execute('docmanager:open', { path }));
+    shell.add(sidebar, 'left', { rank: 900 });
+    sidebar.start();
+
+    app.commands.addCommand(OPEN, {
+      label: 'mlops-nb: Show runs, models, pipelines and triggers',
+      execute: () => shell.activateById(sidebar.id)
+    });
+    app.commands.addCommand(TRACK, {
+      label: 'Track this notebook with mlops-nb',
+      caption: 'Insert a first cell that loads the mlops-nb magics (%%track, %mlops)',
+      isEnabled: () => !!currentNotebook(),
+      execute: () => {
+        const panel = currentNotebook();
+        if (!panel) {
+          return;
+        }
+        const model = panel.content.model;
+        if (!model) {
+          return;
+        }
+        const first = model.cells.length ? model.cells.get(0).sharedModel.getSource() : '';
+        if (first.includes('%load_ext mlops_nb')) {
+          return;
+        }
+        model.sharedModel.insertCell(0, { cell_type: 'code', source: '%load_ext mlops_nb\n%mlops experiment ' + panel.context.path.replace(/\.ipynb$/, '').split('/').pop() });
+      }
+    });
+    if (palette) {
+      palette.addItem({ command: OPEN, category: 'mlops-nb' });
+      palette.addItem({ command: TRACK, category: 'mlops-nb' });
+    }
+    app.contextMenu.addItem({ command: TRACK, selector: '.jp-Notebook', rank: 50 });
+  }
+};
+
+export default plugin;
