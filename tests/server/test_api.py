@@ -156,3 +156,28 @@ def test_server_extension_is_enabled_on_install():
     text = done.stdout + done.stderr
     assert "mlops_nb" in text and "enabled" in text and "mlops_nb 0.1.0 OK" in text.replace("\x1b[32m", "").replace(
         "\x1b[0m", "")
+
+
+def test_lab_extension_is_installed_prebuilt():
+    done = subprocess.run([sys.executable, "-m", "jupyter", "labextension", "list"], capture_output=True, text=True,
+                          timeout=120)
+    text = (done.stdout + done.stderr).replace("\x1b[32m", "").replace("\x1b[0m", "")
+    assert "mlops-nb v0.1.0 enabled OK" in text
+
+
+def test_a_cross_site_post_with_a_login_cookie_is_refused(server):
+    import http.cookiejar
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{server}/lab?token={TOKEN}", timeout=30)  # logs in: a session cookie, as a browser gets
+    assert any(c.name.startswith("username") for c in jar)
+    request = urllib.request.Request(f"{server}/mlops-nb/api/models/churn/aliases/production", method="POST",
+                                     data=json.dumps({"version": 2}).encode(),
+                                     headers={"Content-Type": "application/json", "Origin": "http://evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        opener.open(request, timeout=30)
+    assert info.value.code in (403, 404)
+    assert mlops.get_model_version("churn@production").version == 1
+    status, _ = call(server, "/models", token=None)
+    assert status == 403
