@@ -9,7 +9,6 @@ run failed with the error, and re-raises.
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 import threading
@@ -18,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Mapping
 
-from mlops_nb import environment, modelio
+from mlops_nb import environment, modelio, process_hooks
 from mlops_nb.datasets import fingerprint_frame, frame_profile
 from mlops_nb.errors import InvalidInputError, NoActiveRunError
 from mlops_nb.registry import artifacts, datasets, models, runs
@@ -36,9 +35,6 @@ HEARTBEAT_SECONDS = 30.0
 _local = threading.local()
 _all: list["ActiveRun"] = []
 _settings: dict[str, Any] = {"home": None, "experiment": None}
-_hooks_installed = False
-_writer_pid: int | None = None
-_uncaught = threading.Event()
 
 
 class ActiveRun:
@@ -293,9 +289,9 @@ def start_run(experiment: str | None = None, name: str | None = None, params: Ma
         run._params[key] = (text, num, json_text)
         run._pending_params.append((run_id, key, text, num, json_text))
     run._pending_tags.extend((run_id, k, v) for k, v in tag_rows)
-    _install_hooks()
+    process_hooks.install()
     _push(run)
-    _ensure_background_writer()
+    process_hooks.ensure_background_writer()
     return run
 
 
@@ -332,9 +328,9 @@ def attach(store: Store, run_id: str, name: str, experiment: str) -> ActiveRun:
     """Log into an existing run owned by another process (the pipeline runner)."""
     run = ActiveRun(store, run_id, name, experiment)
     run.attached = True
-    _install_hooks()
+    process_hooks.install()
     _push(run)
-    _ensure_background_writer()
+    process_hooks.ensure_background_writer()
     return run
 
 
@@ -415,59 +411,3 @@ def _experiment_id(store: Store, name: str) -> int:
     if cached is None:
         cached = store.experiment_ids[name] = runs.ensure_experiment(store, name)
     return cached
-
-
-def _background_writer() -> None:
-    """Flush values that have waited FLUSH_SECONDS, and beat the heartbeat of idle runs,
-    so that a long silence (a slow fit) followed by a crash loses nothing already logged."""
-    while True:
-        time.sleep(FLUSH_SECONDS / 2)
-        now = time.time()
-        for run in list(_all):
-            try:
-                if run._has_pending() and now - run._flushed_at >= FLUSH_SECONDS:
-                    run.flush()
-                elif now - run._heartbeat_at >= HEARTBEAT_SECONDS:
-                    runs.write_batch(run.store, heartbeat=(run.id,))
-                    run._heartbeat_at = now
-            except Exception:  # the next flush in the user's thread reports the problem
-                pass
-
-
-def _ensure_background_writer() -> None:
-    global _writer_pid
-    if _writer_pid != os.getpid():  # threads do not survive a fork: each process starts its own
-        _writer_pid = os.getpid()
-        threading.Thread(target=_background_writer, name="mlops-nb-writer", daemon=True).start()
-
-
-def _install_hooks() -> None:
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    atexit.register(_end_all_at_exit)
-    previous = sys.excepthook
-
-    def excepthook(exc_type, exc, tb):
-        _uncaught.set()
-        previous(exc_type, exc, tb)
-
-    sys.excepthook = excepthook
-    os.register_at_fork(after_in_child=_forget_in_child)
-
-
-def _end_all_at_exit() -> None:
-    status = "failed" if _uncaught.is_set() else "finished"
-    for run in reversed(list(_all)):
-        try:
-            run.end(status, "the program ended with an uncaught exception" if status == "failed" else None)
-        except Exception as exc:  # never hide the real exit reason behind ours
-            print(f"mlops-nb: could not save run {run.name!r} at exit: {exc}", file=sys.stderr)
-
-
-def _forget_in_child() -> None:
-    # A forked child must not finish (or flush into) its parent's runs.
-    global _local
-    _all.clear()
-    _local = threading.local()
