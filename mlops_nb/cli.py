@@ -243,4 +243,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m mlops_nb.cli` runs a copy of this module; use the imported one, on whose
+    # group cli_ops registered its commands.
+    from mlops_nb.cli import main as registered_main
+
+    sys.exit(registered_main())
