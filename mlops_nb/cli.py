@@ -225,6 +225,19 @@ def help_topic(topic) -> None:
     click.echo(module.__doc__.split("\n", 1)[1].strip())
 
 
+@cli.command("init")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("-t", "--template", default="tabular-classification", show_default=True,
+              help="The project template (a folder of templates/).")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def init_command(directory, template, force) -> None:
+    """Start a project in DIRECTORY: pipeline.yaml, step notebooks, and a first batch of data."""
+    from mlops_nb.scaffold import init_project
+
+    written = init_project(directory, template, force=force)
+    click.echo(f"{len(written)} files in {directory}; next: cd {directory} && mlops-nb run")
+
+
 @cli.command("demo")
 @click.argument("directory", default="demo", type=click.Path(file_okay=False))
 def demo(directory) -> None:

@@ -1,0 +1,62 @@
+"""The tabular-classification template, scaffolded and run headless: the level-1 story."""
+
+import pytest
+from click.testing import CliRunner
+
+import mlops_nb as mlops
+from mlops_nb.cli import cli
+from mlops_nb.registry import gates
+from mlops_nb.registry import triggers as trigger_store
+from mlops_nb.scaffold import init_project, write_batch
+from mlops_nb.triggers.check import check_pipeline
+
+
+def test_init_writes_the_project_and_refuses_to_overwrite(tmp_path):
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    for name in ("pipeline.yaml", "README.md", ".gitignore", "notebooks/train.ipynb", "data/incoming/batch-001.csv"):
+        assert (tmp_path / "p" / name).exists(), name
+    assert ".mlops/" in (tmp_path / "p" / ".gitignore").read_text()
+    again = CliRunner().invoke(cli, ["init", str(tmp_path / "p")])
+    assert again.exit_code == 1 and "pass --force to overwrite" in again.output
+    unknown = CliRunner().invoke(cli, ["init", str(tmp_path / "q"), "--template", "nope"])
+    assert unknown.exit_code == 1 and "no template 'nope'; templates: tabular-classification" in unknown.output
+
+
+def test_template_notebooks_have_parameters_and_no_outputs():
+    import json
+    from pathlib import Path
+
+    from mlops_nb.scaffold import template_dir
+
+    for path in Path(template_dir("tabular-classification"), "notebooks").glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        assert any("parameters" in c["metadata"].get("tags", []) for c in cells), path.name
+        assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), path.name
+        assert cells[0]["cell_type"] == "markdown", path.name
+
+
+@pytest.mark.slow
+def test_new_shifted_data_fires_triggers_retrains_and_gates(tmp_path, home, monkeypatch):
+    project = tmp_path / "churn"
+    init_project(project)
+    monkeypatch.chdir(project)
+    first = mlops.run_pipeline()
+    assert first.ok, [s.failure.describe() for s in first.steps.values() if s.failure]
+    assert mlops.get_model_version("churn@production").version == 1
+    assert not check_pipeline().fired                       # baselines: nothing new yet
+    write_batch(project / "data" / "incoming" / "batch-002.csv", n_rows=3000, seed=2, shift=1.0)
+    import time
+
+    time.sleep(1.2)                                          # the new_data trigger's settle time
+    result = check_pipeline()
+    kinds = {f.trigger.kind for f in result.fired}
+    assert kinds == {"new_data", "drift"} and len(result.runs) == 1 and result.runs[0].ok
+    drift_event = next(e for e in trigger_store.history(mlops.tracking.get_store(), "churn") if e["kind"] == "drift")
+    assert drift_event["evidence"]["drifted"] and "age" in drift_event["evidence"]["drifted_columns"]
+    assert drift_event["run_id"] == result.runs[0].run_id
+    decision = gates.latest_decision(mlops.tracking.get_store(), "churn", 2)
+    assert decision is not None and decision["baseline_version"] == 1
+    production = mlops.get_model_version("churn@production").version
+    assert production == (2 if decision["passed"] else 1)
+    assert (project / "reports" / "drift.html").exists() and (project / "reports" / "gate.html").exists()
