@@ -241,7 +241,7 @@ def init_command(directory, template, force) -> None:
 @cli.command("demo")
 @click.argument("directory", default="demo", type=click.Path(file_okay=False))
 def demo(directory) -> None:
-    """Run the tracking demo in DIRECTORY (default ./demo): train, log, register, promote, roll back."""
+    """Run the level-1 demo in DIRECTORY (default ./demo): pipeline, drifted data, triggers, retraining, gate."""
     from mlops_nb import demo as demo_module
 
     demo_module.run_demo(directory)

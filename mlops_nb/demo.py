@@ -1,98 +1,91 @@
-"""The tracking demo behind `make demo`: experiment, compare, register, promote, roll back.
+"""The demo behind `make demo`: from notebooks to a model that retrains itself, in one sitting.
 
-Uses scikit-learn's bundled breast-cancer data, so nothing is downloaded.
+1. scaffold a project from the tabular-classification template (synthetic data);
+2. run its pipeline: validate the data, train, gate, promote version 1;
+3. a new batch arrives whose distribution has shifted;
+4. the triggers fire (new data, drift), the pipeline retrains, the gate decides;
+5. the registry explains why; a rollback is one command.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
-EXPERIMENT = "demo-breast-cancer"
-MODEL = "cancer-classifier"
-
 
 def run_demo(directory: str | Path = "demo") -> dict:
-    """Run the demo in ``directory`` (its registry is ``directory/.mlops``); return what it made."""
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
+    """Run the demo in ``directory`` (recreated each time); return what it made, for the tests."""
     import mlops_nb as mlops
     from mlops_nb import render
-    from mlops_nb.registry import models, search
+    from mlops_nb.pipeline.progress import LineProgress
+    from mlops_nb.registry import gates, models
+    from mlops_nb.registry import triggers as trigger_store
+    from mlops_nb.scaffold import init_project, write_batch
+    from mlops_nb.triggers.check import check_pipeline
 
     out = render.console()
     started = time.perf_counter()
-    home = Path(directory).resolve() / ".mlops"
+    root = Path(directory).resolve()
+    if root.exists():
+        if not (root / "pipeline.yaml").exists() and any(root.iterdir()):
+            raise mlops.MlopsError(f"{root} exists and is not a demo project; choose another folder")
+        shutil.rmtree(root)
+    init_project(root)
+    home = root / ".mlops"
     mlops.set_home(home)
-    out.print(f"[bold]mlops-nb demo[/] - registry: {home / 'registry.db'}\n")
+    progress = LineProgress()
+    out.print(f"[bold]mlops-nb demo[/] in {root}\n")
 
-    frame = load_breast_cancer(as_frame=True).frame
-    train, test = train_test_split(frame, test_size=0.25, random_state=0, stratify=frame["target"])
-    X_train, y_train = train.drop(columns="target"), train["target"]
-    X_test, y_test = test.drop(columns="target"), test["target"]
-
-    candidates = [
-        ("logreg", {"C": 0.01}, lambda p: make_pipeline(StandardScaler(), LogisticRegression(C=p["C"], max_iter=500))),
-        ("logreg", {"C": 1.0}, lambda p: make_pipeline(StandardScaler(), LogisticRegression(C=p["C"], max_iter=500))),
-        ("forest", {"n_estimators": 50, "max_depth": 3},
-         lambda p: RandomForestClassifier(n_estimators=p["n_estimators"], max_depth=p["max_depth"], random_state=0)),
-        ("forest", {"n_estimators": 100, "max_depth": 8},
-         lambda p: RandomForestClassifier(n_estimators=p["n_estimators"], max_depth=p["max_depth"], random_state=0)),
-    ]
-    out.print("1. Train four candidates; each is a run with params, metrics, datasets and its model")
-    run_ids = []
-    for family, params, build in candidates:
-        with mlops.start_run(experiment=EXPERIMENT, name=f"{family}-" + "-".join(f"{k}{v}" for k, v in params.items()),
-                             params={"model": family, **params}, tags={"demo": "tracking"}) as run:
-            mlops.log_dataset(train, "breast-cancer", role="train")
-            mlops.log_dataset(test, "breast-cancer", role="test")
-            model = build(params).fit(X_train, y_train)
-            proba = model.predict_proba(X_test)[:, 1]
-            predicted = (proba >= 0.5).astype(int)
-            for step, threshold in enumerate((0.3, 0.4, 0.5, 0.6, 0.7)):
-                mlops.log_metric("accuracy_at_threshold", accuracy_score(y_test, proba >= threshold), step=step)
-            mlops.log_metrics({"accuracy": accuracy_score(y_test, predicted), "f1": f1_score(y_test, predicted),
-                               "roc_auc": roc_auc_score(y_test, proba)})
-            mlops.log_model(model, "model", X=X_train)
-            run_ids.append(run.id)
-            out.print(f"   run {run.id[:8]} {run.name}")
-
+    out.print("[bold]1. The project[/]: pipeline.yaml chains five notebooks (extract, validate, prepare, train, gate); "
+              "a first batch of customers is in data/incoming/")
+    out.print("[bold]2. First run[/]: the data becomes the schema and drift reference; version 1 is trained, "
+              "gated and promoted")
+    first = mlops.run_pipeline(root / "pipeline.yaml", progress=progress)
+    _require(first)
     store = mlops.tracking.get_store()
-    out.print("\n2. Compare runs: mlops.search_runs(\"params.model = 'forest' or metrics.roc_auc > 0.99\")")
-    frame = mlops.search_runs("params.model = 'forest' or metrics.roc_auc > 0.99",
-                              order_by=["metrics.roc_auc DESC"], experiment=EXPERIMENT)
-    out.print(frame[["name", "params.model", "metrics.accuracy", "metrics.roc_auc"]].to_string(index=False))
+    check_pipeline(root / "pipeline.yaml")  # the triggers take their baselines
+    out.print(f"   churn@production -> version {models.alias_version(store, 'churn', 'production')}\n")
 
-    ranked = search.search_run_rows(store, order_by=["metrics.roc_auc DESC", "metrics.accuracy DESC"],
-                                    experiment=EXPERIMENT)
-    best, runner_up = ranked[0], ranked[1]
-    out.print(f"\n3. Register the two best as versions of '{MODEL}' and promote")
-    v_best = mlops.register_model(best["run_id"], MODEL)
-    v_next = mlops.register_model(runner_up["run_id"], MODEL)
-    mlops.set_alias(MODEL, v_best.version, "production", reason="best roc_auc on the test split")
-    mlops.set_alias(MODEL, v_next.version, "production", reason="demo: promote the runner-up")
-    out.print(f"   production -> version {v_next.version} ({runner_up['name']})")
-    back = mlops.rollback(MODEL, "production", reason="demo: roll back")
-    out.print(f"4. Roll back: production -> version {back.version} ({best['name']})")
+    out.print("[bold]3. A new batch arrives[/]: older customers on pricier plans, calling support more (a shift)")
+    write_batch(root / "data" / "incoming" / "batch-002.csv", n_rows=3000, seed=2, shift=1.0)
+    time.sleep(1.2)  # the new-data trigger waits for files to settle
+    out.print("[bold]4. mlops-nb triggers check[/] (what cron or `mlops-nb watch` runs):")
+    result = check_pipeline(root / "pipeline.yaml", progress=progress)
+    for firing in result.fired:
+        out.print(f"   [bold]{firing.trigger.key}[/] fired: {firing.reason}", markup=True, highlight=False)
+    second = result.runs[0] if result.runs else None
+    _require(second)
+    decision = gates.latest_decision(store, "churn", 2)
+    verdict = "passed: promoted" if decision["passed"] else "failed: production keeps version 1"
+    out.print(f"   the gate compared churn/2 with churn/1 on the new test data ({verdict})")
+    for rule in decision["results"]:
+        out.print(f"     {'ok  ' if rule['passed'] else 'FAIL'} {rule['detail']}", markup=False)
+    production = models.alias_version(store, "churn", "production")
 
-    loaded = mlops.load_model(f"{MODEL}@production")
-    accuracy = accuracy_score(y_test, loaded.predict(X_test))
-    out.print(f"5. mlops.load_model('{MODEL}@production') (sha256 checked): test accuracy {accuracy:.4f}\n")
+    out.print("\n[bold]5. Why did the model change?[/] (mlops-nb triggers history)")
+    events = trigger_store.history(store, "churn", 5)
+    render.events_table(events, out)
+    if decision["passed"]:
+        back = mlops.rollback("churn", reason="demo: one-command rollback")
+        out.print(f"A bad model is rolled back in one command: mlops.rollback('churn') -> version {back.version}; "
+                  "the demo puts version 2 back")
+        mlops.set_alias("churn", production, "production", reason="demo: restore")
 
-    render.runs_table(search.search_run_rows(store, experiment=EXPERIMENT, order_by=["metrics.roc_auc DESC"]))
-    versions = models.list_versions(store, MODEL)
-    render.model_detail(MODEL, versions, {v.version: mlops.get_run(v.run_id).metrics for v in versions},
-                        models.alias_history(store, MODEL))
-    out.print(f"\nDone in {time.perf_counter() - started:.1f} s. Look around with:\n"
-              f"  .venv/bin/mlops-nb --home {home} runs ls\n"
-              f"  .venv/bin/mlops-nb --home {home} runs show {best['run_id'][:8]}\n"
-              f"  .venv/bin/mlops-nb --home {home} runs compare {best['run_id'][:8]} {runner_up['run_id'][:8]}\n"
-              f"  .venv/bin/mlops-nb --home {home} models show {MODEL}")
-    return {"home": home, "runs": run_ids, "production": back.version, "best_run": best["run_id"],
-            "accuracy": accuracy}
+    elapsed = time.perf_counter() - started
+    out.print(f"\nDone in {elapsed:.0f} s. Reports: {root / 'reports' / 'drift.html'}, "
+              f"{root / 'reports' / 'gate.html'}\nExecuted notebooks: {home / 'runs'}/<run>/<step>.ipynb\n"
+              f"Look around:  cd {root} && ../.venv/bin/mlops-nb runs ls   (or open it in JupyterLab: the "
+              "mlops sidebar)")
+    return {"root": root, "home": home, "runs": [first.run_id, second.run_id], "production": production,
+            "decision": decision, "events": events, "seconds": elapsed}
+
+
+def _require(result) -> None:
+    from mlops_nb.errors import MlopsError
+
+    if result is None:
+        raise MlopsError("the triggers did not start a run")
+    if not result.ok:
+        failures = [s.failure.describe() for s in result.steps.values() if s.failure]
+        raise MlopsError("the demo pipeline failed: " + " | ".join(failures))

@@ -12,18 +12,24 @@ def test_import_is_cheap():
 
 
 @pytest.mark.slow
-def test_demo_tells_the_tracking_story(tmp_path):
+def test_demo_tells_the_level_one_story(tmp_path, monkeypatch):
     from mlops_nb.demo import run_demo
     from mlops_nb.registry.store import forget_stores
     import mlops_nb as mlops
 
+    monkeypatch.delenv("MLOPS_NB_HOME", raising=False)
     try:
         result = run_demo(tmp_path / "demo")
-        assert len(result["runs"]) == 4
-        assert result["accuracy"] > 0.9
-        production = mlops.get_model_version("cancer-classifier@production")
-        assert production.version == result["production"] == 1
-        assert production.run_id == result["best_run"]
+        assert len(result["runs"]) == 2
+        kinds = {e["kind"] for e in result["events"]}
+        assert {"new_data", "drift", "manual"} <= kinds
+        drift = next(e for e in result["events"] if e["kind"] == "drift")
+        assert drift["evidence"]["drifted"] and drift["run_id"] == result["runs"][1]
+        decision = result["decision"]
+        assert decision["baseline_version"] == 1
+        assert result["production"] == (2 if decision["passed"] else 1)
+        assert mlops.get_model_version("churn@production").version == result["production"]
+        assert (result["root"] / "reports" / "gate.html").exists()
     finally:
         mlops.set_home(None)
         forget_stores()
