@@ -44,12 +44,13 @@ def run_demo(directory: str | Path = "demo") -> dict:
     first = mlops.run_pipeline(root / "pipeline.yaml", progress=progress)
     _require(first)
     store = mlops.tracking.get_store()
+    time.sleep(1.1)  # let the first batch settle, so it is part of the triggers' baseline
     check_pipeline(root / "pipeline.yaml")  # the triggers take their baselines
     out.print(f"   churn@production -> version {models.alias_version(store, 'churn', 'production')}\n")
 
     out.print("[bold]3. A new batch arrives[/]: older customers on pricier plans, calling support more (a shift)")
     write_batch(root / "data" / "incoming" / "batch-002.csv", n_rows=3000, seed=2, shift=1.0)
-    time.sleep(1.2)  # the new-data trigger waits for files to settle
+    time.sleep(2.0)  # the triggers wait for files to settle (1 s)
     out.print("[bold]4. mlops-nb triggers check[/] (what cron or `mlops-nb watch` runs):")
     result = check_pipeline(root / "pipeline.yaml", progress=progress)
     for firing in result.fired:

@@ -78,8 +78,10 @@ def _new_data(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
     stats = _stat_files(pipeline.root, trigger.options["paths"])
     wall = now.timestamp()
     unsettled = [p for p, st in stats.items() if wall - st.st_mtime < trigger.options["settle"]]
-    if unsettled:  # a file still being written does not count yet
+    if unsettled and "files" in state:  # a file still being written does not count yet
         return None, state, f"waiting for {len(unsettled)} file(s) to settle"
+    for path in unsettled:  # at the first look, only settled files make the baseline
+        del stats[path]
     seen = state.get("files", {})
     current = {}
     prefix = str(pipeline.root) + os.sep
@@ -128,6 +130,10 @@ def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
     current_files = matching_files(pipeline.root, [options["current"]])
     if not current_files:
         return None, state, f"no current data matches {options['current']}"
+    settle = float(options.get("settle", 2.0))
+    writing = [p for p in current_files if now.timestamp() - p.stat().st_mtime < settle]
+    if writing:  # never judge a half-written file
+        return None, state, f"waiting for {len(writing)} file(s) to settle"
     signature = {_relative(p, pipeline.root): outputs.fingerprint_file(store, p) for p in current_files}
     if state.get("current") == signature:
         return None, state, "current data unchanged since the last drift check"

@@ -3,7 +3,7 @@
     triggers:
       - schedule: "0 3 * * 1"                    # or {cron: "0 3 * * 1", timezone: Europe/Paris}
       - new_data: ["data/incoming/*.csv"]        # or {paths: [...], settle: 5}
-      - drift: {reference: data/train.csv, current: "data/incoming/*.csv", column: age, threshold: 0.2}
+      - drift: {reference: data/train.csv, current: "data/incoming/*.csv", column: age, threshold: 0.2, settle: 2}
       - performance: {step: monitor, metric: accuracy, below: 0.85}
       - performance: {model: churn, metric: accuracy, drop: 0.05, step: monitor}
 
@@ -102,7 +102,7 @@ def _new_data(value, here: str) -> dict:
 def _drift(value, here: str) -> dict:
     if not isinstance(value, dict):
         raise SpecError(f"{here}: expected {{reference: ..., current: ...}}, got {value!r}")
-    _known(value, ("reference", "current", "column", "threshold", "share"), here)
+    _known(value, ("reference", "current", "column", "threshold", "share", "settle"), here)
     for key in ("reference", "current"):
         if not isinstance(value.get(key), str) or not value[key]:
             raise SpecError(f"{here}: '{key}' is required: a file, a glob, or (reference) a logged dataset's name")

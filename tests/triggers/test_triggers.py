@@ -94,7 +94,7 @@ def test_drift_fires_on_a_shift_and_not_on_a_resample(project, home):
     rng = np.random.default_rng(0)
     pd.DataFrame({"a": rng.normal(size=3000), "b": rng.normal(size=3000)}).to_csv(project / "data" / "train.csv",
                                                                                 index=False)
-    write_pipeline(project, '- drift: {reference: data/train.csv, current: "data/incoming/*.csv"}\n')
+    write_pipeline(project, '- drift: {reference: data/train.csv, current: "data/incoming/*.csv", settle: 0}\n')
     pd.DataFrame({"a": rng.normal(size=2000), "b": rng.normal(size=2000)}).to_csv(
         project / "data" / "incoming" / "week1.csv", index=False)
     assert not check_pipeline().fired
@@ -118,7 +118,7 @@ def test_performance_fires_below_the_rule_once_per_observation(project, home):
 
 
 def test_a_broken_trigger_is_reported_and_the_others_still_fire(project, home):
-    write_pipeline(project, '- drift: {reference: data/missing.csv, current: "data/incoming/*.csv"}\n'
+    write_pipeline(project, '- drift: {reference: data/missing.csv, current: "data/incoming/*.csv", settle: 0}\n'
                             '- new_data: {paths: ["data/incoming/*.csv"], settle: 0}\n')
     (project / "data" / "incoming" / "a.csv").write_text("x\n1\n")
     check_pipeline()
