@@ -51,3 +51,12 @@ class IntegrityError(MlopsError):
 
 class NoActiveRunError(MlopsError):
     """A logging call was made outside ``with mlops.start_run():``."""
+
+
+def describe_error(exc_type, exc, tb) -> str:
+    """The error's one-line summary, then its traceback (the end of it), for a run's error field."""
+    import traceback
+
+    summary = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+    detail = "".join(traceback.format_exception(exc_type, exc, tb))
+    return f"{summary}\n\n{detail[-4000:]}"

@@ -13,17 +13,16 @@ import os
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Mapping
 
 from mlops_nb import environment, modelio, process_hooks
 from mlops_nb.datasets import fingerprint_frame, frame_profile
-from mlops_nb.errors import InvalidInputError, NoActiveRunError
+from mlops_nb.errors import InvalidInputError, NoActiveRunError, describe_error
 from mlops_nb.registry import artifacts, datasets, models, runs
 from mlops_nb.registry.home import find_home
 from mlops_nb.registry.store import Store, open_store
-from mlops_nb.registry.values import check_key, check_metric, encode_param, tag_text
+from mlops_nb.registry.values import check_key, check_mapping, check_metric, encode_param, tag_text
 
 FLUSH_ROWS = 20_000
 _MAX_STEP = 1 << 63
@@ -82,7 +81,7 @@ class ActiveRun:
         self._pending_params.append((self.id, *row))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        for key, value in _mapping(params, "params").items():
+        for key, value in check_mapping(params, "params").items():
             self.log_param(key, value)
 
     def set_tag(self, key: str, value: Any) -> None:
@@ -90,7 +89,7 @@ class ActiveRun:
         self._pending_tags.append((self.id, *tag_text(key, value)))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        for key, value in _mapping(tags, "tags").items():
+        for key, value in check_mapping(tags, "tags").items():
             self.set_tag(key, value)
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
@@ -116,7 +115,7 @@ class ActiveRun:
             self.flush()
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        for key, value in _mapping(metrics, "metrics").items():
+        for key, value in check_mapping(metrics, "metrics").items():
             self.log_metric(key, value, step)
 
     def log_artifact(self, data: bytes | str | os.PathLike, name: str | None = None) -> str:
@@ -224,12 +223,6 @@ class ActiveRun:
             self.end("failed", describe_error(exc_type, exc, tb))
 
 
-def describe_error(exc_type, exc, tb) -> str:
-    summary = "".join(traceback.format_exception_only(exc_type, exc)).strip()
-    detail = "".join(traceback.format_exception(exc_type, exc, tb))
-    return f"{summary}\n\n{detail[-4000:]}"
-
-
 # -- module-level API ----------------------------------------------------------
 
 def set_home(home: str | os.PathLike | None) -> None:
@@ -263,8 +256,8 @@ def start_run(experiment: str | None = None, name: str | None = None, params: Ma
             mlops.log_metric("accuracy", 0.93)
     """
     # Check inputs before anything is written, so bad input leaves no trace.
-    param_rows = [encode_param(k, v) for k, v in _mapping(params, "params").items()]
-    tag_rows = [tag_text(k, v) for k, v in _mapping(tags, "tags").items()]
+    param_rows = [encode_param(k, v) for k, v in check_mapping(params, "params").items()]
+    tag_rows = [tag_text(k, v) for k, v in check_mapping(tags, "tags").items()]
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise InvalidInputError(f"run name must be a non-empty string, got {name!r}")
     if kind not in runs.RUN_KINDS:
@@ -313,15 +306,6 @@ def _forget(run: ActiveRun) -> None:
         run._stack.remove(run)
     if run in _all:
         _all.remove(run)
-
-
-def _mapping(value: Any, what: str) -> Mapping:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidInputError(f"{what} must be a mapping of names to values, e.g. {{'C': 1.0}}, "
-                                f"got {type(value).__name__}")
-    return value
 
 
 def attach(store: Store, run_id: str, name: str, experiment: str) -> ActiveRun:

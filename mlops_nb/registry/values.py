@@ -57,6 +57,18 @@ def decode_param(text: str, json_text: str | None) -> Any:
     return text if json_text is None else json.loads(json_text)
 
 
+def check_mapping(value: Any, what: str):
+    """``value`` if it is a mapping (None counts as empty), else InvalidInputError."""
+    from collections.abc import Mapping
+
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{what} must be a mapping of names to values, e.g. {{'C': 1.0}}, "
+                                f"got {type(value).__name__}")
+    return value
+
+
 def check_metric(key: object, value: object) -> float:
     """Return ``value`` as a float (NaN and infinities included) or raise InvalidInputError."""
     check_key(key, "metric")
