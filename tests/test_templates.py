@@ -16,7 +16,8 @@ from mlops_nb.triggers.check import check_pipeline
 def test_init_writes_the_project_and_refuses_to_overwrite(tmp_path):
     result = CliRunner().invoke(cli, ["init", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output
-    for name in ("pipeline.yaml", "README.md", ".gitignore", "notebooks/train.ipynb", "data/incoming/batch-001.csv"):
+    for name in ("pipeline.yaml", "monitor.yaml", "README.md", ".gitignore", "notebooks/train.ipynb",
+                 "notebooks/monitor.ipynb", "data/incoming/batch-001.csv"):
         assert (tmp_path / "p" / name).exists(), name
     assert ".mlops/" in (tmp_path / "p" / ".gitignore").read_text()
     again = CliRunner().invoke(cli, ["init", str(tmp_path / "p")])
@@ -62,3 +63,9 @@ def test_new_shifted_data_fires_triggers_retrains_and_gates(tmp_path, home, monk
     production = mlops.get_model_version("churn@production").version
     assert production == (2 if decision["passed"] else 1)
     assert (project / "reports" / "drift.html").exists() and (project / "reports" / "gate.html").exists()
+    monitor = mlops.run_pipeline(project / "monitor.yaml")   # the monitoring notebook, headless
+    assert monitor.ok, [s.failure.describe() for s in monitor.steps.values() if s.failure]
+    accuracy = mlops.get_run(monitor.steps["monitor"].run_id).metrics["accuracy"]
+    assert 0.5 < accuracy < 1.0
+    notes = check_pipeline(run=False).notes
+    assert notes["performance#4"].startswith("accuracy = ")

@@ -177,7 +177,8 @@ def _performance(trigger: Trigger, *, store: Store, pipeline, state: dict, now: 
     if options.get("step"):
         # A cached step run repeats an earlier observation: judge the run that measured it.
         row = store.query_one("SELECT COALESCE(cached_from, id) FROM runs WHERE pipeline = ? AND step = ? AND "
-                              "status = 'finished' ORDER BY start_time DESC LIMIT 1", (pipeline.name, options["step"]))
+                              "status = 'finished' ORDER BY start_time DESC LIMIT 1",
+                              (options.get("pipeline", pipeline.name), options["step"]))
         if row is None:
             return None, state, f"no finished run of step {options['step']} yet"
         source = row[0]

@@ -6,6 +6,7 @@
       - drift: {reference: data/train.csv, current: "data/incoming/*.csv", column: age, threshold: 0.2, settle: 2}
       - performance: {step: monitor, metric: accuracy, below: 0.85}
       - performance: {model: churn, metric: accuracy, drop: 0.05, step: monitor}
+      - performance: {pipeline: churn-monitor, step: monitor, metric: accuracy, below: 0.8}
 
 A manual run (`mlops-nb run`, `%mlops run`) is the on-demand trigger and needs no entry.
 """
@@ -40,7 +41,8 @@ class Trigger:
             target = f"column {o['column']}" if o.get("column") else "the dataset"
             return f"drift of {target} in {o['current']} against {o['reference']}"
         rule = next(f"{k} {o[k]}" for k in ("below", "above", "drop") if k in o)
-        source = f"step {o['step']}" if o.get("step") else f"model {o['model']}"
+        source = (f"step {o['step']}" + (f" of {o['pipeline']}" if o.get("pipeline") else "")
+                  if o.get("step") else f"model {o['model']}")
         return f"performance: {o['metric']} of {source} {rule}"
 
 
@@ -115,7 +117,7 @@ def _drift(value, here: str) -> dict:
 def _performance(value, here: str) -> dict:
     if not isinstance(value, dict):
         raise SpecError(f"{here}: expected {{step: ..., metric: ..., below: ...}}, got {value!r}")
-    _known(value, ("step", "model", "metric", "below", "above", "drop", "alias"), here)
+    _known(value, ("step", "pipeline", "model", "metric", "below", "above", "drop", "alias"), here)
     if not isinstance(value.get("metric"), str):
         raise SpecError(f"{here}: 'metric' is required: the metric or output to watch")
     if not value.get("step") and not value.get("model"):
