@@ -56,9 +56,11 @@ def write_batch(path: str | Path, *, n_rows: int = 1000, seed: int = 0, shift: f
     rng = np.random.default_rng(seed)
     age = rng.normal(40 + 12 * shift, 11, n_rows).clip(18, 90).round()
     tenure = rng.exponential(24 * (1 - 0.5 * shift) + 1, n_rows).round(1)
-    monthly = rng.gamma(4 + 3 * shift, 12, n_rows).round(2)
     support = rng.poisson(1 + 2 * shift, n_rows)
     plan = rng.choice(["basic", "plus", "pro"], n_rows, p=[0.5 - 0.3 * shift, 0.3, 0.2 + 0.3 * shift])
+    # Charges follow the plan, plus usage that grows with support calls and the shift.
+    base = np.select([plan == "basic", plan == "plus"], [20.0, 45.0], 80.0)
+    monthly = (base + 2.5 * support + rng.gamma(2 + shift, 6, n_rows)).round(2)
     region = rng.choice(["north", "south", "east", "west"], n_rows)
     logit = -1.2 + 0.04 * support * 6 - 0.05 * tenure + 0.012 * monthly + (plan == "basic") * 0.6
     churned = (rng.random(n_rows) < 1 / (1 + np.exp(-logit))).astype(int)

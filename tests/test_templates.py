@@ -23,7 +23,7 @@ def test_init_writes_the_project_and_refuses_to_overwrite(tmp_path):
     again = CliRunner().invoke(cli, ["init", str(tmp_path / "p")])
     assert again.exit_code == 1 and "pass --force to overwrite" in again.output
     unknown = CliRunner().invoke(cli, ["init", str(tmp_path / "q"), "--template", "nope"])
-    assert unknown.exit_code == 1 and "no template 'nope'; templates: tabular-classification" in unknown.output
+    assert unknown.exit_code == 1 and "templates: tabular-classification, tabular-regression" in unknown.output
 
 
 def test_template_notebooks_have_parameters_and_no_outputs():
@@ -32,7 +32,8 @@ def test_template_notebooks_have_parameters_and_no_outputs():
 
     from mlops_nb.scaffold import template_dir
 
-    for path in Path(template_dir("tabular-classification"), "notebooks").glob("*.ipynb"):
+    for path in [*Path(template_dir("tabular-classification"), "notebooks").glob("*.ipynb"),
+                 *Path(template_dir("tabular-regression"), "notebooks").glob("*.ipynb")]:
         cells = json.loads(path.read_text())["cells"]
         assert any("parameters" in c["metadata"].get("tags", []) for c in cells), path.name
         assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), path.name
@@ -69,3 +70,17 @@ def test_new_shifted_data_fires_triggers_retrains_and_gates(tmp_path, home, monk
     assert 0.5 < accuracy < 1.0
     notes = check_pipeline(run=False).notes
     assert notes["performance#4"].startswith("accuracy = ")
+
+
+@pytest.mark.slow
+def test_regression_template_runs_end_to_end(tmp_path, home, monkeypatch):
+    project = tmp_path / "charges"
+    init_project(project, "tabular-regression")
+    monkeypatch.chdir(project)
+    result = mlops.run_pipeline()
+    assert result.ok, [s.failure.describe() for s in result.steps.values() if s.failure]
+    version = mlops.get_model_version("charges@production")
+    assert version.version == 1 and mlops.get_run(version.run_id).metrics["r2"] > 0.05
+    monitor = mlops.run_pipeline(project / "monitor.yaml")
+    assert monitor.ok, [s.failure.describe() for s in monitor.steps.values() if s.failure]
+    assert mlops.get_run(monitor.steps["monitor"].run_id).metrics["mae"] > 0
