@@ -84,3 +84,16 @@ def test_regression_template_runs_end_to_end(tmp_path, home, monkeypatch):
     monitor = mlops.run_pipeline(project / "monitor.yaml")
     assert monitor.ok, [s.failure.describe() for s in monitor.steps.values() if s.failure]
     assert mlops.get_run(monitor.steps["monitor"].run_id).metrics["mae"] > 0
+
+
+@pytest.mark.slow
+def test_step_notebooks_also_run_by_hand_in_order(tmp_path, home):
+    """Outside a pipeline (papermill alone, as a person would run them): each notebook runs as written."""
+    import papermill
+
+    project = tmp_path / "by-hand"
+    init_project(project)
+    for step in ("extract", "validate", "prepare", "train", "gate"):
+        papermill.execute_notebook(str(project / "notebooks" / f"{step}.ipynb"), str(tmp_path / f"{step}.out.ipynb"),
+                                   cwd=str(project), kernel_name="python3", progress_bar=False)
+    assert mlops.get_model_version("churn@production").version == 1
