@@ -11,7 +11,8 @@ import signal
 import time
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while the process runs (a zombie counts as gone)."""
     try:
         os.kill(pid, 0)
     except OSError:
@@ -46,7 +47,7 @@ def _quick_client_class():
             self._kernel_pid = pid
 
         async def _async_is_alive(self) -> bool:
-            return _pid_alive(self._kernel_pid)
+            return pid_alive(self._kernel_pid)
 
         async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
             deadline = time.monotonic() + (timeout or 60)
@@ -67,7 +68,7 @@ def _quick_client_class():
                                 return
                     except Empty:
                         pass
-                if not _pid_alive(self._kernel_pid):
+                if not pid_alive(self._kernel_pid):
                     raise RuntimeError("the pooled kernel died before it answered")
             raise RuntimeError(f"the pooled kernel did not answer within {timeout} s")
 
@@ -96,7 +97,7 @@ class LeasedKernelManager:
         return client
 
     async def is_alive(self) -> bool:
-        return _pid_alive(self.pid)
+        return pid_alive(self.pid)
 
     async def interrupt_kernel(self) -> None:
         if self.on_interrupt is not None:

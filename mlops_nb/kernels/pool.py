@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_nb.errors import MlopsError
+from mlops_nb.kernels.lease import pid_alive
 
 _ids = itertools.count(1)
 INIT = "__import__('mlops_nb.kernels.inkernel', fromlist=['init']).init({preload!r})"
@@ -54,15 +55,7 @@ class PooledKernel:
         return info
 
     def is_alive(self) -> bool:
-        try:
-            os.kill(self.pid, 0)
-        except OSError:
-            return False
-        try:
-            with open(f"/proc/{self.pid}/stat") as handle:
-                return handle.read().split(")")[-1].split()[0] != "Z"
-        except OSError:
-            return True
+        return pid_alive(self.pid)
 
     def memory_mb(self) -> float | None:
         try:
