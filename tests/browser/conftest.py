@@ -7,14 +7,10 @@ installs them); under CI=true they must run, so a missing browser is a failure.
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
+
+from tests.jupyter_util import running_server
 
 INSTALL_HINT = "install them with: apt-get install -y chromium chromium-driver (and pip install selenium)"
 
@@ -32,12 +28,6 @@ def _require_browser():
         pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def jupyter_lab(tmp_path, home):
     """A JupyterLab server on 127.0.0.1 serving tmp_path/root, with its own config dirs."""
@@ -51,31 +41,9 @@ def jupyter_lab(tmp_path, home):
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),
                JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"), MLOPS_NB_HOME=str(home))
-    port, token = _free_port(), "mlops-nb-test-token"
-    log = open(tmp_path / "jupyter.log", "w")
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None or time.time() > deadline:
-                log.close()
-                pytest.fail(f"jupyter lab did not start: {(tmp_path / 'jupyter.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-    yield {"url": base, "token": token, "root": root}
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    token = "mlops-nb-test-token"
+    with running_server("jupyterlab", root, token, tmp_path / "jupyter.log", env) as base:
+        yield {"url": base, "token": token, "root": root}
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,11 @@ import pytest
 from sklearn.dummy import DummyClassifier
 
 import mlops_nb as mlops
+from tests.jupyter_util import running_server
 from tests.notebooks_util import write_notebook
 
 pytestmark = pytest.mark.slow
 TOKEN = "mlops-nb-api-token"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -46,29 +40,10 @@ def project(tmp_path, home, monkeypatch):
 
 @pytest.fixture
 def server(project, tmp_path, home):
-    port = free_port()
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
                JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"), MLOPS_NB_HOME=str(home))
-    cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={project}"]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail((tmp_path / "server.log").read_text()[-2000:])
-            time.sleep(0.3)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with running_server("jupyter_server", project, TOKEN, tmp_path / "server.log", env) as base:
+        yield base
 
 
 def call(base, path, method="GET", body=None, token=TOKEN):
