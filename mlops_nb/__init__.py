@@ -11,7 +11,7 @@ load only when a function needs them.
 """
 
 from mlops_nb.client import (get_model_version, get_run, list_experiments, load_model, metric_history,
-                             register_model, rollback, search_runs, set_alias)
+                             register_model, rollback, search_runs, set_alias, trigger_history)
 from mlops_nb.errors import MlopsError
 from mlops_nb.pipeline.context import attach_step, input, output  # noqa: A004 - mlops.input is the verb
 from mlops_nb.tracking import get_store  # noqa: F401 - used by promote
@@ -78,6 +78,21 @@ def run_pipeline(path="pipeline.yaml", **options):
     return run(path, **options)
 
 
+def sweep(notebook, grid, *, project=None, metric=None, maximize=True, jobs=1, **options):
+    """Run ``notebook`` once per point of ``grid`` (``{"C": [0.1, 1]}``), as sibling runs; ``project`` is the
+    folder it runs in (default: here). See :func:`mlops_nb.pipeline.sweep.run_sweep`."""
+    from mlops_nb.pipeline.sweep import run_sweep
+
+    return run_sweep(notebook, grid, project=project, metric=metric, maximize=maximize, jobs=jobs, **options)
+
+
+def check_triggers(path="pipeline.yaml", **options):
+    """Evaluate a pipeline's triggers once and run it if any fired (what ``mlops-nb triggers check`` does)."""
+    from mlops_nb.triggers.check import check_pipeline
+
+    return check_pipeline(path, **options)
+
+
 def _jupyter_server_extension_points() -> list[dict]:
     """Jupyter Server finds the REST API here (see mlops_nb.server)."""
     return [{"module": "mlops_nb.server"}]
@@ -90,9 +105,9 @@ def load_ipython_extension(ipython) -> None:
     load(ipython)
 
 __all__ = [
-    "MlopsError", "active_run", "attach_step", "drift", "gate", "infer_schema", "model_card", "promote", "input", "output", "profile_reference",
+    "MlopsError", "active_run", "attach_step", "check_triggers", "drift", "gate", "infer_schema", "model_card", "promote", "input", "output", "profile_reference",
     "run_pipeline", "validate", "end_run", "get_model_version", "get_run", "list_experiments", "load_model",
     "log_artifact", "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params",
     "metric_history", "register_model", "rollback", "search_runs", "set_alias", "set_experiment", "set_home",
-    "set_tag", "set_tags", "start_run",
+    "set_tag", "set_tags", "start_run", "sweep", "trigger_history",
 ]

@@ -79,3 +79,17 @@ def load_model(ref: str) -> Any:
     version = models.resolve_model(store, ref)
     data = artifacts.read_verified(store.artifacts_dir, version.sha256)
     return modelio.deserialize_model(data)
+
+
+def trigger_history(pipeline: str | None = None, limit: int = 20):
+    """Trigger events, newest first, as a DataFrame: ``fired_at, pipeline, trigger, kind, status, run_id,
+    reason, evidence`` (a dict: for drift, the drifted columns and their statistics)."""
+    import pandas as pd
+
+    from mlops_nb.registry import triggers
+
+    events = triggers.history(get_store(), pipeline, limit)
+    columns = ["fired_at", "pipeline", "trigger", "kind", "status", "run_id", "reason", "evidence"]
+    frame = pd.DataFrame(events, columns=["id", *columns])[columns]
+    frame["fired_at"] = pd.to_datetime(frame["fired_at"], unit="s")
+    return frame

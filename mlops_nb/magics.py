@@ -61,8 +61,8 @@ class MlopsMagics(Magics):
     def track(self, line: str, cell: str):
         """Run the cell as one run: params, metrics, fitted models and the cell's source are logged.
 
-        Params come from --params and from the notebook's cell tagged `parameters`
-        (as papermill injected them). An exception marks the run failed and is
+        Params are the variables --params names or, without --params, the values of
+        the notebook's cell tagged `parameters` (as papermill injected them). An exception marks the run failed and is
         re-raised unchanged.
         """
         __tracebackhide__ = True  # noqa: F841 - IPython leaves this frame out of tracebacks
@@ -77,9 +77,11 @@ class MlopsMagics(Magics):
         unknown = [n for n in explicit if not n.isidentifier()]
         if unknown:
             raise UsageError(f"--params takes variable names separated by commas, got {', '.join(unknown)}")
-        params = notebook_params(namespace, self.shell.history_manager.input_hist_raw)
-        params = {k: v for k, v in params.items() if _storable(k, v)}
-        params.update({n: namespace[n] for n in explicit if n in namespace})
+        if explicit:  # the user said which values matter for this cell
+            params = {n: namespace[n] for n in explicit if n in namespace}
+        else:
+            params = notebook_params(namespace, self.shell.history_manager.input_hist_raw)
+            params = {k: v for k, v in params.items() if _storable(k, v)}
         bad = [n for n in explicit if n in params and not _storable(n, params[n])]
         if bad:
             raise UsageError(f"--params {bad[0]}: its value ({type(params[bad[0]]).__name__}) cannot be stored as a "

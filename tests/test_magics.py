@@ -50,10 +50,12 @@ def outputs_of(cell, mimetype):
 
 @pytest.mark.slow
 def test_tracked_cell_logs_injected_params_metrics_and_fitted_model(home, tmp_path):
-    nb = execute_cli(tmp_path, "train.ipynb", ["%load_ext mlops_nb", "%mlops experiment churn", TRAIN, "%mlops runs ls"],
+    nb = execute_cli(tmp_path, "train.ipynb", ["%load_ext mlops_nb", "%mlops experiment churn", TRAIN, "%mlops runs ls",
+                                               "%%track only-c --params C\nx = C * 2"],
                      "C = 1.0\nmax_iter = 100\nlabel = 'x'", "-p", "C", "0.5", "--inject-paths")
-    runs = mlops.search_runs(experiment="churn")
-    assert list(runs["name"]) == ["fit"] and list(runs["status"]) == ["finished"]
+    runs = mlops.search_runs(experiment="churn", order_by=["start_time ASC"])
+    assert list(runs["name"]) == ["fit", "only-c"] and list(runs["status"]) == ["finished", "finished"]
+    assert mlops.get_run("only-c").params == {"C": 0.5}  # --params names the values that matter, and only them
     run = mlops.get_run(runs.loc[0, "run_id"])
     assert run.params["C"] == 0.5 and run.params["max_iter"] == 100 and run.params["label"] == "x"
     assert run.params["clf.C"] == 0.5 and run.params["clf.max_iter"] == 100

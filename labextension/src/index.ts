@@ -1,5 +1,8 @@
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+import { IFrame } from '@jupyterlab/ui-components';
 import { TabPanel } from '@lumino/widgets';
 
 import { api } from './api';
@@ -14,7 +17,7 @@ class Sidebar extends TabPanel {
   private timer: number | undefined;
   private polls = 0;
 
-  constructor(open: (path: string) => void) {
+  constructor(open: (runId: string, label: string) => void) {
     super({ tabPlacement: 'top' });
     this.id = 'mlops-nb-sidebar';
     this.addClass('mlops-sidebar');
@@ -73,7 +76,28 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const widget: any = shell.currentWidget;
       return widget && widget.content && widget.content.model && widget.context ? widget : null;
     };
-    const sidebar = new Sidebar(path => void app.commands.execute('docmanager:open', { path }));
+    // An executed notebook lives in the registry's hidden folder, which the file browser does not
+    // open: the server renders it read-only, and it shows in a tab of its own.
+    const showExecuted = (runId: string, label: string): void => {
+      const id = `mlops-nb-executed-${runId}`;
+      for (const widget of shell.widgets('main')) {
+        if (widget.id === id) {
+          shell.activateById(id);
+          return;
+        }
+      }
+      const frame = new IFrame({ sandbox: [] });
+      frame.url = URLExt.join(ServerConnection.makeSettings().baseUrl, 'mlops-nb', 'api', 'runs', runId, 'notebook');
+      const widget = new MainAreaWidget({ content: frame });
+      widget.id = id;
+      widget.addClass('mlops-executed');
+      widget.title.label = label;
+      widget.title.caption = `executed notebook of run ${runId} (read-only)`;
+      widget.title.closable = true;
+      shell.add(widget, 'main');
+      shell.activateById(id);
+    };
+    const sidebar = new Sidebar(showExecuted);
     shell.add(sidebar, 'left', { rank: 900 });
     sidebar.start();
 

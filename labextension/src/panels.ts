@@ -266,7 +266,7 @@ export class ModelsTab extends Tab {
 
 /** Pipelines: last runs with each step's state, a run button, links to executed notebooks. */
 export class PipelinesTab extends Tab {
-  constructor(private open: (path: string) => void) {
+  constructor(private open: (runId: string, label: string) => void) {
     super('Pipelines', 'mlops-pipelines');
   }
 
@@ -309,8 +309,8 @@ export class PipelinesTab extends Tab {
               const link = el('a', { class: `mlops-step mlops-step-${s.state}`, href: '#', title: 'open the executed notebook' }, `${s.step}: ${s.state}`);
               link.onclick = (event: MouseEvent) => {
                 event.preventDefault();
-                if (s.notebook) {
-                  this.open(s.notebook);
+                if (s.run_id) {
+                  this.open(s.run_id, `${s.step} · ${p.name} run ${String(r.run_id).slice(0, 8)}`);
                 }
               };
               return link;

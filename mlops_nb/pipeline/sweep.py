@@ -34,31 +34,73 @@ class SweepResult:
     def ok(self) -> bool:
         return self.result.ok
 
+    def table(self):
+        """One row per grid point: its params, status, run and metrics (a pandas DataFrame)."""
+        import pandas as pd
 
-def parse_grid(notebook: Path, items: list[str]) -> dict[str, list]:
-    """``["C=0.1,1,10", "seed=0,1"]`` -> typed value lists, checked against the parameters cell."""
+        return pd.DataFrame([{**point["params"], "status": point["status"], "run_id": point["run_id"],
+                              **point["metrics"]} for point in self.points])
+
+    def __repr__(self) -> str:
+        best = "no best point" if self.best is None else (
+            f"best {self.best['params']} with {self.metric}={self.best['metrics'][self.metric]:.4g}")
+        return f"SweepResult({len(self.points)} points, {self.result.status}, {best})"
+
+    def _repr_html_(self) -> str:
+        from mlops_nb.widgets.html import cell, e, status_html, table, text_value
+
+        params = list(self.points[0]["params"]) if self.points else []
+        metrics = sorted({k for p in self.points for k in p["metrics"]}, key=lambda k: (k != self.metric, k))
+        rows = []
+        for point in self.points:
+            mark = "font-weight:600;background:#e8f5e9" if point is self.best else ""
+            rows.append([cell(text_value(point["params"][k]), mark, True) for k in params]
+                        + [cell(status_html(point["status"]), mark),
+                           cell(f"<code>{e((point['run_id'] or '')[:8])}</code>", mark)]
+                        + [cell(text_value(point["metrics"].get(k)), mark, True) for k in metrics])
+        headers = [f"<i>{e(k)}</i>" for k in params] + ["status", "run"] + [f"<b>{e(k)}</b>" for k in metrics]
+        best = "" if self.best is None else f"; best by {e(self.metric)} highlighted"
+        return table(headers, rows, title=f"sweep: {len(self.points)} points, {e(self.result.status)}{best}")
+
+
+def parse_grid(notebook: Path, items: list[str] | dict[str, list]) -> dict[str, list]:
+    """``["C=0.1,1,10", "seed=0,1"]`` or ``{"C": [0.1, 1, 10]}`` -> typed value lists, checked against the
+    parameters cell."""
     declared = declared_params(notebook)
     if declared is None:
         raise ParamError(f"{notebook.name} has no cell tagged 'parameters', so it cannot be swept")
+    if isinstance(items, dict):
+        pairs = [(str(name), values if isinstance(values, (list, tuple)) else [values])
+                 for name, values in items.items()]
+    else:
+        pairs = []
+        for item in items:
+            name, sep, values = item.partition("=")
+            if not sep or not name.strip() or not values:
+                raise ParamError(f"-p takes NAME=V1,V2,..., got {item!r}")
+            pairs.append((name.strip(), [v.strip() for v in values.split(",")]))
     grid: dict[str, list] = {}
-    for item in items:
-        name, sep, values = item.partition("=")
-        name = name.strip()
-        if not sep or not name or not values:
-            raise ParamError(f"-p takes NAME=V1,V2,..., got {item!r}")
+    for name, values in pairs:
         if name not in declared:
             raise ParamError(f"{notebook.name} has no param {name!r}{suggest(name, declared)}; its parameters "
                              f"cell declares: {', '.join(declared) or 'nothing'}")
-        grid[name] = [coerce(v.strip(), declared[name], f"-p {name}={v.strip()}") for v in values.split(",")]
+        if not values:
+            raise ParamError(f"the sweep of {name!r} has no values: give at least one")
+        grid[name] = [coerce(v, declared[name], f"{name}={v}") for v in values]
     if not grid:
-        raise ParamError("a sweep needs at least one -p NAME=V1,V2,...")
+        raise ParamError("a sweep needs at least one param with values (-p NAME=V1,V2,... on the command line)")
     return grid
 
 
-def run_sweep(notebook: str | Path, grid_items: list[str], *, metric: str | None = None, maximize: bool = True,
-              jobs: int = 1, force: bool = False, progress=None, experiment: str | None = None,
-              engine: str | None = None) -> SweepResult:
-    notebook = Path(notebook).resolve()
+def run_sweep(notebook: str | Path, grid_items: list[str] | dict[str, list], *, metric: str | None = None,
+              maximize: bool = True, jobs: int = 1, force: bool = False, progress=None, experiment: str | None = None,
+              engine: str | None = None, project: str | Path | None = None) -> SweepResult:
+    """Run ``notebook`` once per point of the grid. ``project`` is the folder whose registry and working
+    directory the runs use (default: the current directory, like papermill); ``notebook`` is relative to it."""
+    root = Path(project).resolve() if project is not None else Path.cwd()
+    if not root.is_dir():
+        raise NotFoundError(f"project folder {project} does not exist")
+    notebook = (root / notebook).resolve()
     if not notebook.is_file():
         raise NotFoundError(f"notebook {notebook} does not exist")
     grid = parse_grid(notebook, grid_items)
@@ -66,7 +108,7 @@ def run_sweep(notebook: str | Path, grid_items: list[str], *, metric: str | None
     points = [dict(zip(names, values)) for values in itertools.product(*grid.values())]
     steps = tuple(Step(name="_".join(f"{k}={v}" for k, v in point.items()), notebook=notebook) for point in points)
     # The project is where the command runs (like papermill): its registry, its working directory.
-    pipeline = Pipeline(name=experiment or f"sweep-{notebook.stem}", path=Path.cwd() / f"{notebook.stem}.sweep",
+    pipeline = Pipeline(name=experiment or f"sweep-{notebook.stem}", path=root / f"{notebook.stem}.sweep",
                         params={}, steps=steps)
     declared = declared_params(notebook)
     planned = {step.name: resolve_step_params(step.name, notebook, declared, {}, point, [])

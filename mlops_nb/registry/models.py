@@ -38,6 +38,23 @@ class ModelVersion:
     def ref(self) -> str:
         return f"{self.name}/{self.version}"
 
+    def __repr__(self) -> str:
+        aliases = f", aliases={list(self.aliases)}" if self.aliases else ""
+        return (f"ModelVersion({self.ref!r}, run={self.run_id[:8]!r}, source={self.source!r}, "
+                f"flavor={self.flavor!r}{aliases})")
+
+    def _repr_html_(self) -> str:
+        from mlops_nb.render import fmt_time
+        from mlops_nb.widgets.html import e
+
+        aliases = "".join(f" <span style='background:#e3f2fd;border-radius:3px;padding:0 4px'>@{e(a)}</span>"
+                          for a in self.aliases)
+        inputs = ", ".join(c["name"] for c in (self.signature or {}).get("inputs", []))
+        return (f"<div><b>{e(self.name)}</b> version {self.version}{aliases} · {e(self.flavor)} model "
+                f"<code>{e(self.source)}</code> from run <code>{e(self.run_id[:8])}</code> · registered "
+                f"{e(fmt_time(self.created_at))}" + (f"<br><span style='font-size:12px'>inputs: {e(inputs)}</span>"
+                                                   if inputs else "") + "</div>")
+
 
 def check_model_name(name: object) -> str:
     if not isinstance(name, str) or not _NAME.match(name):

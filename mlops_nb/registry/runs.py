@@ -7,6 +7,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 from mlops_nb.errors import InvalidInputError, NotFoundError
@@ -252,3 +253,19 @@ def record_artifact(store: Store, run_id: str, name: str, sha256: str, size: int
         conn.execute("INSERT INTO artifacts (run_id, name, sha256, size, created_at) VALUES (?, ?, ?, ?, ?) "
                      "ON CONFLICT (run_id, name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, "
                      "created_at = excluded.created_at", (run_id, name, sha256, size, time.time()))
+
+
+def executed_notebook(store: Store, ref: str) -> Path:
+    """The notebook a pipeline step executed, with its outputs (a cached step: the run it reused)."""
+    run_id = resolve_run_id(store, ref)
+    for _ in range(20):  # a cached step points at the run that really executed
+        row = store.query_one("SELECT parent_id, step, cached_from FROM runs WHERE id = ?", (run_id,))
+        if row is None or not row[2]:
+            break
+        run_id = row[2]
+    if row is None or not row[0] or not row[1]:
+        raise NotFoundError(f"run {ref} is not a pipeline step, so it has no executed notebook")
+    path = store.home / "runs" / row[0] / f"{row[1]}.ipynb"
+    if not path.is_file():
+        raise NotFoundError(f"the executed notebook of run {ref} is gone ({path} does not exist)")
+    return path

@@ -89,6 +89,30 @@ class RunHandler(MlopsHandler):
         self._handle(act)
 
 
+class ExecutedNotebookHandler(MlopsHandler):
+    """The notebook a step executed, as a read-only HTML page (the sidebar shows it in a tab).
+
+    Executed notebooks live in the registry (``.mlops/runs/``), which Jupyter's file
+    browser does not open: hidden folders are off limits by default, and should stay so.
+    """
+
+    @property
+    def content_security_policy(self) -> str:
+        # A page, not JSON: its own inline styles must apply (APIHandler would forbid them).
+        return "frame-ancestors 'self'; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+    @tornado.web.authenticated
+    def get(self, ref):
+        def act():
+            from nbconvert import HTMLExporter
+
+            path = runs.executed_notebook(self.store(), ref)
+            exporter = HTMLExporter(template_name="lab", exclude_anchor_links=True)
+            html, _ = exporter.from_filename(str(path))
+            self.finish(html, set_content_type="text/html; charset=UTF-8")
+        self._handle(act)
+
+
 class ModelsHandler(MlopsHandler):
     @tornado.web.authenticated
     def get(self):
@@ -274,6 +298,7 @@ def handlers(base: str) -> list[tuple]:
     return [
         (f"{api}/runs", RunsHandler),
         (f"{api}/runs/{name}", RunHandler),
+        (f"{api}/runs/{name}/notebook", ExecutedNotebookHandler),
         (f"{api}/models", ModelsHandler),
         (f"{api}/models/{name}", ModelHandler),
         (f"{api}/models/{name}/aliases/{name}", AliasHandler),

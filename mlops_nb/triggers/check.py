@@ -35,6 +35,27 @@ class CheckResult:
     runs: list = field(default_factory=list)                  # PipelineResult of each run started
     busy: str | None = None                                   # set when another process held the pipeline
 
+    def __repr__(self) -> str:
+        fired = ", ".join(f.trigger.key for f in self.fired) or "nothing"
+        return f"CheckResult({self.pipeline!r}, fired: {fired}, runs: {[r.status for r in self.runs]})"
+
+    def _repr_html_(self) -> str:
+        from mlops_nb.widgets.html import cell, e, status_html, table
+
+        fired = {f.trigger.key: f.reason for f in self.fired}
+        rows = []
+        for key in dict.fromkeys([*self.notes, *fired, *self.errors]):
+            if key in self.errors:
+                state, why = "<span style='color:#c62828'>error</span>", self.errors[key]
+            elif key in fired:
+                state, why = "<b>fired</b>", fired[key]
+            else:
+                state, why = "waiting", self.notes.get(key, "")
+            rows.append([cell(e(key)), cell(state), cell(e(why))])
+        runs = "".join(f"<div>run <code>{e(r.run_id[:8])}</code> {status_html(r.status)}</div>" for r in self.runs)
+        busy = f"<div>busy: process {e(self.busy)} runs this pipeline; the events wait for it</div>" if self.busy else ""
+        return table(["trigger", "state", "why"], rows, title=f"triggers of {e(self.pipeline)}") + runs + busy
+
 
 def evaluate_triggers(pipeline, store, now: datetime | None = None) -> CheckResult:
     """Evaluate every trigger once, record the firings as pending events, keep each trigger's state."""

@@ -31,7 +31,14 @@ class ModelCard:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        head = f"<div><b>{escape(self.ref)}</b> {escape(', '.join(self.aliases))} — {escape(str(self))}</div>"
+        gate = ("no gate decision" if self.decision is None else
+                ("<span style='color:#2e7d32;font-weight:600'>gate passed</span>" if self.decision["passed"] else
+                 "<span style='color:#c62828;font-weight:600'>gate failed</span>")
+                + (f" (overridden: {escape(self.decision['override_reason'])})"
+                   if self.decision.get("override_reason") else ""))
+        metrics = ", ".join(f"{escape(k)}={v:.4g}" for k, v in self.run_metrics.items())
+        aliases = f" <i>{escape(', '.join(self.aliases))}</i>" if self.aliases else ""
+        head = f"<div><b>{escape(self.ref)}</b>{aliases} · {gate} · run metrics {metrics or 'none'}</div>"
         if self.decision is None:
             return head
         failed = [r for r in self.decision["results"] if not r["passed"]]

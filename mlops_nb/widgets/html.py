@@ -12,7 +12,8 @@ from typing import Any, Iterable, Sequence
 
 from mlops_nb.render import fmt_duration, fmt_plain, fmt_time
 
-_STATUS_COLOR = {"running": "#1565c0", "finished": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00"}
+_STATUS_COLOR = {"running": "#1565c0", "finished": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00",
+                 "ran": "#2e7d32", "cached": "#546e7a", "skipped": "#757575"}
 _TABLE = "border-collapse:collapse;font-size:12px;margin:4px 0"
 _TH = "text-align:left;padding:3px 8px;border-bottom:1px solid #999;white-space:nowrap"
 _TD = "padding:2px 8px;border-bottom:1px solid #e0e0e0;white-space:nowrap"

@@ -70,3 +70,31 @@ def test_sidebar_shows_runs_and_promotes_a_version(logged, jupyter_lab, browser,
     wait_for(browser, lambda d: "churn@production -> version 2" in d.find_element(By.ID, "mlops-models").text, 15,
              "the promotion message")
     browser.save_screenshot(str(tmp_path / "sidebar-models.png"))
+
+
+def test_a_step_link_opens_the_executed_notebook(jupyter_lab, browser, home, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from mlops_nb.pipeline.runner import run_pipeline
+    from tests.notebooks_util import write_notebook
+
+    project = jupyter_lab["root"] / "churn"
+    (project / "notebooks").mkdir(parents=True)
+    write_notebook(project / "notebooks" / "score.ipynb", ["print('scored', n * 21)"], parameters="n = 1")
+    (project / "pipeline.yaml").write_text("name: churn\nsteps:\n  - name: score\n    notebook: notebooks/score.ipynb\n"
+                                           "    params: {n: 2}\n")
+    assert run_pipeline(project / "pipeline.yaml").ok
+    browser.get(f"{jupyter_lab['url']}/lab?token={jupyter_lab['token']}")
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".lm-TabBar-tab[data-id='mlops-nb-sidebar']"),
+             60, "the mlops-nb sidebar tab").click()
+    wait_for(browser, lambda d: click_text(d, ".mlops-sidebar .lm-TabBar-tab", "Pipelines"), 30, "the Pipelines tab")
+    link = wait_for(browser, lambda d: [a for a in d.find_elements(By.CSS_SELECTOR, "#mlops-pipelines a.mlops-step")
+                                        if a.text.strip() == "score: ran"], 30, "the step's link")
+    link[0].click()
+    frame = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".mlops-executed iframe"), 30,
+                     "the executed notebook's tab")
+    browser.switch_to.frame(frame)
+    text = wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "body").text, 30, "the executed notebook")
+    assert "scored 42" in text and "n = 2" in text  # its output, and the params papermill injected
+    browser.switch_to.default_content()
+    browser.save_screenshot(str(tmp_path / "executed-notebook.png"))

@@ -167,6 +167,23 @@ def test_sweep_runs_the_grid_as_siblings_and_names_the_best(project, home):
     assert parents == {data["run_id"]}
 
 
+def test_sweep_from_python_takes_a_dict_grid_and_a_project_folder(project, home, monkeypatch, tmp_path):
+    first = run_pipeline()
+    assert first.ok
+    html = first._repr_html_()
+    assert "pipeline" in html and "prepare" in html and "executed notebook" in html and "ran" in html
+    monkeypatch.chdir(tmp_path)  # somewhere else: the project folder says where the sweep runs
+    sweep = mlops.sweep("notebooks/train.ipynb", {"C": [0.1, 2]}, project=project, metric="accuracy")
+    assert sweep.ok and [p["params"] for p in sweep.points] == [{"C": 0.1}, {"C": 2.0}]
+    assert sweep.best["params"] == {"C": 2.0}
+    assert list(sweep.table()["C"]) == [0.1, 2.0] and "accuracy" in sweep.table()
+    assert "sweep: 2 points" in sweep._repr_html_() and "best {'C': 2.0}" in repr(sweep)
+    with pytest.raises(mlops.MlopsError, match="has no param 'c'; its parameters cell declares: C, max_iter"):
+        mlops.sweep("notebooks/train.ipynb", {"c": [1]}, project=project)
+    with pytest.raises(mlops.MlopsError, match="the sweep of 'C' has no values"):
+        mlops.sweep("notebooks/train.ipynb", {"C": []}, project=project)
+
+
 def test_sigterm_stops_kernels_and_marks_runs_interrupted(project, home):
     write_notebook(project / "notebooks" / "hang.ipynb", ["import time\nprint('started', flush=True)\ntime.sleep(60)"],
                    parameters="n = 1")

@@ -37,6 +37,10 @@ def test_register_versions_and_load_by_alias_and_number(home, X, y):
     assert mlops.load_model("churn/2").get_params()["logisticregression__C"] == 0.01
     assert mlops.load_model("churn").get_params()["logisticregression__C"] == 0.01  # newest
     assert list(mlops.load_model("churn@production").predict(X)) == [0, 0, 0, 1, 1, 1]
+    production = mlops.get_model_version("churn@production")
+    assert repr(production).startswith("ModelVersion('churn/1', run=") and "aliases=['production']" in repr(production)
+    assert "version 1" in production._repr_html_() and "@production" in production._repr_html_()
+    assert "inputs: age, income" in production._repr_html_()
 
 
 def test_rollback_walks_back_through_promotions(home, X, y):

@@ -118,6 +118,16 @@ def test_pipelines_start_a_run_and_show_its_steps(server, home):
     status, data = call(server, "/pipelines")
     steps = data["pipelines"][0]["runs"][0]["steps"]
     assert steps[0]["step"] == "step" and steps[0]["state"] in ("ran", "cached")
+    # The executed notebook, which lives in the hidden registry folder, as a read-only page.
+    request = urllib.request.Request(f"{server}/mlops-nb/api/runs/{steps[0]['run_id']}/notebook",
+                                     headers={"Authorization": f"token {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        page = response.read().decode()
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert "script-src" not in response.headers["Content-Security-Policy"]  # no scripts run in it
+    assert "log_metric" in page and "# Parameters" in page  # the step's cells, with papermill's injected one
+    status, error = call(server, "/runs/first/notebook")
+    assert status == 404 and "is not a pipeline step" in error["error"]
     assert call(server, "/pipelines/nope/runs", "POST", {})[0] == 404
     status, events = call(server, "/triggers/events")
     assert events["events"][0]["kind"] == "manual" and events["events"][0]["run_id"] == started["run_id"]

@@ -100,10 +100,14 @@ def test_drift_fires_on_a_shift_and_not_on_a_resample(project, home):
     assert not check_pipeline().fired
     pd.DataFrame({"a": rng.normal(2, 1, 2000), "b": rng.normal(2, 1, 2000)}).to_csv(
         project / "data" / "incoming" / "week1.csv", index=False)
-    result = check_pipeline()
+    result = mlops.check_triggers()
     assert len(result.fired) == 1 and result.runs[0].ok
     evidence = result.fired[0].evidence
     assert evidence["drifted"] and evidence["share"] == 1.0 and set(evidence["drifted_columns"]) == {"a", "b"}
+    assert "<b>fired</b>" in result._repr_html_() and "dataset drift: 100%" in result._repr_html_()
+    history = mlops.trigger_history("watched")
+    assert list(history["kind"]) == ["drift"] and history.loc[0, "run_id"] == result.runs[0].run_id
+    assert history.loc[0, "evidence"]["share"] == 1.0 and history.loc[0, "status"] == "started"
 
 
 def test_performance_fires_below_the_rule_once_per_observation(project, home):

@@ -1,0 +1,82 @@
+"""The tutorials as a reader meets them: opened in real JupyterLab, run with Run All Cells, in order.
+
+Screenshots of each executed tutorial land in the test's tmp dir (and in $MLOPS_NB_SCREENSHOTS
+when it is set), so a person can look at what a newcomer sees.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.browser.test_lab_magics import accept_kernel_dialog, click_menu, wait_for
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+TUTORIALS = ("01-experiment.ipynb", "02-pipeline.ipynb", "03-continuous-training.ipynb")
+
+
+def kernel_idle(driver):
+    from selenium.webdriver.common.by import By
+
+    return "Idle" in driver.find_element(By.ID, "jp-main-statusbar").text
+
+
+def all_cells_ran(driver):
+    """Every code cell shows an execution count and none is still queued ([*])."""
+    from selenium.webdriver.common.by import By
+
+    prompts = [p.get_attribute("textContent").strip()
+               for p in driver.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt")]
+    return prompts and all(p.startswith("[") and p[1:-2].isdigit() for p in prompts) and kernel_idle(driver)
+
+
+def save_notebook(driver):
+    click_menu(driver, "File", "Save Notebook")
+
+
+SCROLLER = "document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')"
+
+
+def screenshots(driver, prefix, limit=12):
+    """Page through the open notebook from the top, one screenshot per screenful."""
+    import time
+
+    height = driver.execute_script(f"return {SCROLLER}.scrollHeight")
+    step = driver.execute_script(f"return {SCROLLER}.clientHeight") * 0.9
+    for i in range(limit):
+        driver.execute_script(f"{SCROLLER}.scrollTop = {int(i * step)}")
+        time.sleep(0.5)  # let the windowed notebook render the cells scrolled into view
+        driver.save_screenshot(f"{prefix}-{i + 1}.png")
+        if (i + 1) * step >= height:
+            break
+
+
+def test_tutorials_run_in_jupyterlab(jupyter_lab, browser, tmp_path, monkeypatch):
+    shots = Path(os.environ.get("MLOPS_NB_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    for name in TUTORIALS:
+        shutil.copy(NOTEBOOKS / name, jupyter_lab["root"] / name)
+    for name in TUTORIALS:
+        browser.set_window_size(1400, 1000)
+        browser.get(f"{jupyter_lab['url']}/lab/tree/{name}?token={jupyter_lab['token']}")
+        wait_for(browser, lambda d: d.find_elements("css selector", ".jp-NotebookPanel .jp-CodeCell"), 60,
+                 f"{name} to open")
+        accept_kernel_dialog(browser)
+        wait_for(browser, kernel_idle, 60, "the kernel to be idle")
+        click_menu(browser, "Run", "Run All Cells")
+        wait_for(browser, lambda d: all_cells_ran(d), 240, f"every cell of {name} to run")
+        save_notebook(browser)
+        wait_for(browser, lambda d: nbformat.read(str(jupyter_lab["root"] / name), as_version=4).cells[1]
+                 .get("execution_count"), 20, f"{name} to be saved")
+        screenshots(browser, shots / Path(name).stem)
+        executed = nbformat.read(str(jupyter_lab["root"] / name), as_version=4)
+        errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
+        assert all(c.get("execution_count") for c in executed.cells if c.cell_type == "code"), name
+        click_menu(browser, "Kernel", "Shut Down Kernel")
+    events = (jupyter_lab["root"] / "03-continuous-training.ipynb").read_text()
+    assert "drift#2" in events and "new_data#1" in events  # the trigger history the reader is shown
