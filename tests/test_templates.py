@@ -97,3 +97,30 @@ def test_step_notebooks_also_run_by_hand_in_order(tmp_path, home):
         papermill.execute_notebook(str(project / "notebooks" / f"{step}.ipynb"), str(tmp_path / f"{step}.out.ipynb"),
                                    cwd=str(project), kernel_name="python3", progress_bar=False)
     assert mlops.get_model_version("churn@production").version == 1
+
+
+@pytest.mark.slow
+def test_the_template_takes_your_own_data_by_changing_only_pipeline_yaml(tmp_path, home, monkeypatch):
+    """The README's "Make it yours": other data, another target column, another model name."""
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+
+    project = tmp_path / "cancer"
+    init_project(project)
+    data = load_breast_cancer(as_frame=True).frame.iloc[:, [0, 1, 2, 3, -1]]  # four features and "target"
+    data.columns = ["radius", "texture", "perimeter", "area", "malignant"]
+    data.insert(0, "clinic", np.random.default_rng(0).choice(["north", "south"], len(data)))
+    (project / "data" / "incoming" / "batch-001.csv").unlink()
+    data.to_csv(project / "data" / "incoming" / "scans.csv", index=False)
+    spec = (project / "pipeline.yaml").read_text()
+    spec = spec.replace("params: {target: churned, model_name: churn, seed: 0}",
+                        "params: {target: malignant, model_name: cancer, seed: 0, segment: clinic}")
+    (project / "pipeline.yaml").write_text(spec)
+    monkeypatch.chdir(project)
+    result = mlops.run_pipeline()
+    assert result.ok, [s.failure.describe() for s in result.steps.values() if s.failure]
+    production = mlops.get_model_version("cancer@production")
+    assert production.version == 1
+    assert [c["name"] for c in production.signature["inputs"]] == ["clinic", "radius", "texture", "perimeter", "area"]
+    decision = gates.latest_decision(mlops.tracking.get_store(), "cancer", 1)
+    assert decision["passed"] and any("segment north" in r["detail"] for r in decision["results"])

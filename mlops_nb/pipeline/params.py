@@ -83,6 +83,8 @@ def parse_overrides(items: list[str]) -> list[tuple[str | None, str, str]]:
 def coerce(value: Any, declared: Declared, where: str) -> Any:
     """``value`` converted to the type of the notebook's default (text from a command line is parsed)."""
     kind = declared.type_name
+    if value is None:  # `null` in YAML switches an optional value off, whatever its default's type
+        return None
     if isinstance(value, str) and kind != "str":
         value = _parse_text(value, kind, declared, where)
     if kind == "float" and isinstance(value, int) and not isinstance(value, bool):

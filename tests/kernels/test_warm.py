@@ -10,7 +10,6 @@ import time
 import nbformat
 import pytest
 
-import mlops_nb as mlops
 from mlops_nb.kernels.daemon import request, running_daemon, socket_path, start_daemon, stop_daemon
 from mlops_nb.kernels.pool import KernelPool
 from mlops_nb.pipeline.runner import run_pipeline

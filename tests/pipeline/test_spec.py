@@ -81,6 +81,11 @@ def test_step_params_in_yaml_are_checked_too(project):
         plan_params(load_pipeline(project / "pipeline.yaml"), [])
 
 
+def test_null_in_yaml_switches_a_param_off(project):
+    write(project, "name: x\nsteps:\n  - name: t\n    notebook: notebooks/train.ipynb\n    params: {C: null}\n")
+    assert plan_params(load_pipeline(project / "pipeline.yaml"), [])["t"] == {"C": None}
+
+
 def test_notebook_without_parameters_cell_cannot_be_a_step(project):
     write_notebook(project / "notebooks" / "plain.ipynb", ["x = 1"])
     write(project, "name: x\nsteps:\n  - name: p\n    notebook: notebooks/plain.ipynb\n")
