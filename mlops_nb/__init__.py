@@ -86,6 +86,14 @@ def sweep(notebook, grid, *, project=None, metric=None, maximize=True, jobs=1, *
     return run_sweep(notebook, grid, project=project, metric=metric, maximize=maximize, jobs=jobs, **options)
 
 
+def chdir_project(marker="pipeline.yaml"):
+    """Work from the project folder (the nearest one up with ``pipeline.yaml``), as a pipeline step does:
+    a notebook opened in JupyterLab from ``notebooks/`` then finds ``data/`` as in the pipeline."""
+    from mlops_nb.notebook import chdir_project as chdir
+
+    return chdir(marker)
+
+
 def check_triggers(path="pipeline.yaml", **options):
     """Evaluate a pipeline's triggers once and run it if any fired (what ``mlops-nb triggers check`` does)."""
     from mlops_nb.triggers.check import check_pipeline
@@ -105,7 +113,7 @@ def load_ipython_extension(ipython) -> None:
     load(ipython)
 
 __all__ = [
-    "MlopsError", "active_run", "attach_step", "check_triggers", "drift", "gate", "infer_schema", "model_card", "promote", "input", "output", "profile_reference",
+    "MlopsError", "active_run", "attach_step", "chdir_project", "check_triggers", "drift", "gate", "infer_schema", "model_card", "promote", "input", "output", "profile_reference",
     "run_pipeline", "validate", "end_run", "get_model_version", "get_run", "list_experiments", "load_model",
     "log_artifact", "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params",
     "metric_history", "register_model", "rollback", "search_runs", "set_alias", "set_experiment", "set_home",

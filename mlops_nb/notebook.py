@@ -95,3 +95,23 @@ def notebook_params(namespace: Mapping[str, Any], history: Iterable[str], cwd=No
     names += [n for n in injected_names(history) if n not in names]
     return {name: namespace[name] for name in names
             if name in namespace and not name.startswith("PAPERMILL_")}
+
+
+def chdir_project(marker: str = "pipeline.yaml") -> Path:
+    """Work from the project folder, as a pipeline step does, and return it.
+
+    A step runs with the project folder (where ``pipeline.yaml`` is) as its working
+    directory, so its paths are relative to it. JupyterLab starts a notebook's kernel
+    in the notebook's own folder (``notebooks/``); this moves it to the nearest folder
+    at or above the working directory that holds ``marker``. In a pipeline it is a no-op.
+    """
+    from mlops_nb.errors import NotFoundError
+
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / marker).is_file():
+            if folder != here:
+                os.chdir(folder)
+            return folder
+    raise NotFoundError(f"no {marker} in {here} or its parents: open the notebook from inside an mlops-nb project "
+                        "(mlops-nb init makes one)")

@@ -342,8 +342,12 @@ def _current_or_start() -> ActiveRun:
     if stack:
         return stack[-1]
     run = start_run()
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    in_kernel = type(shell).__name__ == "ZMQInteractiveShell"  # a notice, not an error: notebooks show stderr red
+    ends = "the kernel stops" if in_kernel else "this process does"
     print(f"mlops-nb: logging into a new run {run.name!r} ({run.id[:8]}, experiment {run.experiment!r}); it ends "
-          "when this process does, or with mlops.end_run()", file=sys.stderr)
+          f"when {ends}, or with mlops.end_run()", file=sys.stdout if in_kernel else sys.stderr)
     return run
 
 

@@ -88,14 +88,14 @@ def test_regression_template_runs_end_to_end(tmp_path, home, monkeypatch):
 
 @pytest.mark.slow
 def test_step_notebooks_also_run_by_hand_in_order(tmp_path, home):
-    """Outside a pipeline (papermill alone, as a person would run them): each notebook runs as written."""
+    """Outside a pipeline, from the notebooks' own folder as JupyterLab starts their kernels: each runs as written."""
     import papermill
 
     project = tmp_path / "by-hand"
     init_project(project)
     for step in ("extract", "validate", "prepare", "train", "gate"):
         papermill.execute_notebook(str(project / "notebooks" / f"{step}.ipynb"), str(tmp_path / f"{step}.out.ipynb"),
-                                   cwd=str(project), kernel_name="python3", progress_bar=False)
+                                   cwd=str(project / "notebooks"), kernel_name="python3", progress_bar=False)
     assert mlops.get_model_version("churn@production").version == 1
 
 
@@ -124,3 +124,13 @@ def test_the_template_takes_your_own_data_by_changing_only_pipeline_yaml(tmp_pat
     assert [c["name"] for c in production.signature["inputs"]] == ["clinic", "radius", "texture", "perimeter", "area"]
     decision = gates.latest_decision(mlops.tracking.get_store(), "cancer", 1)
     assert decision["passed"] and any("segment north" in r["detail"] for r in decision["results"])
+
+
+def test_chdir_project_moves_up_to_the_pipeline_and_says_when_there_is_none(tmp_path, monkeypatch):
+    init_project(tmp_path / "p")
+    monkeypatch.chdir(tmp_path / "p" / "notebooks")
+    assert mlops.chdir_project() == tmp_path / "p" and (tmp_path / "p").samefile(".")
+    assert mlops.chdir_project() == tmp_path / "p"  # already there: nothing moves
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(mlops.MlopsError, match=f"no pipeline.yaml in {tmp_path} or its parents"):
+        mlops.chdir_project()

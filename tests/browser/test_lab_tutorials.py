@@ -11,6 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import mlops_nb as mlops
+
 from tests.browser.test_lab_magics import accept_kernel_dialog, click_menu, wait_for
 
 pytestmark = pytest.mark.slow
@@ -55,28 +57,52 @@ def screenshots(driver, prefix, limit=12):
             break
 
 
-def test_tutorials_run_in_jupyterlab(jupyter_lab, browser, tmp_path, monkeypatch):
+def run_all_in_lab(browser, lab, name, shots):
+    """Open ``name`` (relative to the server's root) in JupyterLab, Run All Cells, save; the executed notebook."""
+    browser.set_window_size(1400, 1000)
+    browser.get(f"{lab['url']}/lab/tree/{name}?token={lab['token']}")
+    wait_for(browser, lambda d: d.find_elements("css selector", ".jp-NotebookPanel .jp-CodeCell"), 60, f"{name} to open")
+    accept_kernel_dialog(browser)
+    wait_for(browser, kernel_idle, 60, "the kernel to be idle")
+    click_menu(browser, "Run", "Run All Cells")
+    wait_for(browser, lambda d: all_cells_ran(d), 240, f"every cell of {name} to run")
+    save_notebook(browser)
+    path = lab["root"] / name
+    wait_for(browser, lambda d: any(c.get("execution_count") for c in nbformat.read(str(path), as_version=4).cells
+                                    if c.cell_type == "code"), 20, f"{name} to be saved")
+    screenshots(browser, shots / Path(name).stem)
+    executed = nbformat.read(str(path), as_version=4)
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
+    assert all(c.get("execution_count") for c in executed.cells if c.cell_type == "code"), name
+    click_menu(browser, "Kernel", "Shut Down Kernel")
+    return executed
+
+
+def screenshot_dir(tmp_path):
     shots = Path(os.environ.get("MLOPS_NB_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+def test_tutorials_run_in_jupyterlab(jupyter_lab, browser, tmp_path):
+    shots = screenshot_dir(tmp_path)
     for name in TUTORIALS:
         shutil.copy(NOTEBOOKS / name, jupyter_lab["root"] / name)
     for name in TUTORIALS:
-        browser.set_window_size(1400, 1000)
-        browser.get(f"{jupyter_lab['url']}/lab/tree/{name}?token={jupyter_lab['token']}")
-        wait_for(browser, lambda d: d.find_elements("css selector", ".jp-NotebookPanel .jp-CodeCell"), 60,
-                 f"{name} to open")
-        accept_kernel_dialog(browser)
-        wait_for(browser, kernel_idle, 60, "the kernel to be idle")
-        click_menu(browser, "Run", "Run All Cells")
-        wait_for(browser, lambda d: all_cells_ran(d), 240, f"every cell of {name} to run")
-        save_notebook(browser)
-        wait_for(browser, lambda d: nbformat.read(str(jupyter_lab["root"] / name), as_version=4).cells[1]
-                 .get("execution_count"), 20, f"{name} to be saved")
-        screenshots(browser, shots / Path(name).stem)
-        executed = nbformat.read(str(jupyter_lab["root"] / name), as_version=4)
-        errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-        assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
-        assert all(c.get("execution_count") for c in executed.cells if c.cell_type == "code"), name
-        click_menu(browser, "Kernel", "Shut Down Kernel")
+        run_all_in_lab(browser, jupyter_lab, name, shots)
     events = (jupyter_lab["root"] / "03-continuous-training.ipynb").read_text()
     assert "drift#2" in events and "new_data#1" in events  # the trigger history the reader is shown
+
+
+def test_template_notebooks_run_in_jupyterlab(jupyter_lab, browser, tmp_path):
+    """After `mlops-nb init` and a first `mlops-nb run`, a person opens the step notebooks and runs them."""
+    from mlops_nb.scaffold import init_project
+
+    project = jupyter_lab["root"] / "churn"
+    init_project(project)
+    assert mlops.run_pipeline(project / "pipeline.yaml").ok
+    shots = screenshot_dir(tmp_path)
+    for step in ("extract", "validate", "prepare", "train", "gate"):
+        executed = run_all_in_lab(browser, jupyter_lab, f"churn/notebooks/{step}.ipynb", shots)
+    assert "promoted to production" in str(executed.cells[-1].outputs)  # gate's last line: churn/2 beat churn/1
