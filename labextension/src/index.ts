@@ -3,38 +3,94 @@ import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { IFrame } from '@jupyterlab/ui-components';
-import { TabPanel } from '@lumino/widgets';
+import { Message } from '@lumino/messaging';
+import { BoxPanel, TabPanel, Widget } from '@lumino/widgets';
 
-import { api } from './api';
+import { api, apiPath, setRegistry } from './api';
 import { ModelsTab, PipelinesTab, RunsTab, Tab, TriggersTab } from './panels';
 
 const OPEN = 'mlops-nb:open';
 const TRACK = 'mlops-nb:track-notebook';
 
-/** The sidebar: Runs, Models, Pipelines, Triggers. It polls lightly, and closely only while a run goes on. */
-class Sidebar extends TabPanel {
+/** The sidebar: a registry picker over the Runs, Models, Pipelines and Triggers tabs. It polls lightly,
+ * and closely only while a run goes on. */
+class Sidebar extends BoxPanel {
   readonly tabs: Tab[];
+  readonly panel: TabPanel;
+  private picker = document.createElement('select');
   private timer: number | undefined;
   private polls = 0;
 
-  constructor(open: (runId: string, label: string) => void) {
-    super({ tabPlacement: 'top' });
+  constructor(open: (runId: string, label: string, registry: string | null) => void) {
+    super({ direction: 'top-to-bottom', spacing: 0 });
     this.id = 'mlops-nb-sidebar';
     this.addClass('mlops-sidebar');
-    this.title.caption = 'mlops-nb: runs, models, pipelines, triggers';
+    this.title.caption = 'mlops-nb: runs, models, pipelines and triggers';
     this.title.label = 'mlops';
+    const header = new Widget();
+    header.addClass('mlops-registry');
+    const label = document.createElement('label');
+    label.append('registry ', this.picker);
+    this.picker.title = 'The registry (.mlops folder) these tabs show; each project keeps its own';
+    this.picker.onchange = () => {
+      setRegistry(this.picker.value || null);
+      void this.current().refresh();
+    };
+    // A project made after JupyterLab started shows up in the list when it is opened.
+    this.picker.onfocus = () => void this.loadRegistries();
+    header.node.append(label);
+    this.panel = new TabPanel({ tabPlacement: 'top' });
     this.tabs = [new RunsTab(), new ModelsTab(), new PipelinesTab(open), new TriggersTab()];
     for (const tab of this.tabs) {
-      this.addWidget(tab);
+      this.panel.addWidget(tab);
     }
-    this.currentChanged.connect(() => void this.current().refresh());
+    this.panel.currentChanged.connect(() => void this.current().refresh());
+    this.addWidget(header);
+    this.addWidget(this.panel);
+    BoxPanel.setStretch(header, 0);
+    BoxPanel.setStretch(this.panel, 1);
+  }
+
+  /** The registries the server finds (its root's own first); keeps the one picked if it is still there. */
+  async loadRegistries(): Promise<void> {
+    let data: any;
+    try {
+      data = await api('registries');
+    } catch {
+      return;
+    }
+    const picked = this.picker.value;
+    this.picker.replaceChildren(
+      ...data.registries.map((r: any) => {
+        const option = document.createElement('option');
+        option.value = r.id;
+        option.textContent = r.exists ? r.id : `${r.id} (empty)`;
+        option.title = r.home;
+        return option;
+      })
+    );
+    // Keep the pick while it holds a registry; an empty pick gives way to the server's default.
+    if (data.registries.some((r: any) => r.id === picked && r.exists)) {
+      this.picker.value = picked;
+    }
+    const changed = (this.picker.value || null) !== picked;
+    setRegistry(this.picker.value || null);
+    if (changed && picked) {
+      void this.current().refresh();
+    }
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.loadRegistries().then(() => this.current().refresh());
   }
 
   current(): Tab {
-    return (this.currentWidget as Tab) || this.tabs[0];
+    return (this.panel.currentWidget as Tab) || this.tabs[0];
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    await this.loadRegistries();
     void this.current().refresh();
     this.schedule(3000);
   }
@@ -51,6 +107,9 @@ class Sidebar extends TabPanel {
         running = false;
       }
       this.polls += 1;
+      if (this.isVisible && this.polls % 5 === 0) {
+        await this.loadRegistries();
+      }
       if (this.isVisible && (running || this.polls % 5 === 0)) {
         await this.current().refresh().catch(() => undefined);
       }
@@ -78,7 +137,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     // An executed notebook lives in the registry's hidden folder, which the file browser does not
     // open: the server renders it read-only, and it shows in a tab of its own.
-    const showExecuted = (runId: string, label: string): void => {
+    const showExecuted = (runId: string, label: string, registry: string | null): void => {
       const id = `mlops-nb-executed-${runId}`;
       for (const widget of shell.widgets('main')) {
         if (widget.id === id) {
@@ -87,7 +146,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
       const frame = new IFrame({ sandbox: [] });
-      frame.url = URLExt.join(ServerConnection.makeSettings().baseUrl, 'mlops-nb', 'api', 'runs', runId, 'notebook');
+      const base = URLExt.join(ServerConnection.makeSettings().baseUrl, 'mlops-nb', 'api');
+      frame.url = URLExt.join(base, apiPath(`runs/${encodeURIComponent(runId)}/notebook`, registry));
       const widget = new MainAreaWidget({ content: frame });
       widget.id = id;
       widget.addClass('mlops-executed');
@@ -99,7 +159,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     const sidebar = new Sidebar(showExecuted);
     shell.add(sidebar, 'left', { rank: 900 });
-    sidebar.start();
+    void sidebar.start();
 
     app.commands.addCommand(OPEN, {
       label: 'mlops-nb: Show runs, models, pipelines and triggers',

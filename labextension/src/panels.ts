@@ -85,7 +85,7 @@ export class RunsTab extends Tab {
     this.clearError();
     const runs: any[] = data.runs;
     if (!runs.length) {
-      this.body.replaceChildren(message('No runs match. Log one with %%track or mlops.start_run().'));
+      this.body.replaceChildren(message(data.message || 'No runs match. Log one with %%track or mlops.start_run().'));
       return;
     }
     const metrics = keysOf(runs, 'metrics');
@@ -203,7 +203,7 @@ export class ModelsTab extends Tab {
     this.clearError();
     const models: any[] = data.models;
     if (!models.length) {
-      this.body.replaceChildren(message('No registered models yet: mlops.register_model(run, name) makes one.'));
+      this.body.replaceChildren(message(data.message || 'No registered models yet: mlops.register_model(run, name) makes one.'));
       return;
     }
     this.chosen = this.chosen && models.some(m => m.name === this.chosen) ? this.chosen : models[0].name;
@@ -266,7 +266,7 @@ export class ModelsTab extends Tab {
 
 /** Pipelines: last runs with each step's state, a run button, links to executed notebooks. */
 export class PipelinesTab extends Tab {
-  constructor(private open: (runId: string, label: string) => void) {
+  constructor(private open: (runId: string, label: string, registry: string | null) => void) {
     super('Pipelines', 'mlops-pipelines');
   }
 
@@ -310,7 +310,7 @@ export class PipelinesTab extends Tab {
               link.onclick = (event: MouseEvent) => {
                 event.preventDefault();
                 if (s.run_id) {
-                  this.open(s.run_id, `${s.step} · ${p.name} run ${String(r.run_id).slice(0, 8)}`);
+                  this.open(s.run_id, `${s.step} · ${p.name} run ${String(r.run_id).slice(0, 8)}`, p.registry || null);
                 }
               };
               return link;

@@ -9,6 +9,7 @@ a one-line message; only bugs are 500s.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -26,6 +27,10 @@ _STATUS = ((NotFoundError, 404), (FilterSyntaxError, 400), (InvalidInputError, 4
 _SKIP_DIRS = {".mlops", ".git", ".ipynb_checkpoints", "node_modules", ".venv", "venv", "__pycache__"}
 
 
+class NoRegistryYet(NotFoundError):
+    """The registry a request reads does not exist yet."""
+
+
 class MlopsHandler(APIHandler):
     """Shared: the registry of the server's root, JSON replies, MlopsError -> 4xx."""
 
@@ -33,8 +38,23 @@ class MlopsHandler(APIHandler):
     def root(self) -> Path:
         return Path(self.settings["mlops_nb_root"])
 
+    #: What a listing answers while there is no registry yet (looking must not create one).
+    empty: dict | None = None
+
     def store(self):
-        return open_store(find_home(start=self.root))
+        """The registry the request names (``?registry=``, one of :meth:`registries`), else the default one."""
+        wanted = self.get_argument("registry", None)
+        found = self.registries()
+        home = found[0]["home"] if not wanted else next((r["home"] for r in found if r["id"] == wanted), None)
+        if home is None:
+            raise NotFoundError(f"no registry {wanted!r} under {self.root}; GET /mlops-nb/api/registries lists them")
+        if not (home / "registry.db").is_file():
+            raise NoRegistryYet(f"no mlops-nb registry in {home.parent} yet: log a run (%%track, mlops.start_run) "
+                                "or run a pipeline, and it appears here")
+        return open_store(home)
+
+    def registries(self) -> list[dict]:
+        return find_registries(self.root)
 
     def reply(self, data, status: int = 200) -> None:
         self.set_status(status)
@@ -53,6 +73,11 @@ class MlopsHandler(APIHandler):
     def _handle(self, action):
         try:
             action()
+        except NoRegistryYet as exc:
+            if self.empty is not None:
+                self.reply({**self.empty, "message": str(exc)})
+            else:
+                self.reply({"error": str(exc), "kind": "NotFoundError"}, 404)
         except MlopsError as exc:
             status = next(code for kind, code in _STATUS if isinstance(exc, kind))
             message = exc.args[0] if isinstance(exc, FilterSyntaxError) else str(exc)
@@ -61,6 +86,8 @@ class MlopsHandler(APIHandler):
 
 
 class RunsHandler(MlopsHandler):
+    empty = {"runs": []}
+
     @tornado.web.authenticated
     def get(self):
         def act():
@@ -114,6 +141,8 @@ class ExecutedNotebookHandler(MlopsHandler):
 
 
 class ModelsHandler(MlopsHandler):
+    empty = {"models": []}
+
     @tornado.web.authenticated
     def get(self):
         self._handle(lambda: self.reply({"models": models.list_models(self.store())}))
@@ -164,6 +193,50 @@ class RollbackHandler(MlopsHandler):
         self._handle(act)
 
 
+def find_registries(root: Path, depth: int = 4, limit: int = 50) -> list[dict]:
+    """Registries this server can show: the one its root uses ($MLOPS_NB_HOME, or a ``.mlops`` at or above
+    the root), then every ``.mlops`` in a project below the root. The first is the default: the root's
+    own if it has one, else the one written to last (the tutorials and templates keep one per project)."""
+    own = find_home(start=root)
+    found = []
+    for folder, dirs, _files in os.walk(root):
+        here = Path(folder)
+        if (here / ".mlops" / "registry.db").is_file() and (here / ".mlops").resolve() != own:
+            found.append(here / ".mlops")
+        if len(here.relative_to(root).parts) >= depth or len(found) >= limit:
+            dirs.clear()
+        else:
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+    entries = [{"id": _label(root, home), "home": home} for home in found]
+    entries.sort(key=lambda e: -_last_write(e["home"]))
+    if (own / "registry.db").is_file() or not entries:
+        entries.insert(0, {"id": _label(root, own), "home": own})
+    return entries
+
+
+def _label(root: Path, home: Path) -> str:
+    """A registry's name in the sidebar: its project folder relative to the root ("." for the root's own)."""
+    project = home.parent
+    if project.is_relative_to(root):
+        return str(project.relative_to(root))
+    env = os.environ.get("MLOPS_NB_HOME")
+    return "$MLOPS_NB_HOME" if env and Path(env).expanduser().resolve() == home else str(home)
+
+
+def _last_write(home: Path) -> float:
+    return max((home / name).stat().st_mtime for name in ("registry.db", "registry.db-wal")
+               if (home / name).exists())
+
+
+class RegistriesHandler(MlopsHandler):
+    @tornado.web.authenticated
+    def get(self):
+        def act():
+            self.reply({"registries": [{"id": r["id"], "home": str(r["home"]),
+                                        "exists": (r["home"] / "registry.db").is_file()} for r in self.registries()]})
+        self._handle(act)
+
+
 def find_pipelines(root: Path, limit: int = 200) -> list[Path]:
     found = []
     for path in sorted(root.rglob("pipeline.yaml")):
@@ -180,7 +253,6 @@ class PipelinesHandler(MlopsHandler):
         def act():
             from mlops_nb.pipeline.spec import load_pipeline
 
-            store = self.store()
             out = []
             for path in find_pipelines(self.root):
                 entry = {"path": str(path.relative_to(self.root))}
@@ -189,6 +261,13 @@ class PipelinesHandler(MlopsHandler):
                 except MlopsError as exc:
                     out.append({**entry, "error": str(exc)})
                     continue
+                home = find_home(start=path.parent)  # where its runs go, as `mlops-nb run` there would
+                entry["registry"] = _label(self.root, home)
+                if not (home / "registry.db").is_file():
+                    out.append({**entry, "name": spec.name, "steps": [s.name for s in spec.steps],
+                                "triggers": [t.describe() for t in spec.triggers], "runs": []})
+                    continue
+                store = open_store(home)
                 last = store.query("SELECT id, name, status, start_time, end_time FROM runs WHERE pipeline = ? AND "
                                    "kind = 'pipeline' ORDER BY start_time DESC LIMIT 5", (spec.name,))
                 runs_out = []
@@ -281,6 +360,8 @@ class TriggersHandler(MlopsHandler):
 
 
 class TriggerEventsHandler(MlopsHandler):
+    empty = {"events": []}
+
     @tornado.web.authenticated
     def get(self):
         def act():
@@ -296,6 +377,7 @@ def handlers(base: str) -> list[tuple]:
     api = base.rstrip("/") + "/mlops-nb/api"
     name = r"([^/]+)"
     return [
+        (f"{api}/registries", RegistriesHandler),
         (f"{api}/runs", RunsHandler),
         (f"{api}/runs/{name}", RunHandler),
         (f"{api}/runs/{name}/notebook", ExecutedNotebookHandler),

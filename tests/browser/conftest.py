@@ -29,8 +29,9 @@ def _require_browser():
 
 
 @pytest.fixture
-def jupyter_lab(tmp_path, home):
-    """A JupyterLab server on 127.0.0.1 serving tmp_path/root, with its own config dirs."""
+def jupyter_lab(tmp_path, home, request):
+    """A JupyterLab server on 127.0.0.1 serving tmp_path/root, with its own config dirs; its registry is the
+    test's ``home`` ($MLOPS_NB_HOME), or, under ``@pytest.mark.user_env``, found as a user's would be."""
     _require_browser()
     root = tmp_path / "root"
     root.mkdir()
@@ -41,6 +42,8 @@ def jupyter_lab(tmp_path, home):
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),
                JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"), MLOPS_NB_HOME=str(home))
+    if request.node.get_closest_marker("user_env"):
+        del env["MLOPS_NB_HOME"]
     token = "mlops-nb-test-token"
     with running_server("jupyterlab", root, token, tmp_path / "jupyter.log", env) as base:
         yield {"url": base, "token": token, "root": root}

@@ -79,18 +79,35 @@ def run_all_in_lab(browser, lab, name, shots):
     return executed
 
 
+def sidebar_shows_the_tutorial_runs(browser, shots):
+    """What tutorial 1 promises: the sidebar shows its runs, from its registry, without being told where."""
+    from selenium.webdriver.common.by import By
+
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".lm-TabBar-tab[data-id='mlops-nb-sidebar']"),
+             30, "the mlops-nb sidebar tab").click()
+    wait_for(browser, lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, "#mlops-runs .mlops-table")
+                                  if "forest" in t.text and "logreg-C0.1" in t.text], 30,
+             "the sidebar's runs table to show the tutorial's runs")
+    assert browser.find_element(By.CSS_SELECTOR, ".mlops-registry select").get_attribute("value") == "tutorial-work"
+    browser.save_screenshot(str(shots / "01-experiment-sidebar.png"))
+    browser.find_element(By.CSS_SELECTOR, ".lm-TabBar-tab[data-id='mlops-nb-sidebar']").click()  # fold it again
+
+
 def screenshot_dir(tmp_path):
     shots = Path(os.environ.get("MLOPS_NB_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     return shots
 
 
+@pytest.mark.user_env
 def test_tutorials_run_in_jupyterlab(jupyter_lab, browser, tmp_path):
     shots = screenshot_dir(tmp_path)
     for name in TUTORIALS:
         shutil.copy(NOTEBOOKS / name, jupyter_lab["root"] / name)
     for name in TUTORIALS:
         run_all_in_lab(browser, jupyter_lab, name, shots)
+        if name.startswith("01"):
+            sidebar_shows_the_tutorial_runs(browser, shots)
     events = (jupyter_lab["root"] / "03-continuous-training.ipynb").read_text()
     assert "drift#2" in events and "new_data#1" in events  # the trigger history the reader is shown
 

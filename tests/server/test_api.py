@@ -166,3 +166,37 @@ def test_a_cross_site_post_with_a_login_cookie_is_refused(server):
     assert mlops.get_model_version("churn@production").version == 1
     status, _ = call(server, "/models", token=None)
     assert status == 403
+
+
+def test_registries_below_the_root_can_be_picked(server, project, home):
+    other = project / "other" / ".mlops"
+    mlops.set_home(other)
+    try:
+        with mlops.start_run(experiment="elsewhere", name="other-run"):
+            mlops.log_metric("m", 1.0)
+    finally:
+        mlops.set_home(None)
+    status, data = call(server, "/registries")
+    assert status == 200 and [r["id"] for r in data["registries"]] == ["$MLOPS_NB_HOME", "other"]  # the root's own first
+    assert all(r["exists"] for r in data["registries"])
+    status, runs = call(server, "/runs?registry=other")
+    assert status == 200 and [r["name"] for r in runs["runs"]] == ["other-run"]
+    status, runs = call(server, "/runs")
+    assert "other-run" not in [r["name"] for r in runs["runs"]]
+    status, error = call(server, "/runs?registry=..%2Fsomewhere")
+    assert status == 404 and "no registry '../somewhere'" in error["error"]
+
+
+def test_looking_at_a_folder_without_registry_creates_none(tmp_path):
+    root = tmp_path / "empty-root"
+    root.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MLOPS_NB_HOME"}
+    env.update(JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"))
+    with running_server("jupyter_server", root, TOKEN, tmp_path / "server.log", env) as base:
+        status, data = call(base, "/runs")
+        assert status == 200 and data["runs"] == [] and "no mlops-nb registry in" in data["message"]
+        assert call(base, "/models")[1]["models"] == [] and call(base, "/triggers/events")[1]["events"] == []
+        status, registries = call(base, "/registries")
+        assert registries["registries"] == [{"id": ".", "home": str(root / ".mlops"), "exists": False}]
+    assert not (root / ".mlops").exists()
