@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -52,9 +54,10 @@ def run_demo(directory: str | Path = "demo") -> dict:
     write_batch(root / "data" / "incoming" / "batch-002.csv", n_rows=3000, seed=2, shift=1.0)
     time.sleep(2.0)  # the triggers wait for files to settle (1 s)
     out.print("[bold]4. mlops-nb triggers check[/] (what cron or `mlops-nb watch` runs):")
-    result = check_pipeline(root / "pipeline.yaml", progress=progress)
-    for firing in result.fired:
+    seen = check_pipeline(root / "pipeline.yaml", run=False)  # what fired, before the run it starts
+    for firing in seen.fired:
         out.print(f"   [bold]{firing.trigger.key}[/] fired: {firing.reason}", markup=True, highlight=False)
+    result = check_pipeline(root / "pipeline.yaml", progress=progress)  # one run for the pending events
     second = result.runs[0] if result.runs else None
     _require(second)
     decision = gates.latest_decision(store, "churn", 2)
@@ -74,10 +77,11 @@ def run_demo(directory: str | Path = "demo") -> dict:
         mlops.set_alias("churn", production, "production", reason="demo: restore")
 
     elapsed = time.perf_counter() - started
+    tools = os.path.relpath(Path(sys.executable).parent, root)
     out.print(f"\nDone in {elapsed:.0f} s. Reports: {root / 'reports' / 'drift.html'}, "
               f"{root / 'reports' / 'gate.html'}\nExecuted notebooks: {home / 'runs'}/<run>/<step>.ipynb\n"
-              f"Look around:  cd {root} && ../.venv/bin/mlops-nb runs ls   (or open it in JupyterLab: the "
-              "mlops sidebar)")
+              f"Look around:  cd {root} && {tools}/mlops-nb runs ls\n"
+              f"In JupyterLab: cd {root} && {tools}/jupyter lab   (the mlops tab of the left sidebar)")
     return {"root": root, "home": home, "runs": [first.run_id, second.run_id], "production": production,
             "decision": decision, "events": events, "seconds": elapsed}
 
