@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 import mlops_nb as mlops
 from mlops_nb.cli import cli
-from mlops_nb.registry import gates
+from mlops_nb.registry import gates, outputs
 from mlops_nb.registry import triggers as trigger_store
 from mlops_nb.scaffold import init_project, write_batch
 from mlops_nb.triggers.check import check_pipeline
@@ -68,6 +68,8 @@ def test_new_shifted_data_fires_triggers_retrains_and_gates(tmp_path, home, monk
     assert monitor.ok, [s.failure.describe() for s in monitor.steps.values() if s.failure]
     accuracy = mlops.get_run(monitor.steps["monitor"].run_id).metrics["accuracy"]
     assert 0.5 < accuracy < 1.0
+    monitored = {o["name"]: o for o in outputs.run_outputs(mlops.tracking.get_store(), monitor.steps["monitor"].run_id)}
+    assert {"accuracy", "drift_share", "prediction_drift"} <= set(monitored)  # data and predictions vs the reference
     notes = check_pipeline(run=False).notes
     assert notes["performance#4"].startswith("accuracy = ")
 
