@@ -97,12 +97,17 @@ def status_text(status: str) -> str:
     return f"[{_STATUS_STYLE.get(status, 'white')}]{status}[/]"
 
 
-def _common_keys(dicts: Iterable[dict], limit: int = _MAX_KEY_COLUMNS) -> list[str]:
+def common_keys(dicts: Iterable[dict], limit: int = _MAX_KEY_COLUMNS) -> list[str]:
+    """The keys worth a column: those whose value differs between rows first (what a comparison is about),
+    then those most rows have; a key that is None or empty everywhere makes no column."""
     counts: dict[str, int] = {}
+    values: dict[str, set] = {}
     for d in dicts:
-        for key in d:
-            counts[key] = counts.get(key, 0) + 1
-    return sorted(counts, key=lambda k: (-counts[k], k))[:limit]
+        for key, value in d.items():
+            if value is not None and value != "":
+                counts[key] = counts.get(key, 0) + 1
+                values.setdefault(key, set()).add(repr(value))
+    return sorted(counts, key=lambda k: (len(values[k]) < 2, -counts[k], k))[:limit]
 
 
 # -- tables ----------------------------------------------------------------------
@@ -112,8 +117,8 @@ def runs_table(rows: list[dict], out: Console | None = None) -> None:
     if not rows:
         out.print("No runs match. Log one with `with mlops.start_run(): ...`, or loosen the filter.")
         return
-    metric_keys = _common_keys(r["metrics"] for r in rows)
-    param_keys = _common_keys(r["params"] for r in rows)
+    metric_keys = common_keys(r["metrics"] for r in rows)
+    param_keys = common_keys(r["params"] for r in rows)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for header in ("run", "name", "experiment", "status", "started", "took"):
         table.add_column(header, no_wrap=True)
@@ -223,7 +228,7 @@ def model_detail(name: str, versions: list, metrics: dict[int, dict], history: l
                  out: Console | None = None) -> None:
     out = out or console()
     out.print(f"[bold]{escape(name)}[/]")
-    metric_keys = _common_keys(metrics.values())
+    metric_keys = common_keys(metrics.values())
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for header in ("version", "aliases", "run", "created", "inputs"):
         table.add_column(header)

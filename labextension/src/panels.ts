@@ -40,14 +40,24 @@ function table(headers: (string | HTMLElement)[], rows: HTMLElement[]): HTMLTabl
   );
 }
 
+/** The keys worth a column: those whose value differs between rows first, then the most common; none that
+ * has no value anywhere. */
 function keysOf(rows: any[], part: string, limit = 6): string[] {
   const counts = new Map<string, number>();
+  const values = new Map<string, Set<string>>();
   for (const row of rows) {
-    for (const key of Object.keys(row[part] || {})) {
-      counts.set(key, (counts.get(key) || 0) + 1);
+    for (const [key, value] of Object.entries(row[part] || {})) {
+      if (value !== null && value !== undefined && value !== '') {
+        counts.set(key, (counts.get(key) || 0) + 1);
+        values.set(key, (values.get(key) || new Set<string>()).add(JSON.stringify(value)));
+      }
     }
   }
-  return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, limit).map(e => e[0]);
+  const varies = (key: string): number => ((values.get(key)?.size || 0) > 1 ? 0 : 1);
+  return [...counts.entries()]
+    .sort((a, b) => varies(a[0]) - varies(b[0]) || b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, limit)
+    .map(e => e[0]);
 }
 
 /** Runs: filter (the search grammar), sort by a column, select two or more to compare. */

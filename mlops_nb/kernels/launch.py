@@ -3,7 +3,8 @@
 Kernels started at the same moment (parallel steps, a pool filling up) can pick the
 same free TCP port and fail with "Address already in use"; socket files cannot
 collide. They live in a private folder (0700) with short names, under the limit
-of a socket path's length.
+of a socket path's length; a name carries the id of the process that started the
+kernel, so the files of a killed process are swept away by the next one.
 """
 
 from __future__ import annotations
@@ -14,10 +15,38 @@ import uuid
 from pathlib import Path
 
 
+_swept = False
+
+
 def socket_folder() -> Path:
+    global _swept
     folder = Path(tempfile.gettempdir()) / f"mlops-nb-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
+    if not _swept:
+        _swept = True
+        sweep_stale_sockets(folder)
     return folder
+
+
+def sweep_stale_sockets(folder: Path) -> int:
+    """Remove the socket files of kernels whose starting process is gone (killed before it could clean
+    up): names carry that process's id, ``k-<pid>-<random>-<n>``. Returns how many went."""
+    from mlops_nb.kernels.lease import pid_alive
+
+    removed = 0
+    alive: dict[int, bool] = {}
+    for path in folder.glob("k-*-*-*"):
+        owner = path.name.split("-")[1]
+        if not owner.isdigit():
+            continue
+        if alive.setdefault(int(owner), pid_alive(int(owner))):
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def new_kernel_manager(kernel_name: str, *, asynchronous: bool = False):
@@ -25,5 +54,5 @@ def new_kernel_manager(kernel_name: str, *, asynchronous: bool = False):
 
     cls = AsyncKernelManager if asynchronous else KernelManager
     km = cls(kernel_name=kernel_name, transport="ipc")
-    km.ip = str(socket_folder() / f"k-{uuid.uuid4().hex[:12]}")
+    km.ip = str(socket_folder() / f"k-{os.getpid()}-{uuid.uuid4().hex[:10]}")
     return km

@@ -10,6 +10,7 @@ import math
 from html import escape
 from typing import Any, Iterable, Sequence
 
+from mlops_nb.render import common_keys as render_common_keys
 from mlops_nb.render import fmt_duration, fmt_plain, fmt_time
 
 _STATUS_COLOR = {"running": "#1565c0", "finished": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00",
@@ -46,11 +47,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, title: str =
 
 
 def common_keys(dicts: Iterable[dict], limit: int = 8) -> list[str]:
-    counts: dict[str, int] = {}
-    for d in dicts:
-        for key in d:
-            counts[key] = counts.get(key, 0) + 1
-    return sorted(counts, key=lambda k: (-counts[k], k))[:limit]
+    return render_common_keys(dicts, limit)
 
 
 def runs_html(rows: list[dict], *, title: str = "") -> str:

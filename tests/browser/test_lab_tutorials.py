@@ -14,6 +14,7 @@ import pytest
 import mlops_nb as mlops
 
 from tests.browser.test_lab_magics import accept_kernel_dialog, click_menu, wait_for
+from tests.browser.test_lab_sidebar import widen_left_sidebar
 
 pytestmark = pytest.mark.slow
 
@@ -83,8 +84,10 @@ def sidebar_shows_the_tutorial_runs(browser, shots):
     """What tutorial 1 promises: the sidebar shows its runs, from its registry, without being told where."""
     from selenium.webdriver.common.by import By
 
+    browser.execute_script(f"{SCROLLER}.scrollTop = 1900")  # the tracked cells, next to the sidebar
     wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".lm-TabBar-tab[data-id='mlops-nb-sidebar']"),
              30, "the mlops-nb sidebar tab").click()
+    widen_left_sidebar(browser, 220)
     wait_for(browser, lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, "#mlops-runs .mlops-table")
                                   if "forest" in t.text and "logreg-C0.1" in t.text], 30,
              "the sidebar's runs table to show the tutorial's runs")

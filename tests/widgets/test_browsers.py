@@ -88,3 +88,20 @@ def test_cancel_leaves_the_alias_alone(runs):
     assert browser.confirm_box.layout.display == "none"
     with pytest.raises(Exception):
         mlops.get_model_version("clf@production")
+
+
+def test_params_without_a_value_anywhere_make_no_column(home):
+    from mlops_nb.widgets.html import runs_html
+
+    for C in (0.1, 1.0):
+        with mlops.start_run(params={"C": C, "class_weight": None}):
+            mlops.log_metric("accuracy", C)
+    rows = [{"run_id": r, "name": n, "experiment": "e", "status": "finished", "start_time": 0, "end_time": 1,
+             "params": mlops.get_run(r).params, "metrics": mlops.get_run(r).metrics}
+            for r, n in zip(mlops.search_runs()["run_id"], ("a", "b"))]
+    html = runs_html(rows)
+    assert "<i>C</i>" in html and "class_weight" not in html
+    from mlops_nb.render import common_keys
+
+    rows = [{"same": 1, "often": 1, "varies": 1}, {"same": 1, "often": 2, "varies": 2}, {"same": 1, "varies": 3}]
+    assert common_keys(rows, limit=2) == ["varies", "often"]  # what differs between runs comes first
