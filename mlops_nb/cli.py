@@ -51,12 +51,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 @click.version_option(package_name="mlops-nb")
 @click.pass_context
 def cli(ctx: click.Context, home: str | None) -> None:
-    """mlops-nb: track notebook experiments, register models, and (soon) retrain them automatically.
+    """mlops-nb: track notebook experiments, turn notebooks into pipelines, and retrain models when
+    new data, drift, a schedule or a falling score calls for it.
 
     Runs, metrics, datasets and models live in a local registry, .mlops/registry.db,
     found like git finds .git. Examples:
 
     \b
+      mlops-nb init churn && cd churn       # a project from a template
+      mlops-nb run                          # its pipeline.yaml, headless
+      mlops-nb watch                        # rerun it when its triggers fire
       mlops-nb runs ls --filter "metrics.accuracy > 0.9" --order-by "metrics.accuracy desc"
       mlops-nb runs compare 3f2a 9c1d
       mlops-nb models promote churn 3 --alias production
@@ -214,15 +218,26 @@ def model_view(store: Store, name: str) -> views.ModelView:
 
 # -- help and demo ---------------------------------------------------------------
 
+HELP_TOPICS = {"filter": ("mlops_nb.registry.query", "the search grammar of runs ls --filter and search_runs"),
+               "pipeline": ("mlops_nb.pipeline.spec", "the fields of pipeline.yaml and its steps"),
+               "triggers": ("mlops_nb.triggers.spec", "the triggers: list of pipeline.yaml")}
+
+
 @cli.command("help")
-@click.argument("topic", type=click.Choice(["filter", "pipeline"]))
+@click.argument("topic", required=False, type=click.Choice(list(HELP_TOPICS)))
 def help_topic(topic) -> None:
-    """Longer help on a TOPIC: `filter` (the search grammar), `pipeline` (pipeline.yaml)."""
-    if topic == "filter":
-        from mlops_nb.registry import query as module
-    else:
-        from mlops_nb.pipeline import spec as module
-    click.echo(module.__doc__.split("\n", 1)[1].strip())
+    """Longer help on a TOPIC: `filter` (the search grammar), `pipeline` (pipeline.yaml), `triggers`."""
+    import importlib
+    import textwrap
+
+    if topic is None:
+        click.echo("mlops-nb help TOPIC, where TOPIC is one of:")
+        for name, (_, what) in HELP_TOPICS.items():
+            click.echo(f"  {name:<10} {what}")
+        click.echo("Each command has --help too: mlops-nb run --help")
+        return
+    body = importlib.import_module(HELP_TOPICS[topic][0]).__doc__.split("\n", 1)[1]
+    click.echo("\n\n".join(textwrap.dedent(part).strip("\n") for part in body.strip("\n").split("\n\n")))
 
 
 @cli.command("init")

@@ -92,3 +92,15 @@ def test_not_a_registry_is_one_line_error(tmp_path):
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "runs", "ls"])
     assert result.exit_code == 1 and "is not an mlops-nb registry" in result.output
     assert (tmp_path / "registry.db").read_text() == "hello"
+
+
+def test_help_lists_its_topics_and_prints_each_flush_left():
+    from click.testing import CliRunner
+
+    from mlops_nb.cli import cli
+
+    listing = CliRunner().invoke(cli, ["help"])
+    assert listing.exit_code == 0 and "filter" in listing.output and "triggers" in listing.output
+    for topic, first in (("pipeline", "name: churn"), ("triggers", "triggers:")):
+        result = CliRunner().invoke(cli, ["help", topic])
+        assert result.exit_code == 0 and result.output.startswith(first), result.output[:80]

@@ -1,1 +1,1 @@
-"""Data validation, drift statistics and (soon) the model gate: pure functions on pandas/numpy."""
+"""Data validation, drift statistics, the model gate and model cards: functions on pandas/numpy and the registry."""
