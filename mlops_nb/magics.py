@@ -188,8 +188,11 @@ def run_cli_in_notebook(words: list[str]) -> None:
     except click.Abort:
         print("Aborted.")
     except click.UsageError as exc:
-        command = " ".join(w for w in words[:2] if not w.startswith("-"))
-        raise UsageError(f"{exc.format_message()} (see %mlops {command + ' ' if command else ''}--help)") from None
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `%mlops`, `%mlops runs`: the help, not an error
+            print(exc.format_message())
+            return
+        where = exc.ctx.command_path if exc.ctx is not None else "%mlops"
+        raise UsageError(f"{exc.format_message()} (see {where} --help)") from None
     except click.ClickException as exc:
         raise UsageError(exc.format_message()) from None
 

@@ -139,6 +139,10 @@ def test_mlops_magic_speaks_the_cli_commands(ip, capsys):
     assert "no model named 'nope'" in str(result.error_in_exec)
     result = ip.run_cell("%mlops runs --help")
     assert result.error_in_exec is None and "Usage: %mlops runs" in capsys.readouterr().out
+    result = ip.run_cell("%mlops runs")  # a group alone: its help, not an error
+    assert result.error_in_exec is None and "Usage: %mlops runs" in capsys.readouterr().out
+    result = ip.run_cell("%mlops runs ls --bad")
+    assert str(result.error_in_exec) == "No such option '--bad'. (see %mlops runs ls --help)"
 
 
 def test_mlops_experiment_sets_the_sessions_experiment(ip):
