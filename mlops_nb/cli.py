@@ -216,6 +216,31 @@ def model_view(store: Store, name: str) -> views.ModelView:
     return views.ModelView(name, versions, metrics, models.alias_history(store, name))
 
 
+# -- datasets --------------------------------------------------------------------
+
+@cli.group("datasets", cls=_Group)
+def datasets_group() -> None:
+    """Datasets by content: their versions, and the runs and models that used each one."""
+
+
+@datasets_group.command("ls")
+@json_option
+@click.pass_context
+def datasets_ls(ctx, as_json) -> None:
+    """List datasets: how many versions (contents) each has, the newest, and how many runs used it."""
+    _show(ctx, views.DatasetsView(datasets.dataset_summaries(_store(ctx))), as_json)
+
+
+@datasets_group.command("show")
+@click.argument("name")
+@json_option
+@click.pass_context
+def datasets_show(ctx, name, as_json) -> None:
+    """Every version of dataset NAME, newest first: rows, columns, the runs that used it (and as what:
+    train, test, input...) and the model versions trained from those runs."""
+    _show(ctx, views.DatasetView(name, datasets.dataset_history(_store(ctx), name)), as_json)
+
+
 # -- help and demo ---------------------------------------------------------------
 
 HELP_TOPICS = {"filter": ("mlops_nb.registry.query", "the search grammar of runs ls --filter and search_runs"),

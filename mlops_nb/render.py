@@ -209,6 +209,37 @@ def experiments_table(rows: list[dict], out: Console | None = None) -> None:
     out.print(table)
 
 
+def datasets_table(rows: list[dict], out: Console | None = None) -> None:
+    out = out or console()
+    if not rows:
+        out.print("No datasets yet. A fitted estimator's frame is logged by %%track; or mlops.log_dataset(df, name).")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("dataset", "versions", "newest", "rows", "columns", "used by runs", "updated"):
+        table.add_column(header)
+    for r in rows:
+        table.add_row(escape(r["name"]), str(r["versions"]), r["fingerprint"][:12], str(r["n_rows"] or ""),
+                      str(r["n_cols"] or ""), str(r["runs"]), fmt_time(r["updated_at"]))
+    out.print(table)
+
+
+def dataset_detail(name: str, versions: list[dict], out: Console | None = None) -> None:
+    out = out or console()
+    out.print(f"[bold]{escape(name)}[/]: {len(versions)} version(s), newest first")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("version", "rows", "columns", "first seen", "used by", "models"):
+        table.add_column(header)
+    for v in versions:
+        used = ", ".join(f"{r['run_id'][:8]} {r['name']} ({r['role']})" for r in v["runs"][:4])
+        if len(v["runs"]) > 4:
+            used += f", and {len(v['runs']) - 4} more"
+        table.add_row(v["fingerprint"][:12], str(v["n_rows"] or ""), str(v["n_cols"] or ""),
+                      fmt_time(v["created_at"]), escape(used), escape(", ".join(f"{m['name']}/{m['version']}"
+                                                                                 for m in v["models"])))
+    out.print(table)
+    out.print("[dim]a version is the data's content (sha256): the same data logged again is the same version[/]")
+
+
 def models_table(rows: list[dict], out: Console | None = None) -> None:
     out = out or console()
     if not rows:

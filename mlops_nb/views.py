@@ -101,6 +101,35 @@ class ExperimentsView(View):
 
 
 @dataclass(repr=False)
+class DatasetsView(View):
+    rows: list[dict]
+
+    def to_json(self):
+        return self.rows
+
+    def print_terminal(self, out=None):
+        render.datasets_table(self.rows, out)
+
+    def _repr_html_(self):
+        return html.datasets_html(self.rows)
+
+
+@dataclass(repr=False)
+class DatasetView(View):
+    name: str
+    versions: list[dict]
+
+    def to_json(self):
+        return {"name": self.name, "versions": self.versions}
+
+    def print_terminal(self, out=None):
+        render.dataset_detail(self.name, self.versions, out)
+
+    def _repr_html_(self):
+        return html.dataset_html(self.name, self.versions)
+
+
+@dataclass(repr=False)
 class ModelsView(View):
     rows: list[dict]
 

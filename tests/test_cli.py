@@ -104,3 +104,25 @@ def test_help_lists_its_topics_and_prints_each_flush_left():
     for topic, first in (("pipeline", "name: churn"), ("triggers", "triggers:")):
         result = CliRunner().invoke(cli, ["help", topic])
         assert result.exit_code == 0 and result.output.startswith(first), result.output[:80]
+
+
+def test_datasets_show_versions_and_what_used_them(home):
+    import pandas as pd
+
+    first = pd.DataFrame({"age": [20, 30, 40, 50], "churned": [0, 0, 1, 1]})
+    for name, frame in (("a", first), ("b", first.copy()), ("c", first.assign(age=first.age + 1))):
+        with mlops.start_run(experiment="data", name=name) as run:
+            mlops.log_dataset(frame, "customers")
+            mlops.log_model(LogisticRegression().fit(frame[["age"]], frame.churned), "model")
+        mlops.register_model(run, "churn")
+    code, out = invoke("datasets", "ls", "--json")
+    assert code == 0 and json.loads(out) == [{**json.loads(out)[0], "name": "customers", "versions": 2, "runs": 3,
+                                              "n_rows": 4, "n_cols": 2}]
+    code, out = invoke("datasets", "show", "customers", "--json")
+    newest, oldest = json.loads(out)["versions"]  # the same content logged twice is one version
+    assert [r["name"] for r in oldest["runs"]] == ["a", "b"] and [r["role"] for r in oldest["runs"]] == ["train"] * 2
+    assert [m["version"] for m in oldest["models"]] == [1, 2] and [m["version"] for m in newest["models"]] == [3]
+    code, out = invoke("datasets", "show", "customers")
+    assert code == 0 and "2 version(s)" in out and "churn/3" in out
+    code, out = invoke("datasets", "show", "nope")
+    assert code == 1 and "no dataset 'nope'; logged datasets: 'customers'" in out

@@ -107,3 +107,40 @@ def _dataset(row: tuple) -> dict:
     return {"id": id_, "name": name, "fingerprint": fingerprint, "n_rows": n_rows, "n_cols": n_cols,
             "schema": json.loads(schema) if schema else None, "profile": json.loads(profile) if profile else None,
             "created_at": created_at}
+
+
+def dataset_summaries(store: Store) -> list[dict]:
+    """One row per dataset name: how many versions (contents), the newest one, and how many runs used it."""
+    rows = store.query(
+        "SELECT d.name, COUNT(DISTINCT d.id), MAX(d.created_at), COUNT(DISTINCT rd.run_id) FROM datasets d "
+        "LEFT JOIN run_datasets rd ON rd.dataset_id = d.id GROUP BY d.name ORDER BY d.name")
+    out = []
+    for name, versions, updated, used in rows:
+        newest = get_dataset(store, name)
+        out.append({"name": name, "versions": versions, "fingerprint": newest["fingerprint"],
+                    "n_rows": newest["n_rows"], "n_cols": newest["n_cols"], "updated_at": updated, "runs": used})
+    return out
+
+
+def dataset_history(store: Store, name: str) -> list[dict]:
+    """Every version (content) of dataset ``name``, newest first, with the runs that used it (and in which
+    role) and the model versions registered from those runs: which data a model was trained on."""
+    get_dataset(store, name)  # a one-line error naming the known datasets
+    versions = store.query(_SELECT + " WHERE name = ? ORDER BY id DESC", (name,))
+    out = []
+    for row in versions:
+        version = _dataset(row)
+        version.pop("profile")
+        used = store.query(
+            "SELECT r.id, r.name, e.name, rd.role, r.start_time FROM run_datasets rd JOIN runs r ON r.id = rd.run_id "
+            "JOIN experiments e ON e.id = r.experiment_id WHERE rd.dataset_id = ? ORDER BY r.start_time",
+            (version["id"],))
+        version["runs"] = [{"run_id": r[0], "name": r[1], "experiment": r[2], "role": r[3], "start_time": r[4]}
+                           for r in used]
+        ids = [r[0] for r in used]
+        marks = ", ".join("?" * len(ids))
+        version["models"] = [{"name": m[0], "version": m[1], "run_id": m[2]} for m in store.query(
+            f"SELECT name, version, run_id FROM model_versions WHERE run_id IN ({marks}) ORDER BY name, version",
+            ids)] if ids else []
+        out.append(version)
+    return out

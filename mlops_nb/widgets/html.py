@@ -175,6 +175,28 @@ def experiments_html(rows: list[dict]) -> str:
                    cell(e(fmt_time(r["created_at"])))] for r in rows])
 
 
+def datasets_html(rows: list[dict]) -> str:
+    if not rows:
+        return "<p>No datasets yet.</p>"
+    return table(["dataset", "versions", "newest", "rows", "columns", "used by runs", "updated"],
+                 [[cell(e(r["name"])), cell(r["versions"], numeric=True), cell(f"<code>{e(r['fingerprint'][:12])}</code>"),
+                   cell(r["n_rows"] or "", numeric=True), cell(r["n_cols"] or "", numeric=True),
+                   cell(r["runs"], numeric=True), cell(e(fmt_time(r["updated_at"])))] for r in rows])
+
+
+def dataset_html(name: str, versions: list[dict]) -> str:
+    rows = []
+    for v in versions:
+        used = ", ".join(f"<code>{e(r['run_id'][:8])}</code> {e(r['name'])} ({e(r['role'])})" for r in v["runs"][:4])
+        if len(v["runs"]) > 4:
+            used += f", and {len(v['runs']) - 4} more"
+        rows.append([cell(f"<code>{e(v['fingerprint'][:12])}</code>"), cell(v["n_rows"] or "", numeric=True),
+                     cell(v["n_cols"] or "", numeric=True), cell(e(fmt_time(v["created_at"]))), cell(used),
+                     cell(e(", ".join(f"{m['name']}/{m['version']}" for m in v["models"])))])
+    return table(["version", "rows", "columns", "first seen", "used by", "models"], rows,
+                 title=f"{e(name)}: {len(versions)} version(s), newest first")
+
+
 def models_html(rows: list[dict]) -> str:
     if not rows:
         return "<p>No registered models yet.</p>"
