@@ -9,15 +9,17 @@ Ploomber lives in its own venv (it is not a dependency of ours):
 
 The pipeline is load -> clean -> features -> train -> report; each step is a notebook that
 reads the previous step's CSV and writes its own (~5,000 rows, a LogisticRegression in
-train). The notebooks' code is the same for both tools; only the parameters cell differs
-(`upstream`/`product` for Ploomber, plain paths for us, declared as inputs/outputs in
-pipeline.yaml). Each tool is run as a user would from a terminal, in the project folder:
+train). The steps' code is the same for both tools, using `src` and `dst` paths: for us the
+parameters cell sets them (and pipeline.yaml declares them as inputs/outputs); for
+Ploomber the parameters cell declares `upstream`/`product` and one more cell reads the
+paths from them. Each tool is run as a user would from a terminal, in the project folder:
 `ploomber build` (its default papermill executor, and `executor: ploomber-engine`, which
 runs the notebook in Ploomber's own process without a kernel) and `mlops-nb run --quiet
---engine fresh|warm`, warm also with a kernel daemon started (and ready) beforehand. Wall times of: (a) the first full run,
-(b) a rerun with nothing changed, (c) a rerun after the features notebook's code changed
-(features, train and report must rerun). Every repeat builds fresh project copies; the
-script checks from the output files' mtimes that each tool did (or skipped) the work.
+--engine fresh|warm`, warm also with a kernel daemon started (and ready) beforehand.
+Wall times of: (a) the first full run, (b) a rerun with nothing changed, (c) a rerun after
+the features notebook's code changed (features, train and report must rerun). Every
+repeat builds fresh project copies; the script checks from the output CSVs' mtimes that
+each tool did (or skipped) the work, and prints a failing command's stderr tail.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ pd.DataFrame({"y": y_test, "proba": model.predict_proba(X_test)[:, 1]}).to_csv(d
 df = pd.read_csv(src)
 accuracy = ((df["proba"] > 0.5) == df["y"]).mean()
 print(f"accuracy {accuracy:.3f}")
-pd.DataFrame({"metric": ["accuracy", "mean_proba"], "value": [accuracy, df["proba"].mean()]}).to_csv(dst, index=False)""",
+summary = pd.DataFrame({"metric": ["accuracy", "mean_proba"], "value": [accuracy, df["proba"].mean()]})
+summary.to_csv(dst, index=False)""",
 }
 # Scenario (c): a new feature, so the features CSV, the model's probabilities and the report all change.
 CHANGE = ('df["ab"] = df["a"] * df["b"]', 'df["ab"] = df["a"] * df["b"]\ndf["b2"] = df["b"] ** 2')
@@ -232,13 +235,13 @@ def main() -> None:
              "mlops fresh": "mlops-nb --engine fresh", "mlops warm": "mlops-nb --engine warm",
              "mlops warm+daemon": "mlops-nb warm + daemon"}
     print("\nmedian wall seconds (x = Ploomber's default's time / this one's; above 1: faster than it)")
-    print(f"  {'':<28}" + "".join(f"{labels[s]:>30}" for s in "abc"))
+    print(f"  {'':<28}" + "".join(f"{labels[s]:>32}" for s in "abc"))
     for v in variants:
         cells = [f"{med[v][s]:>22.2f}s ({med['ploomber'][s] / med[v][s]:4.1f}x)" for s in "abc"]
         print(f"  {names[v]:<28}" + "".join(cells))
     print("\n  ploomber-engine: no kernel; the notebook runs in Ploomber's process (the kernelspec is unused).")
     print("  mlops warm: no daemon, so each `mlops-nb run` starts (and preloads) its own pool; its times include that.")
-    print(f"  mlops warm+daemon: `mlops-nb kernels start -n 2 --preload pandas --preload sklearn` until its kernels "
+    print(f"  warm + daemon: `mlops-nb kernels start -n 2 --preload pandas --preload sklearn` until its kernels "
           f"were ready took {statistics.median(pool_times):.2f} s (median), not included above.")
     print("\nwork done, from the output CSVs' mtimes (a: all 5 written; b: none; c: features, train, report only):")
     for v in variants:

@@ -116,6 +116,19 @@ def plan_params(pipeline: Pipeline, overrides: list[tuple[str | None, str, str]]
     return planned
 
 
+_import_lock = threading.Lock()
+
+
+def import_execution_stack() -> None:
+    """Import jupyter_client, nbclient and papermill once, in one thread at a time: step threads importing
+    them at once deadlock. Only runs that execute a notebook pay for it (nbformat's jsonschema alone can
+    take a second)."""
+    with _import_lock:
+        import jupyter_client  # noqa: F401
+        import nbclient  # noqa: F401
+        import papermill.execute  # noqa: F401
+
+
 class _Run:
     """The state of one pipeline run, shared by the step threads."""
 
@@ -132,6 +145,8 @@ class _Run:
         self.lock = threading.Lock()
         self.folder = store.home / "runs" / run_id
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.jobs = 1
+        self.warmed = False
 
     def pool_for(self, kernel_name: str):
         """The kernel daemon's pool when one answers (`mlops-nb kernels start`), else this process's."""
@@ -144,8 +159,17 @@ class _Run:
             return DaemonPool(self.daemon, kernel_name)
         return local_pool(kernel_name, log_dir=self.store.home / "kernels")
 
-    def warm_up(self, jobs: int) -> None:
-        """Start (and preload) the kernels the warm steps will need, while the first steps get ready."""
+    def warm_up(self) -> None:
+        """Before the first step that really runs (a run where every step is cached needs none of this):
+        import the execution stack, and start (and preload) the kernels the warm steps will need."""
+        with self.lock:
+            if self.warmed:
+                return
+            self.warmed = True
+            import_execution_stack()
+            self._start_kernels(self.jobs)
+
+    def _start_kernels(self, jobs: int) -> None:
         from mlops_nb.kernels.preload import preload_list
         from mlops_nb.pipeline.execute import kernel_name_of
 
@@ -194,11 +218,6 @@ def execute_pipeline(pipeline: Pipeline, planned: dict[str, dict], *, run_params
     if engine not in ("warm", "fresh"):
         raise ParamError(f"engine must be warm or fresh, got {engine!r} (from --engine or MLOPS_NB_ENGINE)")
     progress = progress or QuietProgress()
-    # Import the execution stack here, in one thread: step threads importing it at once deadlock.
-    import jupyter_client  # noqa: F401
-    import nbclient  # noqa: F401
-    import papermill.execute  # noqa: F401
-
     store = open_store(find_home(tracking._settings["home"], start=pipeline.root))
     held = None
     if lock:
@@ -230,7 +249,7 @@ def _execute(pipeline, planned, store, started, *, run_params, force, force_step
     status = "finished"
     try:
         with _working_dir(pipeline.root), (_sigterm_as_interrupt() if handle_sigterm else nullcontext()):
-            state.warm_up(jobs)
+            state.jobs = jobs
             _schedule(state, jobs)
     except KeyboardInterrupt:
         status = "interrupted"
@@ -300,6 +319,7 @@ def _run_step(state: _Run, step: Step) -> StepResult:
         if cached_from is not None:
             run_id = _record_cached(state, step, params, key, cached_from, input_files)
             return StepResult(step.name, "cached", run_id, time.monotonic() - started, cached_from=cached_from)
+    state.warm_up()
     run_id = _create_step_run(state, step, params, key)
     _record_files(store, run_id, pipeline.root, input_files, "input")
     state.progress.step_started(step.name, run_id)
