@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_kernels.py
 	$(BIN)/python benchmarks/bench_drift.py
 	$(BIN)/python benchmarks/bench_triggers.py
+	$(BIN)/python benchmarks/bench_ploomber.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache
