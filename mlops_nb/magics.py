@@ -38,13 +38,17 @@ class RunSummary:
 
     def __repr__(self) -> str:
         from mlops_nb.render import fmt_duration, fmt_plain
+        from mlops_nb.widgets.html import split_model_params
 
         run = self.run
+        own, models = split_model_params(run)
         parts = [f"run {run.name} ({run.id[:8]}) {run.status} in {fmt_duration(run.start_time, run.end_time)}"]
-        if run.params:
-            parts.append("params " + ", ".join(f"{k}={fmt_plain(v)}" for k, v in list(run.params.items())[:8]))
+        if own:
+            parts.append("params " + ", ".join(f"{k}={fmt_plain(v)}" for k, v in list(own.items())[:8]))
         if run.metrics:
             parts.append("metrics " + ", ".join(f"{k}={fmt_plain(v)}" for k, v in run.metrics.items()))
+        if models:
+            parts.append("models " + ", ".join(f"{m} ({n} estimator params)" if n else m for m, n in models.items()))
         return " · ".join(parts)
 
 

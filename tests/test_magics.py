@@ -73,6 +73,9 @@ def test_tracked_cell_logs_injected_params_metrics_and_fitted_model(home, tmp_pa
     track_cell = next(c for c in nb.cells if c.source.startswith("%%track"))
     table_cell = next(c for c in nb.cells if c.source == "%mlops runs ls")
     assert "fit" in outputs_of(track_cell, "text/html") and "accuracy=1" in outputs_of(track_cell, "text/html")
+    # The summary names the run's own params and counts the estimator's instead of listing them all.
+    assert "params C=0.5" in outputs_of(track_cell, "text/html") and "clf.C=" not in outputs_of(track_cell, "text/html")
+    assert "clf (" in outputs_of(track_cell, "text/html") and "estimator params)" in outputs_of(track_cell, "text/html")
     assert "<table" in outputs_of(table_cell, "text/html") and ">fit<" in outputs_of(table_cell, "text/html")
     assert "application/vnd.jupyter.widget-view+json" in json.dumps(table_cell.outputs)
 

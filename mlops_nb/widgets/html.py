@@ -68,19 +68,33 @@ def runs_html(rows: list[dict], *, title: str = "") -> str:
     return table(headers, body, title=title) + note
 
 
+def split_model_params(run) -> tuple[dict, dict[str, int]]:
+    """The run's own params, and each logged model with how many of its estimator params (``clf.C``...)
+    the run holds: a summary names those, the run's page lists them."""
+    models = {name[len("models/"):-len(".pkl")]: 0 for name in run.artifacts if name.startswith("models/")}
+    own = {}
+    for key, value in run.params.items():
+        owner = key.split(".", 1)[0] if "." in key else None
+        if owner in models:
+            models[owner] += 1
+        else:
+            own[key] = value
+    return own, models
+
+
 def run_summary_html(run) -> str:
     """One line for the output of a %%track cell."""
     took = fmt_duration(run.start_time, run.end_time)
     parts = [f"<b>{e(run.name)}</b> <code>{e(run.id[:8])}</code>", status_html(run.status),
              e(took), f"experiment <i>{e(run.experiment)}</i>"]
-    if run.params:
-        parts.append("params " + ", ".join(f"{e(k)}={text_value(v)}" for k, v in list(run.params.items())[:8])
-                     + (" …" if len(run.params) > 8 else ""))
+    own, models = split_model_params(run)
+    if own:
+        parts.append("params " + ", ".join(f"{e(k)}={text_value(v)}" for k, v in list(own.items())[:8])
+                     + (" …" if len(own) > 8 else ""))
     if run.metrics:
         parts.append("metrics " + ", ".join(f"<b>{e(k)}={text_value(v)}</b>" for k, v in list(run.metrics.items())[:8]))
-    models = [name[len("models/"):-len(".pkl")] for name in run.artifacts if name.startswith("models/")]
     if models:
-        parts.append("models " + ", ".join(e(m) for m in models))
+        parts.append("models " + ", ".join(f"{e(m)} ({n} estimator params)" if n else e(m) for m, n in models.items()))
     return ('<div class="mlops-nb-run" style="font-size:12px;border-left:3px solid '
             f'{_STATUS_COLOR.get(run.status, "#333")};padding:2px 8px">' + " · ".join(parts) + "</div>")
 
