@@ -89,16 +89,17 @@ def test_regression_template_runs_end_to_end(tmp_path, home, monkeypatch):
 
 
 @pytest.mark.slow
-def test_step_notebooks_also_run_by_hand_in_order(tmp_path, home):
+@pytest.mark.parametrize("template, model", [("tabular-classification", "churn"), ("tabular-regression", "charges")])
+def test_step_notebooks_also_run_by_hand_in_order(tmp_path, home, template, model):
     """Outside a pipeline, from the notebooks' own folder as JupyterLab starts their kernels: each runs as written."""
     import papermill
 
     project = tmp_path / "by-hand"
-    init_project(project)
-    for step in ("extract", "validate", "prepare", "train", "gate"):
+    init_project(project, template)
+    for step in ("extract", "validate", "prepare", "train", "gate", "monitor"):
         papermill.execute_notebook(str(project / "notebooks" / f"{step}.ipynb"), str(tmp_path / f"{step}.out.ipynb"),
                                    cwd=str(project / "notebooks"), kernel_name="python3", progress_bar=False)
-    assert mlops.get_model_version("churn@production").version == 1
+    assert mlops.get_model_version(f"{model}@production").version == 1
 
 
 @pytest.mark.slow
