@@ -185,7 +185,10 @@ def watch_command(ctx, pipelines, interval, on_stop, engine) -> None:
         spec = load_pipeline(path)  # a broken file stops us before we start watching
         if not spec.triggers:
             click.echo(f"note: {spec.name} has no triggers; add a triggers: list to {spec.path.name}", err=True)
-    click.echo(f"watching {', '.join(paths)} every {interval:g} s (Ctrl-C to stop)")
+        for trigger in spec.triggers:
+            click.echo(f"{spec.name}: {trigger.key}: {trigger.describe()}")
+    click.echo(f"watching {', '.join(paths)} every {interval:g} s; a firing runs the pipeline and is printed here; "
+               "`mlops-nb triggers history` says why each run happened (Ctrl-C to stop)")
     Watcher(paths, interval=interval, on_stop=on_stop, engine=engine,
             report=lambda result: render.check_report(result, quiet=True)).run()
     click.echo("watcher stopped")

@@ -226,6 +226,7 @@ def test_watch_on_stop_interrupt_stops_the_running_pipeline(project, home):
     watcher.send_signal(signal.SIGTERM)
     out, err = watcher.communicate(timeout=30)
     assert watcher.returncode == 0 and "watcher stopped" in out, err
+    assert "watched: new_data#1: new data in data/incoming/*.csv" in out  # says what it watches
     assert dict(open_store(home).query("SELECT kind, status FROM runs")) == {"pipeline": "interrupted",
                                                                             "step": "interrupted"}
 
