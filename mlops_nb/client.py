@@ -91,5 +91,5 @@ def trigger_history(pipeline: str | None = None, limit: int = 20):
     events = triggers.history(get_store(), pipeline, limit)
     columns = ["fired_at", "pipeline", "trigger", "kind", "status", "run_id", "reason", "evidence"]
     frame = pd.DataFrame(events, columns=["id", *columns])[columns]
-    frame["fired_at"] = pd.to_datetime(frame["fired_at"], unit="s")
+    frame["fired_at"] = pd.to_datetime(frame["fired_at"], unit="s").dt.round("s")
     return frame

@@ -27,7 +27,8 @@ def e(value: Any) -> str:
 
 
 def cell(value: Any, style: str = "", numeric: bool = False) -> str:
-    align = "text-align:right;" if numeric else ""
+    # JupyterLab right-aligns every table cell; text reads better flush left.
+    align = "text-align:right;" if numeric else "text-align:left;"
     return f'<td style="{_TD};{align}{style}">{value}</td>'
 
 
