@@ -64,38 +64,9 @@ class PipelineResult:
         return f"PipelineResult({self.pipeline!r}, run={self.run_id[:8]!r}, status={self.status!r}, {states})"
 
     def _repr_html_(self) -> str:
-        from mlops_nb.widgets.html import cell, e, status_html, table
+        from mlops_nb.widgets.html import pipeline_result_html
 
-        rows = []
-        for step in self.steps.values():
-            note = step.reason or (f"from run {step.cached_from[:8]}" if step.cached_from else "")
-            if step.failure is not None:
-                note = step.failure.summary()
-            notebook = (f'<a href="{e(_relative(step.notebook))}" target="_blank"><code>{e(_short(step.notebook))}'
-                        '</code></a>') if step.notebook else ""
-            rows.append([cell(e(step.name)), cell(status_html(step.status)), cell(f"{step.seconds:.1f} s", numeric=True),
-                         cell(f"<code>{e((step.run_id or '')[:8])}</code>"), cell(notebook), cell(e(note))])
-        title = (f"pipeline {e(self.pipeline)} · run <code>{e(self.run_id[:8])}</code> · {status_html(self.status)}"
-                 f" in {self.seconds:.1f} s")
-        return table(["step", "state", "took", "run", "executed notebook", "note"], rows, title=title)
-
-
-def _short(path: Path) -> str:
-    """``.mlops/runs/1a2b3c4d…/train.ipynb``: where in the project an executed notebook is, briefly."""
-    parts = path.parts
-    if ".mlops" in parts:
-        tail = list(parts[parts.index(".mlops"):])
-        if len(tail) > 3 and len(tail[2]) > 8:
-            tail[2] = tail[2][:8] + "…"
-        return "/".join(tail)
-    return path.name
-
-
-def _relative(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive
-        return str(path)
+        return pipeline_result_html(self)
 
 
 def plan_params(pipeline: Pipeline, overrides: list[tuple[str | None, str, str]]) -> dict[str, dict]:

@@ -100,6 +100,33 @@ def run_summary_html(run) -> str:
             f'{_STATUS_COLOR.get(run.status, "#333")};padding:2px 8px">' + " · ".join(parts) + "</div>")
 
 
+def pipeline_result_html(result) -> str:
+    """A pipeline run as a notebook shows it: each step's state, time, run and executed notebook."""
+    rows = []
+    for step in result.steps.values():
+        note = step.reason or (f"from run {step.cached_from[:8]}" if step.cached_from else "")
+        if step.failure is not None:
+            note = step.failure.summary()
+        # The full path on hover: the file browser does not open the hidden .mlops/ (the sidebar does).
+        notebook = f'<code title="{e(step.notebook)}">{e(_short_path(step.notebook))}</code>' if step.notebook else ""
+        rows.append([cell(e(step.name)), cell(status_html(step.status)), cell(f"{step.seconds:.1f} s", numeric=True),
+                     cell(f"<code>{e((step.run_id or '')[:8])}</code>"), cell(notebook), cell(e(note))])
+    title = (f"pipeline {e(result.pipeline)} · run <code>{e(result.run_id[:8])}</code> · {status_html(result.status)}"
+             f" in {result.seconds:.1f} s")
+    return table(["step", "state", "took", "run", "executed notebook", "note"], rows, title=title)
+
+
+def _short_path(path) -> str:
+    """``.mlops/runs/1a2b3c4d…/train.ipynb``: where in the project an executed notebook is, briefly."""
+    parts = path.parts
+    if ".mlops" in parts:
+        tail = list(parts[parts.index(".mlops"):])
+        if len(tail) > 3 and len(tail[2]) > 8:
+            tail[2] = tail[2][:8] + "…"
+        return "/".join(tail)
+    return path.name
+
+
 def run_html(run, lineage: dict, metric_steps: dict[str, int]) -> str:
     rows = [("experiment", e(run.experiment)), ("status", status_html(run.status)), ("kind", e(run.kind)),
             ("started", e(fmt_time(run.start_time))), ("took", e(fmt_duration(run.start_time, run.end_time))),
