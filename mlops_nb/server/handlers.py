@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import tornado
@@ -23,6 +24,8 @@ from mlops_nb.registry import triggers as trigger_store
 from mlops_nb.registry.home import find_home
 from mlops_nb.registry.store import open_store
 
+_REGISTRIES_TTL = 5.0
+_registries_seen: dict[Path, tuple[float, list[dict]]] = {}
 _STATUS = ((NotFoundError, 404), (FilterSyntaxError, 400), (InvalidInputError, 400), (MlopsError, 409))
 _SKIP_DIRS = {".mlops", ".git", ".ipynb_checkpoints", "node_modules", ".venv", "venv", "__pycache__"}
 
@@ -53,8 +56,13 @@ class MlopsHandler(APIHandler):
                                 "or run a pipeline, and it appears here")
         return open_store(home)
 
-    def registries(self) -> list[dict]:
-        return find_registries(self.root)
+    def registries(self, fresh: bool = False) -> list[dict]:
+        """The registries under the root, looked for at most every few seconds (the sidebar polls)."""
+        now = time.monotonic()
+        cached = _registries_seen.get(self.root)
+        if fresh or cached is None or now - cached[0] > _REGISTRIES_TTL:
+            cached = _registries_seen[self.root] = (now, find_registries(self.root))
+        return cached[1]
 
     def reply(self, data, status: int = 200) -> None:
         self.set_status(status)
@@ -233,7 +241,8 @@ class RegistriesHandler(MlopsHandler):
     def get(self):
         def act():
             self.reply({"registries": [{"id": r["id"], "home": str(r["home"]),
-                                        "exists": (r["home"] / "registry.db").is_file()} for r in self.registries()]})
+                                        "exists": (r["home"] / "registry.db").is_file()}
+                                       for r in self.registries(fresh=True)]})
         self._handle(act)
 
 
