@@ -17,6 +17,7 @@ from typing import Any
 
 from mlops_nb.errors import InvalidInputError
 from mlops_nb.notebook import PARAMETERS_TAG
+from mlops_nb.pipeline.spec import Pipeline, suggest
 
 _MISSING = object()
 
@@ -154,3 +155,21 @@ def _require(name: str, declared: dict[str, Declared], step_name: str, notebook:
 
         raise ParamError(f"step {step_name!r}: {notebook.name} has no param {name!r}{suggest(name, declared)}; "
                          f"its parameters cell declares: {', '.join(declared) or 'nothing'}")
+
+
+def plan_params(pipeline: Pipeline, overrides: list[tuple[str | None, str, str]]) -> dict[str, dict]:
+    """Resolved params for every step; refuses overrides that no step (or no such step) takes."""
+    names = [s.name for s in pipeline.steps]
+    for target, name, _ in overrides:
+        if target is not None and target not in names:
+            raise ParamError(f"-p {target}.{name}: pipeline {pipeline.name!r} has no step {target!r}"
+                             f"{suggest(target, names)}; its steps: {', '.join(names)}")
+    declared = {s.name: declared_params(s.notebook) for s in pipeline.steps}
+    planned = {s.name: resolve_step_params(s.name, s.notebook, declared[s.name], pipeline.params, s.params,
+                                           overrides) for s in pipeline.steps}
+    for target, name, _ in overrides:
+        if target is None and not any(name in (d or {}) for d in declared.values()):
+            known = sorted({n for d in declared.values() for n in (d or {})})
+            raise ParamError(f"-p {name}: no step of pipeline {pipeline.name!r} declares a param {name!r}"
+                             f"{suggest(name, known)}; declared: {', '.join(known) or 'none'}")
+    return planned

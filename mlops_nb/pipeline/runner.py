@@ -21,9 +21,9 @@ from mlops_nb import environment, tracking
 from mlops_nb.errors import NotFoundError
 from mlops_nb.pipeline import cache
 from mlops_nb.pipeline.execute import StepFailure, execute_step_notebook
-from mlops_nb.pipeline.params import ParamError, declared_params, parse_overrides, resolve_step_params
+from mlops_nb.pipeline.params import ParamError, parse_overrides, plan_params
 from mlops_nb.pipeline.progress import Progress, QuietProgress
-from mlops_nb.pipeline.spec import Pipeline, Step, load_pipeline, order_steps, suggest
+from mlops_nb.pipeline.spec import Pipeline, Step, load_pipeline, order_steps
 from mlops_nb.registry import artifacts, datasets, outputs, runs
 from mlops_nb.registry.home import find_home
 from mlops_nb.registry.store import Store, open_store
@@ -67,24 +67,6 @@ class PipelineResult:
         from mlops_nb.widgets.html import pipeline_result_html
 
         return pipeline_result_html(self)
-
-
-def plan_params(pipeline: Pipeline, overrides: list[tuple[str | None, str, str]]) -> dict[str, dict]:
-    """Resolved params for every step; refuses overrides that no step (or no such step) takes."""
-    names = [s.name for s in pipeline.steps]
-    for target, name, _ in overrides:
-        if target is not None and target not in names:
-            raise ParamError(f"-p {target}.{name}: pipeline {pipeline.name!r} has no step {target!r}"
-                             f"{suggest(target, names)}; its steps: {', '.join(names)}")
-    declared = {s.name: declared_params(s.notebook) for s in pipeline.steps}
-    planned = {s.name: resolve_step_params(s.name, s.notebook, declared[s.name], pipeline.params, s.params,
-                                           overrides) for s in pipeline.steps}
-    for target, name, _ in overrides:
-        if target is None and not any(name in (d or {}) for d in declared.values()):
-            known = sorted({n for d in declared.values() for n in (d or {})})
-            raise ParamError(f"-p {name}: no step of pipeline {pipeline.name!r} declares a param {name!r}"
-                             f"{suggest(name, known)}; declared: {', '.join(known) or 'none'}")
-    return planned
 
 
 _import_lock = threading.Lock()

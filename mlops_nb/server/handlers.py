@@ -9,7 +9,6 @@ a one-line message; only bugs are 500s.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -23,11 +22,11 @@ from mlops_nb.registry import datasets, gates, models, runs, search
 from mlops_nb.registry import triggers as trigger_store
 from mlops_nb.registry.home import find_home
 from mlops_nb.registry.store import open_store
+from mlops_nb.server.discover import find_pipelines, find_registries, registry_label
 
 _REGISTRIES_TTL = 5.0
 _registries_seen: dict[Path, tuple[float, list[dict]]] = {}
 _STATUS = ((NotFoundError, 404), (FilterSyntaxError, 400), (InvalidInputError, 400), (MlopsError, 409))
-_SKIP_DIRS = {".mlops", ".git", ".ipynb_checkpoints", "node_modules", ".venv", "venv", "__pycache__"}
 
 
 class NoRegistryYet(NotFoundError):
@@ -201,41 +200,6 @@ class RollbackHandler(MlopsHandler):
         self._handle(act)
 
 
-def find_registries(root: Path, depth: int = 4, limit: int = 50) -> list[dict]:
-    """Registries this server can show: the one its root uses ($MLOPS_NB_HOME, or a ``.mlops`` at or above
-    the root), then every ``.mlops`` in a project below the root. The first is the default: the root's
-    own if it has one, else the one written to last (the tutorials and templates keep one per project)."""
-    own = find_home(start=root)
-    found = []
-    for folder, dirs, _files in os.walk(root):
-        here = Path(folder)
-        if (here / ".mlops" / "registry.db").is_file() and (here / ".mlops").resolve() != own:
-            found.append(here / ".mlops")
-        if len(here.relative_to(root).parts) >= depth or len(found) >= limit:
-            dirs.clear()
-        else:
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
-    entries = [{"id": _label(root, home), "home": home} for home in found]
-    entries.sort(key=lambda e: -_last_write(e["home"]))
-    if (own / "registry.db").is_file() or not entries:
-        entries.insert(0, {"id": _label(root, own), "home": own})
-    return entries
-
-
-def _label(root: Path, home: Path) -> str:
-    """A registry's name in the sidebar: its project folder relative to the root ("." for the root's own)."""
-    project = home.parent
-    if project.is_relative_to(root):
-        return str(project.relative_to(root))
-    env = os.environ.get("MLOPS_NB_HOME")
-    return "$MLOPS_NB_HOME" if env and Path(env).expanduser().resolve() == home else str(home)
-
-
-def _last_write(home: Path) -> float:
-    return max((home / name).stat().st_mtime for name in ("registry.db", "registry.db-wal")
-               if (home / name).exists())
-
-
 class RegistriesHandler(MlopsHandler):
     @tornado.web.authenticated
     def get(self):
@@ -244,16 +208,6 @@ class RegistriesHandler(MlopsHandler):
                                         "exists": (r["home"] / "registry.db").is_file()}
                                        for r in self.registries(fresh=True)]})
         self._handle(act)
-
-
-def find_pipelines(root: Path, limit: int = 200) -> list[Path]:
-    found = []
-    for path in sorted(root.rglob("pipeline.yaml")):
-        if not any(part in _SKIP_DIRS or part.startswith(".") for part in path.relative_to(root).parts[:-1]):
-            found.append(path)
-        if len(found) >= limit:
-            break
-    return found
 
 
 class PipelinesHandler(MlopsHandler):
@@ -271,7 +225,7 @@ class PipelinesHandler(MlopsHandler):
                     out.append({**entry, "error": str(exc)})
                     continue
                 home = find_home(start=path.parent)  # where its runs go, as `mlops-nb run` there would
-                entry["registry"] = _label(self.root, home)
+                entry["registry"] = registry_label(self.root, home)
                 if not (home / "registry.db").is_file():
                     out.append({**entry, "name": spec.name, "steps": [s.name for s in spec.steps],
                                 "triggers": [t.describe() for t in spec.triggers], "runs": []})
@@ -306,7 +260,8 @@ class PipelineRunsHandler(MlopsHandler):
     @tornado.web.authenticated
     def post(self, name):
         def act():
-            from mlops_nb.pipeline.runner import execute_pipeline, plan_params
+            from mlops_nb.pipeline.params import plan_params
+            from mlops_nb.pipeline.runner import execute_pipeline
             from mlops_nb.pipeline.spec import load_pipeline
 
             data = self.body()

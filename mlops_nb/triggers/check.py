@@ -85,7 +85,8 @@ def evaluate_triggers(pipeline, store, now: datetime | None = None) -> CheckResu
 def check_pipeline(path: str | Path = "pipeline.yaml", *, now: datetime | None = None, run: bool = True,
                    engine: str | None = None, progress=None, handle_sigterm: bool = True) -> CheckResult:
     """Evaluate the triggers once and run the pipeline for whatever is pending."""
-    from mlops_nb.pipeline.runner import execute_pipeline, plan_params
+    from mlops_nb.pipeline.params import plan_params
+    from mlops_nb.pipeline.runner import execute_pipeline
 
     pipeline = load_pipeline(path)
     store = open_store(find_home(tracking._settings["home"], start=pipeline.root))

@@ -4,7 +4,7 @@ import pytest
 
 from mlops_nb.errors import NotFoundError
 from mlops_nb.pipeline.params import ParamError, parse_overrides
-from mlops_nb.pipeline.runner import plan_params
+from mlops_nb.pipeline.params import plan_params
 from mlops_nb.pipeline.spec import SpecError, load_pipeline, order_steps
 from tests.notebooks_util import write_notebook
 
