@@ -239,11 +239,9 @@ class PipelinesHandler(MlopsHandler):
                                         "ORDER BY start_time", (run_id,))
                     runs_out.append({"run_id": run_id, "name": name, "status": status, "start_time": start,
                                      "end_time": end, "steps": [
-                                         {"run_id": s[0], "step": s[1], "state": _step_state(s[2], s[3]),
-                                          "notebook": str((store.home / "runs" / run_id / f"{s[1]}.ipynb")
-                                                          .relative_to(self.root))
-                                          if (store.home / "runs" / run_id / f"{s[1]}.ipynb").is_relative_to(self.root)
-                                          else None} for s in steps]})
+                                         # The executed notebook: GET runs/<run_id>/notebook.
+                                         {"run_id": s[0], "step": s[1], "state": _step_state(s[2], s[3])}
+                                         for s in steps]})
                 out.append({**entry, "name": spec.name, "steps": [s.name for s in spec.steps],
                             "triggers": [t.describe() for t in spec.triggers], "runs": runs_out})
             self.reply({"pipelines": out})
