@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import papermill  # noqa: E402
 
 import mlops_nb as mlops  # noqa: E402
-from mlops_nb.pipeline.runner import run_pipeline  # noqa: E402
-from mlops_nb.pipeline.sweep import run_sweep  # noqa: E402
+from mlops_nb import run_pipeline  # noqa: E402
+from mlops_nb import sweep as run_sweep  # noqa: E402
 from tests.notebooks_util import write_notebook  # noqa: E402
 
 TRIVIAL = ["y = n + 1", "print(y)"]

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import papermill  # noqa: E402
 
 import mlops_nb as mlops  # noqa: E402
-from mlops_nb.pipeline.runner import run_pipeline  # noqa: E402
+from mlops_nb import run_pipeline  # noqa: E402
 from tests.notebooks_util import write_notebook  # noqa: E402
 
 STEP = "import mlops_nb as mlops\nvalue = n * 2\nmlops.output('value_{i}', value)"

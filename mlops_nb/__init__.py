@@ -10,51 +10,65 @@ Importing this package is cheap: pandas, scikit-learn, papermill and ipywidgets
 load only when a function needs them.
 """
 
-from mlops_nb.client import (get_model_version, get_run, list_experiments, load_model, metric_history,
-                             register_model, rollback, search_runs, set_alias, trigger_history)
+from mlops_nb import tracking
 from mlops_nb.errors import MlopsError
 from mlops_nb.pipeline.context import attach_step, input, output  # noqa: A004 - mlops.input is the verb
-from mlops_nb.tracking import get_store  # noqa: F401 - used by promote
-from mlops_nb.tracking import (active_run, end_run, log_artifact, log_dataset, log_metric, log_metrics,
-                               log_model, log_param, log_params, set_experiment, set_home, set_tag, set_tags,
-                               start_run)
+from mlops_nb.tracking import (active_run, end_run, get_store, log_artifact, log_dataset, log_metric,  # noqa: F401
+                               log_metrics, log_model, log_param, log_params, set_experiment, set_home, set_tag,
+                               set_tags, start_run)
+from mlops_nb.tracking.client import (get_model_version, get_run, list_experiments, load_model, metric_history,
+                                      register_model, rollback, search_runs, set_alias, trigger_history)
 
 __version__ = "0.1.0"
 
 
-def infer_schema(df, **options):
-    """Column kinds, nullability, ranges and domains of ``df`` (see :mod:`mlops_nb.validation.schema`)."""
+def infer_schema(df, *, max_categories: int = 50, name: str | None = None):
+    """Column kinds, nullability, ranges and domains of ``df``; a column with more distinct values than
+    ``max_categories`` is text, not categorical (see :mod:`mlops_nb.validation.schema`)."""
     from mlops_nb.validation.schema import infer_schema as infer
 
-    return infer(df, **options)
+    return infer(df, max_categories=max_categories, name=name)
 
 
-def validate(df, schema, **options):
-    """Check ``df`` against a schema; a report with ``.ok`` and ``.anomalies``."""
+def validate(df, schema, *, missing_tolerance: float = 0.05, severity: dict[str, str] | None = None):
+    """Check ``df`` against a schema (an ``infer_schema`` result, a dict or a JSON path); a report with
+    ``.ok`` and ``.anomalies``. ``severity`` maps an anomaly kind to ``error`` or ``warning``."""
     from mlops_nb.validation.validate import validate as check
 
-    return check(df, schema, **options)
+    return check(df, schema, missing_tolerance=missing_tolerance, severity=severity)
 
 
-def drift(reference, current, schema=None, **options):
-    """Drift of ``current`` against ``reference`` (a frame or a profile); see :mod:`mlops_nb.validation.drift`."""
+def drift(reference, current, schema=None, *, tests: dict[str, str] | None = None,
+          thresholds: dict[str, float] | None = None, columns: list[str] | None = None, psi: bool = False,
+          share: float = 0.5, jobs: int = 2):
+    """Drift of ``current`` against ``reference``: a frame, a profile (``profile_reference``), or the name of a
+    dataset logged with ``reference=True``. ``tests``/``thresholds`` per column, ``psi=True`` for PSI
+    everywhere, ``share`` of drifted columns that makes dataset drift. See :mod:`mlops_nb.validation.drift`."""
     from mlops_nb.validation.drift import drift as compare
 
-    return compare(reference, current, schema, **options)
+    if isinstance(reference, str):
+        from mlops_nb.tracking.client import reference_profile
+
+        reference = reference_profile(reference)
+    return compare(reference, current, schema, tests=tests, thresholds=thresholds, columns=columns, psi=psi,
+                   share=share, jobs=jobs)
 
 
-def profile_reference(df, **options):
+def profile_reference(df, *, schema=None):
     """A reference profile to store and reuse for drift instead of the reference frame."""
     from mlops_nb.validation.profile import profile_reference as profile
 
-    return profile(df, **options)
+    return profile(df, schema=schema)
 
 
-def gate(candidate, baseline="production", eval_data=None, rules=None, **options):
-    """Compare a candidate version with the model behind an alias; see :mod:`mlops_nb.validation.gate`."""
-    from mlops_nb.validation.gate import gate as run_gate
+def gate(candidate: str, baseline: str | None = "production", eval_data=None, rules: dict | None = None, *,
+         target: str | None = None, segment: str | None = None, importance: bool = True):
+    """Compare a candidate version ("churn/4") with the model behind an alias (or "name/version", or None for a
+    first model) on ``eval_data``, by ``rules``; store the decision with the candidate. See
+    :mod:`mlops_nb.validation.gate`."""
+    from mlops_nb.tracking.client import gate as run_gate
 
-    return run_gate(candidate, baseline, eval_data, rules, **options)
+    return run_gate(candidate, baseline, eval_data, rules, target=target, segment=segment, importance=importance)
 
 
 def promote(name, version, alias="production", *, override=None, reason=None):
@@ -64,41 +78,76 @@ def promote(name, version, alias="production", *, override=None, reason=None):
     return move(get_store(), name, version, alias, override=override, reason=reason)
 
 
-def model_card(ref):
+def model_card(ref: str):
     """The card of a registered version: metrics, gate decision, importance, segments."""
-    from mlops_nb.validation.card import model_card as card
+    from mlops_nb.tracking.client import model_card as card
 
     return card(ref)
 
 
-def run_pipeline(path="pipeline.yaml", **options):
-    """Run a pipeline (see :func:`mlops_nb.pipeline.runner.run_pipeline`)."""
-    from mlops_nb.pipeline.runner import run_pipeline as run
+def run_pipeline(path="pipeline.yaml", *, params=(), force: bool = False, force_steps=(), jobs: int = 1,
+                 engine: str | None = None, progress=None):
+    """Run a pipeline, as ``mlops-nb run`` does; return what each step did.
 
-    return run(path, **options)
+    ``params`` are overrides such as ``["train.C=0.5"]``; ``engine`` is ``warm`` (pooled kernels,
+    the default) or ``fresh``; ``progress`` a :class:`~mlops_nb.pipeline.progress.Progress` (default:
+    nothing shown; ``mlops_nb.show.progress.choose_progress()`` picks the display). The registry is the
+    one :func:`set_home` chose, else the nearest ``.mlops`` from the pipeline's folder::
+
+        result = mlops.run_pipeline(params=["train.C=0.5"], jobs=2)
+        result.ok, result.steps["train"].status
+    """
+    from mlops_nb.pipeline.runner import RunOptions, run_pipeline as run
+
+    options = RunOptions(params=tuple(params), force=force, force_steps=tuple(force_steps), jobs=jobs,
+                         engine=engine, progress=progress)
+    return run(path, options, home=tracking.configured_home())
 
 
-def sweep(notebook, grid, *, project=None, metric=None, maximize=True, jobs=1, **options):
-    """Run ``notebook`` once per point of ``grid`` (``{"C": [0.1, 1]}``), as sibling runs; ``project`` is the
-    folder it runs in (default: here). See :func:`mlops_nb.pipeline.sweep.run_sweep`."""
+def sweep(notebook, grid, *, project=None, metric: str | None = None, maximize: bool = True, jobs: int = 1,
+          force: bool = False, engine: str | None = None, progress=None, experiment: str | None = None):
+    """Run ``notebook`` once per point of ``grid`` (``{"C": [0.1, 1]}``), as sibling runs, and pick the best by
+    ``metric``; ``project`` is the folder it runs in (default: here). See :mod:`mlops_nb.pipeline.sweep`."""
+    from mlops_nb.pipeline.runner import RunOptions
     from mlops_nb.pipeline.sweep import run_sweep
 
-    return run_sweep(notebook, grid, project=project, metric=metric, maximize=maximize, jobs=jobs, **options)
+    options = RunOptions(jobs=jobs, force=force, engine=engine,
+                         progress=progress)
+    return run_sweep(notebook, grid, metric=metric, maximize=maximize, options=options, experiment=experiment,
+                     project=project, home=tracking.configured_home())
 
 
 def chdir_project(marker="pipeline.yaml"):
     """Work from the project folder (the nearest one up with ``pipeline.yaml``), as a pipeline step does:
     a notebook opened in JupyterLab from ``notebooks/`` then finds ``data/`` as in the pipeline."""
-    from mlops_nb.notebook import chdir_project as chdir
+    from mlops_nb.pipeline.context import chdir_project as chdir
 
     return chdir(marker)
 
 
-def check_triggers(path="pipeline.yaml", **options):
-    """Evaluate a pipeline's triggers once and run it if any fired (what ``mlops-nb triggers check`` does)."""
+def check_triggers(path="pipeline.yaml", *, run: bool = True, engine: str | None = None, progress=None):
+    """Evaluate a pipeline's triggers once and run it if any fired (what ``mlops-nb triggers check`` does);
+    ``run=False`` records the firings without running."""
+    from mlops_nb.pipeline.runner import RunOptions
     from mlops_nb.triggers.check import check_pipeline
 
-    return check_pipeline(path, **options)
+    options = RunOptions(engine=engine, progress=progress)
+    return check_pipeline(path, run=run, options=options, home=tracking.configured_home())
+
+
+def _show_results_in_notebooks() -> None:
+    """In a kernel, results (a pipeline run, a sweep, a trigger check, a model version) display as tables."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    if shell is not None and hasattr(shell, "display_formatter"):
+        from mlops_nb.show.notebook import register
+
+        register(shell)
+
+
+_show_results_in_notebooks()
 
 
 def _jupyter_server_extension_points() -> list[dict]:
@@ -113,9 +162,10 @@ def load_ipython_extension(ipython) -> None:
     load(ipython)
 
 __all__ = [
-    "MlopsError", "active_run", "attach_step", "chdir_project", "check_triggers", "drift", "gate", "infer_schema", "model_card", "promote", "input", "output", "profile_reference",
-    "run_pipeline", "validate", "end_run", "get_model_version", "get_run", "list_experiments", "load_model",
-    "log_artifact", "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params",
-    "metric_history", "register_model", "rollback", "search_runs", "set_alias", "set_experiment", "set_home",
-    "set_tag", "set_tags", "start_run", "sweep", "trigger_history",
+    "active_run", "attach_step", "chdir_project", "check_triggers", "drift", "end_run", "gate",
+    "get_model_version", "get_run", "infer_schema", "input", "list_experiments", "load_model", "log_artifact",
+    "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "metric_history",
+    "MlopsError", "model_card", "output", "profile_reference", "promote", "register_model", "rollback",
+    "run_pipeline", "search_runs", "set_alias", "set_experiment", "set_home", "set_tag", "set_tags",
+    "start_run", "sweep", "trigger_history", "validate",
 ]

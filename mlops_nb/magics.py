@@ -18,9 +18,10 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
-from mlops_nb import autolog, tracking
+from mlops_nb import tracking
+from mlops_nb.tracking import autolog
 from mlops_nb.errors import MlopsError
-from mlops_nb.notebook import notebook_params
+from mlops_nb.pipeline.params import notebook_params
 from mlops_nb.registry import runs as run_store
 from mlops_nb.registry.values import encode_param
 
@@ -32,13 +33,13 @@ class RunSummary:
         self.run = run
 
     def _repr_html_(self) -> str:
-        from mlops_nb.widgets.html import run_summary_html
+        from mlops_nb.show.html import run_summary_html
 
         return run_summary_html(self.run)
 
     def __repr__(self) -> str:
-        from mlops_nb.render import fmt_duration, fmt_plain
-        from mlops_nb.widgets.html import split_model_params
+        from mlops_nb.show.terminal import fmt_duration, fmt_plain
+        from mlops_nb.show.html import split_model_params
 
         run = self.run
         own, models = split_model_params(run)
@@ -183,8 +184,8 @@ def run_cli_in_notebook(words: list[str]) -> None:
 
     tracking.flush_active()
     obj = {"show": show_in_notebook}
-    if tracking._settings["home"] is not None:
-        obj["home"] = tracking._settings["home"]
+    if tracking.configured_home() is not None:
+        obj["home"] = tracking.configured_home()
     try:
         cli.main(args=words, prog_name="%mlops", standalone_mode=False, obj=obj)
     except click.exceptions.Exit:
@@ -205,9 +206,11 @@ def show_in_notebook(view) -> None:
     """A live widget where a kernel can talk to the front end, static HTML otherwise."""
     from IPython import get_ipython
 
+    from mlops_nb.widgets import widget_for
+
     shell = get_ipython()
     if getattr(shell, "kernel", None) is not None:
-        widget = view.widget()
+        widget = widget_for(view)
         if widget is not None:
             display(widget)
             return
@@ -215,5 +218,8 @@ def show_in_notebook(view) -> None:
 
 
 def load_ipython_extension(ipython) -> None:
+    from mlops_nb.show.notebook import register
+
     ipython.register_magics(MlopsMagics)
+    register(ipython)
 

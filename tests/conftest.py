@@ -13,14 +13,12 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("MLOPS_NB_HOME", str(path))
     mlops.set_home(path)
     yield path
-    for run in list(tracking._all):
+    for run in list(tracking.run._all):
         try:
             run.end("finished")
         except Exception:
             pass
-    tracking._all.clear()
-    tracking._local.__dict__.clear()
-    tracking._settings.update(home=None, experiment=None)
+    tracking.forget_process_state()
     forget_stores()
 
 

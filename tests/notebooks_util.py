@@ -15,3 +15,18 @@ def write_notebook(path, cells, parameters=None):
         nb.cells.append(new_markdown_cell(source[4:]) if source.startswith("# md") else new_code_cell(source))
     nbformat.write(nb, str(path))
     return path
+
+
+def notebook_html(value) -> str:
+    """The HTML a notebook shows for ``value``: IPython's own display formatter, with the formatters
+    that ``import mlops_nb`` registers in a kernel."""
+    from types import SimpleNamespace
+
+    from IPython.core.formatters import DisplayFormatter
+
+    from mlops_nb.show.notebook import register
+
+    shell = SimpleNamespace(display_formatter=DisplayFormatter())  # what a kernel's shell holds
+    register(shell)
+    data, _ = shell.display_formatter.format(value)
+    return data.get("text/html", "")

@@ -13,7 +13,7 @@ def test_import_is_cheap():
 
 @pytest.mark.slow
 def test_demo_tells_the_level_one_story(tmp_path, monkeypatch):
-    from mlops_nb.demo import run_demo
+    from mlops_nb.project.demo import run_demo
     from mlops_nb.registry.store import forget_stores
     import mlops_nb as mlops
 

@@ -68,7 +68,7 @@ def test_kills_during_writes_never_corrupt_the_registry_or_show_partial_artifact
     writer = """
         import os
         from mlops_nb import tracking
-        tracking.FLUSH_ROWS = 50
+        tracking.run.FLUSH_ROWS = 50
         blob = os.urandom(4 << 20)
         print("ready", flush=True)
         while True:

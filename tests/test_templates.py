@@ -1,6 +1,5 @@
 """The tabular-classification template, scaffolded and run headless: the level-1 story."""
 
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -9,8 +8,9 @@ import mlops_nb as mlops
 from mlops_nb.cli import cli
 from mlops_nb.registry import gates, outputs
 from mlops_nb.registry import triggers as trigger_store
-from mlops_nb.scaffold import init_project, write_batch
+from mlops_nb.project.scaffold import init_project, write_batch
 from mlops_nb.triggers.check import check_pipeline
+from tests.waiting import age
 
 
 def test_init_writes_the_project_and_refuses_to_overwrite(tmp_path):
@@ -30,7 +30,7 @@ def test_template_notebooks_have_parameters_and_no_outputs():
     import json
     from pathlib import Path
 
-    from mlops_nb.scaffold import template_dir
+    from mlops_nb.project.scaffold import template_dir
 
     for path in [*Path(template_dir("tabular-classification"), "notebooks").glob("*.ipynb"),
                  *Path(template_dir("tabular-regression"), "notebooks").glob("*.ipynb")]:
@@ -48,10 +48,9 @@ def test_new_shifted_data_fires_triggers_retrains_and_gates(tmp_path, home, monk
     first = mlops.run_pipeline()
     assert first.ok, [s.failure.describe() for s in first.steps.values() if s.failure]
     assert mlops.get_model_version("churn@production").version == 1
-    time.sleep(1.1)                                          # let the first batch settle
+    age(*(project / "data" / "incoming").glob("*.csv"))      # the first batch has settled
     assert not check_pipeline().fired                       # baselines: nothing new yet
-    write_batch(project / "data" / "incoming" / "batch-002.csv", n_rows=3000, seed=2, shift=1.0)
-    time.sleep(2.0)                                          # the triggers' settle time (1 s)
+    age(write_batch(project / "data" / "incoming" / "batch-002.csv", n_rows=3000, seed=2, shift=1.0))
     result = check_pipeline()
     kinds = {f.trigger.kind for f in result.fired}
     assert kinds == {"new_data", "drift"}, (result.notes, result.errors)

@@ -38,7 +38,7 @@ def test_metric_steps_count_up_per_key_and_latest_is_highest_step(store):
 
 
 def test_metrics_are_buffered_until_a_threshold(store, monkeypatch):
-    monkeypatch.setattr(tracking, "FLUSH_ROWS", 100)
+    monkeypatch.setattr(tracking.run, "FLUSH_ROWS", 100)
     with mlops.start_run():
         for i in range(99):
             mlops.log_metric("m", float(i))

@@ -65,16 +65,8 @@ def reset() -> None:
 
 
 def _forget_runs() -> None:
-    tracking = sys.modules.get("mlops_nb.tracking")
-    if tracking is None:
-        return
-    try:
-        tracking.flush_active()
-    finally:
-        tracking._all.clear()
-        tracking._local.__dict__.clear()
-        tracking._settings.update(home=None, experiment=None)
-        context = sys.modules.get("mlops_nb.pipeline.context")
-        if context is not None:
-            for key in ("run_id", "pipeline_run", "step"):
-                context._context.pop(key, None)
+    if "mlops_nb.tracking" not in sys.modules:
+        return  # the last step never logged anything: nothing to forget, and nothing to import
+    from mlops_nb.tracking import forget_process_state
+
+    forget_process_state()

@@ -56,3 +56,17 @@ def new_kernel_manager(kernel_name: str, *, asynchronous: bool = False):
     km = cls(kernel_name=kernel_name, transport="ipc")
     km.ip = str(socket_folder() / f"k-{os.getpid()}-{uuid.uuid4().hex[:10]}")
     return km
+
+
+def kernel_problem(exc: Exception, kernel_name: str) -> str:
+    """Why a kernel could not start, in one line that says how to fix it."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    if not isinstance(exc, NoSuchKernel):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    try:
+        known = sorted(KernelSpecManager().find_kernel_specs())
+    except Exception:  # listing kernels is only a hint
+        known = []
+    return (f"no kernel named {kernel_name!r} is installed (installed: {', '.join(known) or 'none'}); install it "
+            "(python -m ipykernel install --user --name NAME) or set kernel: for the step in pipeline.yaml")

@@ -121,7 +121,9 @@ class KernelPool:
         threading.Thread(target=self._start, args=(placeholder,), name="mlops-pool-start", daemon=True).start()
 
     def _start(self, slot: PooledKernel) -> None:
-        from mlops_nb.kernels.launch import new_kernel_manager
+        from jupyter_client.kernelspec import NoSuchKernel
+
+        from mlops_nb.kernels.launch import kernel_problem, new_kernel_manager
 
         km = None
         try:
@@ -142,7 +144,8 @@ class KernelPool:
             slot.preloaded = preload
         except Exception as exc:
             with self.cond:
-                self.errors.append(f"kernel {self.kernel_name!r} failed to start: {exc}")
+                self.errors.append(kernel_problem(exc, self.kernel_name) if isinstance(exc, NoSuchKernel)
+                                   else f"kernel {self.kernel_name!r} failed to start: {exc}")
                 slot.state = "retired"
                 if slot in self.kernels:
                     self.kernels.remove(slot)

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from mlops_nb.errors import NotFoundError
-from mlops_nb.registry import outputs
+from mlops_nb.registry import outputs, runs
 from mlops_nb.registry.store import Store
 
 
@@ -60,11 +60,10 @@ def cache_key(store: Store, *, notebook: Path, params: dict, kernel: str | None,
 
 def find_cached(store: Store, *, pipeline: str, step: str, key: str, root: Path) -> str | None:
     """The last successful run of this step with ``key`` whose output files are unchanged."""
-    row = store.query_one("SELECT id FROM runs WHERE pipeline = ? AND step = ? AND cache_key = ? AND "
-                          "status = 'finished' ORDER BY start_time DESC LIMIT 1", (pipeline, step, key))
-    if row is None:
+    found = runs.find_cached_step(store, pipeline, step, key)
+    if found is None:
         return None
-    for output in outputs.run_outputs(store, row[0]):
+    for output in outputs.run_outputs(store, found):
         if output["kind"] != "file":
             continue
         path = Path(output["path"])
@@ -73,4 +72,4 @@ def find_cached(store: Store, *, pipeline: str, step: str, key: str, root: Path)
                 return None
         except NotFoundError:
             return None
-    return row[0]
+    return found

@@ -9,6 +9,7 @@ produced it, so a step notebook also runs interactively).
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import warnings
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from mlops_nb import tracking
 from mlops_nb.errors import InvalidInputError, NotFoundError
-from mlops_nb.registry import artifacts, outputs
+from mlops_nb.registry import artifacts, outputs, runs
 from mlops_nb.registry.values import check_key
 
 _MISSING = object()
@@ -30,13 +31,20 @@ def attach_step(run_id: str, home: str, pipeline_run: str, step: str, inputs: st
     pipeline run) or ``"latest"`` (the newest run that produced the value, for sweeps)."""
     tracking.set_home(home)
     store = tracking.get_store()
-    row = store.query_one("SELECT r.name, e.name FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-                          "WHERE r.id = ?", (run_id,))
+    row = runs.run_name_and_experiment(store, run_id)
     if row is None:
         raise NotFoundError(f"step run {run_id!r} is not in the registry at {home}")
     tracking.attach(store, run_id, row[0], row[1])
     _context.update(run_id=run_id, pipeline_run=pipeline_run if inputs == "pipeline" else None, step=step)
     _flush_after_each_cell()
+
+
+def _detach() -> None:
+    for key in ("run_id", "pipeline_run", "step"):
+        _context.pop(key, None)
+
+
+tracking.on_forget(_detach)
 
 
 def current_step() -> str | None:
@@ -115,3 +123,21 @@ def _flush_after_each_cell() -> None:
     if shell is not None and not _context.get("hooked"):
         shell.events.register("post_run_cell", lambda *_: tracking.flush_active())
         _context["hooked"] = True
+
+
+def chdir_project(marker: str = "pipeline.yaml") -> Path:
+    """Work from the project folder, as a pipeline step does, and return it.
+
+    A step runs with the project folder (where ``pipeline.yaml`` is) as its working
+    directory, so its paths are relative to it. JupyterLab starts a notebook's kernel
+    in the notebook's own folder (``notebooks/``); this moves it to the nearest folder
+    at or above the working directory that holds ``marker``. In a pipeline it is a no-op.
+    """
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / marker).is_file():
+            if folder != here:
+                os.chdir(folder)
+            return folder
+    raise NotFoundError(f"no {marker} in {here} or its parents: open the notebook from inside an mlops-nb project "
+                        "(mlops-nb init makes one)")

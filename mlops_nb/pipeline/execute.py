@@ -3,7 +3,6 @@ engine, and a failure report a person can read (the cell, its source, the error)
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,43 +68,44 @@ def kernel_name_of(step, nb=None) -> str:
     return nb.get("metadata", {}).get("kernelspec", {}).get("name") or "python3"
 
 
-def execute_step_notebook(state, step, params: dict, run_id: str, output: Path) -> StepFailure | None:
-    """Run the step's notebook once, on a warm kernel or a fresh one; None on success."""
+def execute_step(step, params: dict, *, run_id: str, pipeline_run: str, home: Path, output: Path, watch,
+                 pool=None, inputs_scope: str = "pipeline") -> StepFailure | None:
+    """Run the step's notebook once and save it to ``output``; None on success.
+
+    ``pool`` is a kernel pool (warm kernels) or None for a fresh kernel; ``watch`` lets the
+    runner follow the cells and stop the kernel."""
     import os
 
+    from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
     from papermill.execute import prepare_notebook_metadata, raise_for_execution_errors, remove_error_markers
     from papermill.iorw import write_ipynb
 
-    from mlops_nb.pipeline.engine import MlopsEngine, StepTimeout, Watch
+    from mlops_nb.kernels.launch import kernel_problem
+    from mlops_nb.pipeline.engine import MlopsEngine
+    from mlops_nb.pipeline.watch import StepTimeout
 
-    nb = prepare_notebook(step, params, run_id, state.store.home, state.run_id, state.inputs_scope)
+    nb = prepare_notebook(step, params, run_id, home, pipeline_run, inputs_scope)
     nb = remove_error_markers(prepare_notebook_metadata(nb, str(step.notebook), str(output)))
     kernel_name = kernel_name_of(step, nb)
-    deadline = time.monotonic() + step.timeout if step.timeout else None
-    watch = Watch(step.name, deadline=deadline, cell_timeout=step.cell_timeout, on_cell=state.progress.cell)
-    pool = kernel = None
-    log = None
-    if (step.engine or state.engine) == "warm":
+    kernel = log = None
+    if pool is not None:
         from mlops_nb.kernels.lease import LeasedKernelManager
         from mlops_nb.kernels.pool import KernelPoolError
 
         try:
-            pool = state.pool_for(kernel_name)
             kernel = pool.acquire(isolation=step.isolation)
             pool.prepare(kernel, cwd=os.getcwd(), environ=dict(os.environ))
-        except KernelPoolError as exc:
+        except (KernelPoolError, NoSuchKernel) as exc:
             if kernel is not None:
                 pool.release(kernel, healthy=False)
-            return StepFailure(step.name, f"step {step.name!r}: no warm {kernel_name} kernel: {exc}")
+            return StepFailure(step.name, f"step {step.name!r}: {kernel_problem(exc, kernel_name)}")
         engine_args = {"leased_km": LeasedKernelManager(kernel.connection_info, kernel.pid, kernel_name)}
         watch.kill = lambda: pool.kill(kernel)
     else:
         log = open(output.with_suffix(".kernel.log"), "ab")
         engine_args = {"kernel_log": log}
-    with state.lock:
-        state.watches.add(watch)
     healthy = False
     try:
         nb = MlopsEngine.execute_notebook(nb, kernel_name, output_path=str(output), progress_bar=False,
@@ -120,6 +120,8 @@ def execute_step_notebook(state, step, params: dict, run_id: str, output: Path) 
         return StepFailure(step.name, f"step {step.name!r} failed", cell_index=exc.cell_index,
                            exec_count=exc.exec_count, source=exc.source, ename=exc.ename, evalue=exc.evalue,
                            notebook=output)
+    except NoSuchKernel as exc:
+        return StepFailure(step.name, f"step {step.name!r}: {kernel_problem(exc, kernel_name)}")
     except (StepTimeout, CellTimeoutError) as exc:
         limit = f"{step.timeout:g} s for the step" if step.timeout else f"{step.cell_timeout:g} s per cell"
         return StepFailure(step.name, f"step {step.name!r} timed out ({limit}): {str(exc).splitlines()[0][:200]}",
@@ -139,5 +141,3 @@ def execute_step_notebook(state, step, params: dict, run_id: str, output: Path) 
             log.close()
         if kernel is not None:
             pool.release(kernel, healthy=healthy, isolation=step.isolation)
-        with state.lock:
-            state.watches.discard(watch)

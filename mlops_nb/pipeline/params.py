@@ -1,25 +1,34 @@
-"""Which params a step takes, and the values it gets.
+"""Which params a notebook takes, and the values a step gets.
 
-A notebook's params are the names its ``parameters`` cell assigns, with their
-defaults. Values come from the pipeline, then the step, then the command line
-(``-p C=0.5`` for every step that declares C, ``-p train.C=0.5`` for one step).
-A name the notebook does not declare is an error listing the ones it does;
+A notebook's params are what papermill's own inspection reads in its cell tagged
+``parameters`` (``papermill --help-notebook``): typed (``a: float = 2.25``),
+multi-line and commented assignments, each line on its own, so one broken line does
+not hide the others. ``%%track``, ``-p`` checking, sweeps and the REST API all read
+them here. Values come from the pipeline, then the step, then the command line
+(``-p C=0.5`` for every step that declares C, ``-p train.C=0.5`` for one step). A
+name the notebook does not declare is an error listing the ones it does;
 command-line text is converted to the type of the notebook's default.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from mlops_nb.errors import InvalidInputError
-from mlops_nb.notebook import PARAMETERS_TAG
 from mlops_nb.pipeline.spec import Pipeline, suggest
 
+PARAMETERS_TAG = "parameters"
+INJECTED_HEADER = "# Parameters"  # papermill's injected-parameters cell starts so (papermill.translators)
 _MISSING = object()
+_TYPE_NAMES = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list", "dict": "dict",
+               "NoneType": "NoneType", "List": "list", "Dict": "dict", "tuple": "tuple"}
+_read: dict[tuple, dict] = {}
 
 
 class ParamError(InvalidInputError):
@@ -31,41 +40,160 @@ class Declared:
     name: str
     default: Any               # _MISSING when not a literal
     type_name: str             # int, float, str, bool, NoneType, list, dict, or "any"
+    help: str = ""
+
+
+def read_notebook(path: str | Path) -> dict:
+    """A notebook file as JSON; a one-line error naming the file when it is not one."""
+    path = Path(path)
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read notebook {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise InvalidInputError(f"notebook {path} is not valid notebook JSON ({exc}); open it in JupyterLab "
+                                "and save it again, or restore it from version control") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells", []), list):
+        raise InvalidInputError(f"notebook {path} is JSON but not a notebook (no list of cells)")
+    return nb
 
 
 def declared_params(notebook: str | Path) -> dict[str, Declared] | None:
     """The params of a notebook's ``parameters`` cell; None when it has no such cell."""
-    cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
-    for cell in cells:
+    nb = read_notebook(notebook)
+    for cell in nb.get("cells", []):
         if cell.get("cell_type") == "code" and PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
-            source = cell.get("source", "")
-            return _parse_cell("".join(source) if isinstance(source, list) else source)
+            return parse_parameters(_source(cell), _kernel(nb), _language(nb))
     return None
 
 
-def _parse_cell(source: str) -> dict[str, Declared]:
-    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+def parameter_names(path: str | os.PathLike) -> list[str]:
+    """The names the notebook's ``parameters`` cell declares ([] if none, or if the file cannot be read)."""
     try:
-        tree = ast.parse("\n".join(lines))
-    except SyntaxError:
+        return list(declared_params(path) or {})
+    except InvalidInputError:
+        return []
+
+
+def parse_parameters(source: str, kernel: str = "python3", language: str = "python") -> dict[str, Declared]:
+    """What papermill's translator for the kernel reads in a parameters cell, with typed defaults.
+
+    papermill is imported only when this source was never read before: the result is kept by
+    the source's content (in memory, and under ~/.cache/mlops-nb) so that a run whose steps are
+    all cached does not pay for importing the notebook stack."""
+    key = hashlib.sha256(json.dumps(["v1", source, kernel, language]).encode()).hexdigest()
+    found = _read.get(key)
+    if found is None:
+        found = _read[key] = _cached_on_disk(key) or _store_on_disk(key, _inspect(source, kernel, language))
+    return {name: Declared(name, _default(entry), entry["type"], entry["help"]) for name, entry in found.items()}
+
+
+def _inspect(source: str, kernel: str, language: str) -> dict:
+    import logging
+
+    from papermill.translators import papermill_translators
+
+    translator = papermill_translators.find_translator(kernel, language)
+    logger = logging.getLogger("papermill")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # papermill warns about each line it skips; the rest still counts
+    try:
+        params = translator.inspect({"source": source})
+    except NotImplementedError:
         return {}
-    found: dict[str, Declared] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets, value = [node.target], node.value
-        else:
-            continue
+    finally:
+        logger.setLevel(level)
+    found = {}
+    for param in params:
         try:
-            default = ast.literal_eval(value)
-            type_name = type(default).__name__
-        except (ValueError, SyntaxError, TypeError):
-            default, type_name = _MISSING, "any"
-        for target in targets:
-            if isinstance(target, ast.Name):
-                found[target.id] = Declared(target.id, default, type_name)
+            default = ast.literal_eval(param.default)
+            literal = True
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            default, literal = None, False
+        annotation = param.inferred_type_name.strip("'\"")
+        type_name = type(default).__name__ if literal else _TYPE_NAMES.get(annotation.split("[")[0], "any")
+        found[param.name] = {"default": default, "literal": literal, "type": type_name, "help": param.help}
     return found
+
+
+def _default(entry: dict) -> Any:
+    return entry["default"] if entry["literal"] else _MISSING
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlops-nb" / "parameters"
+
+
+def _cached_on_disk(key: str) -> dict | None:
+    try:
+        return json.loads((_cache_dir() / f"{key}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _store_on_disk(key: str, found: dict) -> dict:
+    try:
+        json.dumps(found)  # a default JSON cannot hold (a set, bytes) is read again next time
+        folder = _cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(found), encoding="utf-8")
+        os.replace(tmp, folder / f"{key}.json")
+    except (OSError, TypeError, ValueError):
+        pass  # a cache: without it we only read the cell again
+    return found
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _kernel(nb: dict) -> str:
+    return nb.get("metadata", {}).get("kernelspec", {}).get("name") or "python3"
+
+
+def _language(nb: dict) -> str:
+    metadata = nb.get("metadata", {})
+    return metadata.get("kernelspec", {}).get("language") or metadata.get("language_info", {}).get("name") or "python"
+
+
+# -- the values a kernel holds (for %%track) ------------------------------------------
+
+def notebook_path(namespace: Mapping[str, Any], cwd: str | os.PathLike | None = None) -> Path | None:
+    """The notebook a kernel runs, when the front end said: JupyterLab sets ``__session__``,
+    papermill ``PAPERMILL_INPUT_PATH`` (with ``--inject-paths``)."""
+    for key in ("PAPERMILL_INPUT_PATH", "__session__"):
+        value = namespace.get(key)
+        if isinstance(value, str) and value.endswith(".ipynb"):
+            path = Path(value)
+            if not path.is_absolute():
+                path = Path(cwd or os.getcwd()) / path
+            if path.exists():
+                return path
+            local = Path(cwd or os.getcwd()) / Path(value).name
+            if local.exists():
+                return local
+    return None
+
+
+def injected_names(history: Iterable[str]) -> list[str]:
+    """Names set by papermill's injected-parameters cells found in a kernel's input history."""
+    names: list[str] = []
+    for source in history:
+        if isinstance(source, str) and source.lstrip().startswith(INJECTED_HEADER):
+            names.extend(n for n in parse_parameters(source) if n not in names)
+    return names
+
+
+def notebook_params(namespace: Mapping[str, Any], history: Iterable[str], cwd=None) -> dict[str, Any]:
+    """The current values of the notebook's parameters: the ``parameters`` cell's names (when
+    the notebook file is known) and any names papermill injected."""
+    path = notebook_path(namespace, cwd)
+    names = parameter_names(path) if path else []
+    names += [n for n in injected_names(history) if n not in names]
+    return {name: namespace[name] for name in names
+            if name in namespace and not name.startswith("PAPERMILL_")}
 
 
 def parse_overrides(items: list[str]) -> list[tuple[str | None, str, str]]:

@@ -1,8 +1,9 @@
 """Running a pipeline: steps in dependency order through papermill, recorded in the registry.
 
-A pipeline run is a run (kind ``pipeline``); each step is a child run (kind ``step``)
-with its params, status, the executed notebook (``.mlops/runs/<run>/<step>.ipynb``
-and an artifact) and what it handed on. Unchanged steps are skipped as cached.
+:func:`run_pipeline` is the one way a pipeline runs, whoever asks (CLI, magics, REST,
+triggers, sweeps). Each step's notebook is executed (``.mlops/runs/<run>/<step>.ipynb``,
+also kept as an artifact) unless it is unchanged, when the step is cached; what a run
+leaves in the registry is written by :mod:`mlops_nb.pipeline.record`.
 """
 
 from __future__ import annotations
@@ -13,21 +14,22 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Mapping
 
-from mlops_nb import environment, tracking
 from mlops_nb.errors import NotFoundError
-from mlops_nb.pipeline import cache
-from mlops_nb.pipeline.execute import StepFailure, execute_step_notebook
+from mlops_nb.pipeline import cache, record
+from mlops_nb.pipeline.watch import Watch
+from mlops_nb.pipeline.execute import StepFailure, execute_step, kernel_name_of
+from mlops_nb.pipeline.lock import PipelineLock
 from mlops_nb.pipeline.params import ParamError, parse_overrides, plan_params
-from mlops_nb.pipeline.progress import Progress, QuietProgress
+from mlops_nb.pipeline.progress import Progress
 from mlops_nb.pipeline.spec import Pipeline, Step, load_pipeline, order_steps
-from mlops_nb.registry import artifacts, datasets, outputs, runs
+from mlops_nb.registry import artifacts, runs
+from mlops_nb.registry import triggers as trigger_store
 from mlops_nb.registry.home import find_home
 from mlops_nb.registry.store import Store, open_store
-from mlops_nb.registry.values import encode_param
 
 
 @dataclass
@@ -63,11 +65,6 @@ class PipelineResult:
         states = ", ".join(f"{name}={result.status}" for name, result in self.steps.items())
         return f"PipelineResult({self.pipeline!r}, run={self.run_id[:8]!r}, status={self.status!r}, {states})"
 
-    def _repr_html_(self) -> str:
-        from mlops_nb.widgets.html import pipeline_result_html
-
-        return pipeline_result_html(self)
-
 
 _import_lock = threading.Lock()
 
@@ -82,24 +79,55 @@ def import_execution_stack() -> None:
         import papermill.execute  # noqa: F401
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a pipeline: the same options whether the CLI, a magic, REST, a trigger or a sweep asks.
+
+        run_pipeline("pipeline.yaml", RunOptions(params=("train.C=0.5",), jobs=2))
+    """
+
+    params: tuple[str, ...] = ()          # command-line overrides: "NAME=VALUE" or "STEP.NAME=VALUE"
+    force: bool = False                   # run every step, even unchanged ones
+    force_steps: tuple[str, ...] = ()     # run these steps even if unchanged
+    jobs: int = 1                         # how many independent steps may run at once
+    engine: str | None = None             # warm | fresh; default $MLOPS_NB_ENGINE, else warm
+    trigger: str = "manual"               # why the run happens, kept as its tag
+    tags: Mapping[str, str] = field(default_factory=dict)
+    run_name: str | None = None
+    inputs_scope: str = "pipeline"        # where mlops.input looks: this run's steps, or "latest" producer
+    lock: bool = True                     # take the pipeline's run lock (a trigger check holds it already)
+    handle_sigterm: bool = True           # SIGTERM interrupts like Ctrl-C (main thread only)
+    progress: Progress | None = None
+    on_start: Callable[[str], None] | None = None   # called with the pipeline run's id once it exists
+
+    def checked(self) -> "RunOptions":
+        """These options with the engine decided; a one-line error for a value that cannot work."""
+        if not isinstance(self.jobs, int) or isinstance(self.jobs, bool) or self.jobs < 1:
+            raise ParamError(f"--jobs must be a whole number of at least 1, got {self.jobs!r}")
+        engine = self.engine or os.environ.get("MLOPS_NB_ENGINE") or "warm"
+        if engine not in ("warm", "fresh"):
+            raise ParamError(f"engine must be warm or fresh, got {engine!r} (from --engine or MLOPS_NB_ENGINE)")
+        return replace(self, engine=engine, params=tuple(self.params), force_steps=tuple(self.force_steps),
+                       progress=self.progress or Progress())
+
+
 class _Run:
     """The state of one pipeline run, shared by the step threads."""
 
-    def __init__(self, pipeline: Pipeline, store: Store, run_id: str, planned: dict, force: bool,
-                 force_steps: set[str], progress: Progress, inputs_scope: str = "pipeline", engine: str = "warm"):
-        self.inputs_scope = inputs_scope  # where mlops.input looks: this run's steps, or the latest producer
-        self.engine = engine
+    def __init__(self, pipeline: Pipeline, store: Store, run_id: str, planned: dict, options: RunOptions):
+        self.pipeline, self.store, self.run_id, self.planned, self.options = pipeline, store, run_id, planned, options
+        self.progress = options.progress
         self.daemon = None
-        self.pipeline, self.store, self.run_id = pipeline, store, run_id
-        self.planned, self.force, self.force_steps, self.progress = planned, force, force_steps, progress
         self.results: dict[str, StepResult] = {}
         self.stopping = threading.Event()
         self.watches: set = set()
         self.lock = threading.Lock()
         self.folder = store.home / "runs" / run_id
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.jobs = 1
         self.warmed = False
+
+    def engine_of(self, step: Step) -> str:
+        return step.engine or self.options.engine
 
     def pool_for(self, kernel_name: str):
         """The kernel daemon's pool when one answers (`mlops-nb kernels start`), else this process's."""
@@ -120,13 +148,13 @@ class _Run:
                 return
             self.warmed = True
             import_execution_stack()
-            self._start_kernels(self.jobs)
+            self._start_kernels(self.options.jobs)
 
     def _start_kernels(self, jobs: int) -> None:
         from mlops_nb.kernels.preload import preload_list
         from mlops_nb.pipeline.execute import kernel_name_of
 
-        warm = [s for s in self.pipeline.steps if (s.engine or self.engine) == "warm"]
+        warm = [s for s in self.pipeline.steps if self.engine_of(s) == "warm"]
         by_kernel: dict[str, list] = {}
         for step in warm:
             by_kernel.setdefault(kernel_name_of(step), []).append(step.notebook)
@@ -136,92 +164,91 @@ class _Run:
             self.pool_for(kernel_name).want(preload_list(dict.fromkeys(notebooks), self.pipeline.preload),
                                             size=min(jobs + 1, len(notebooks)))
 
+    @contextmanager
+    def watching(self, watch) -> Iterator[None]:
+        """Stopping the run (Ctrl-C, SIGTERM) stops every notebook being watched."""
+        with self.lock:
+            self.watches.add(watch)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.watches.discard(watch)
 
-def run_pipeline(path: str | Path = "pipeline.yaml", *, params: list[str] | tuple = (), force: bool = False,
-                 force_steps: list[str] | tuple = (), jobs: int = 1, progress: Progress | None = None,
-                 trigger: str = "manual", tags: dict | None = None, engine: str | None = None) -> PipelineResult:
-    """Run a pipeline once; return what each step did.
 
-        result = run_pipeline("pipeline.yaml", params=["train.C=0.5"], jobs=2)
+def run_pipeline(pipeline: str | Path | Pipeline = "pipeline.yaml", options: RunOptions = RunOptions(), *,
+                 home: str | Path | None = None, planned: dict[str, dict] | None = None,
+                 run_params: Mapping | None = None) -> PipelineResult:
+    """Run a pipeline once; return what each step did. The one way every face and trigger runs one.
+
+    ``home`` is the registry (default: the nearest ``.mlops`` from the pipeline's folder);
+    ``planned`` and ``run_params`` are for callers that resolved the steps' params themselves
+    (sweeps); otherwise they come from the pipeline file and ``options.params``::
+
+        result = run_pipeline("pipeline.yaml", RunOptions(params=("train.C=0.5",), jobs=2))
         result.ok, result.steps["train"].status
     """
-    pipeline = load_pipeline(path)
-    for name in force_steps:
-        pipeline.step(name)
-    planned = plan_params(pipeline, parse_overrides(list(params)))
-    run_params = dict(pipeline.params)
-    run_params.update({f"override.{item.split('=', 1)[0]}": item.split("=", 1)[1] for item in params})
-    return execute_pipeline(pipeline, planned, run_params=run_params, force=force, force_steps=force_steps,
-                            jobs=jobs, progress=progress, trigger=trigger, tags=tags, engine=engine)
-
-
-def execute_pipeline(pipeline: Pipeline, planned: dict[str, dict], *, run_params: dict | None = None,
-                     force: bool = False, force_steps=(), jobs: int = 1, progress: Progress | None = None,
-                     trigger: str = "manual", tags: dict | None = None, run_name: str | None = None,
-                     inputs_scope: str = "pipeline", engine: str | None = None, lock: bool = True,
-                     on_start=None, handle_sigterm: bool = True) -> PipelineResult:
-    """Run already-checked steps with their resolved params (``run_pipeline`` and sweeps come here).
-
-    ``lock``: take the pipeline's run lock (triggers take it themselves and pass False);
-    ``on_start(run_id)`` is called once the pipeline run exists."""
     started = time.monotonic()
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ParamError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
-    engine = engine or os.environ.get("MLOPS_NB_ENGINE") or "warm"
-    if engine not in ("warm", "fresh"):
-        raise ParamError(f"engine must be warm or fresh, got {engine!r} (from --engine or MLOPS_NB_ENGINE)")
-    progress = progress or QuietProgress()
-    store = open_store(find_home(tracking._settings["home"], start=pipeline.root))
-    held = None
-    if lock:
-        from mlops_nb.triggers.lock import PipelineLock
-
-        held = PipelineLock(store.home, pipeline.name).__enter__()
+    spec = pipeline if isinstance(pipeline, Pipeline) else load_pipeline(pipeline)
+    options = options.checked()
+    for name in options.force_steps:
+        spec.step(name)
+    if planned is None:
+        planned = plan_params(spec, parse_overrides(list(options.params)))
+    if run_params is None:
+        run_params = {**spec.params, **{f"override.{item.split('=', 1)[0]}": item.split("=", 1)[1]
+                                        for item in options.params}}
+    store = open_store(find_home(home, start=spec.root))
+    held = PipelineLock(store.home, spec.name).__enter__() if options.lock else None
     try:
-        return _execute(pipeline, planned, store, started, run_params=run_params, force=force,
-                        force_steps=force_steps, jobs=jobs, progress=progress, trigger=trigger, tags=tags,
-                        run_name=run_name, inputs_scope=inputs_scope, engine=engine, on_start=on_start,
-                        handle_sigterm=handle_sigterm)
+        state = _start(spec, store, planned, options, run_params)
+        status = "failed"
+        try:
+            with _working_dir(spec.root), (_sigterm_as_interrupt() if options.handle_sigterm else nullcontext()):
+                _schedule(state)
+            status = None  # decided by the steps
+        except KeyboardInterrupt:
+            status = "interrupted"
+        finally:  # every run we started ends, whatever happened
+            result = _finish(state, status, started)
     finally:
         if held is not None:
             held.release()
-
-
-def _execute(pipeline, planned, store, started, *, run_params, force, force_steps, jobs, progress, trigger, tags,
-             run_name, inputs_scope, engine, on_start, handle_sigterm) -> PipelineResult:
-    run_id = _create_pipeline_run(store, pipeline, run_params or {}, trigger, tags or {}, run_name)
-    if trigger == "manual":
-        from mlops_nb.registry import triggers as trigger_store
-
-        trigger_store.record_event(store, pipeline.name, "manual", "manual", "run on demand", None, status="manual",
-                                   run_id=run_id)
-    if on_start is not None:
-        on_start(run_id)
-    state = _Run(pipeline, store, run_id, planned, force, set(force_steps), progress, inputs_scope, engine)
-    progress.pipeline_started(pipeline, run_id)
-    status = "finished"
-    try:
-        with _working_dir(pipeline.root), (_sigterm_as_interrupt() if handle_sigterm else nullcontext()):
-            state.jobs = jobs
-            _schedule(state, jobs)
-    except KeyboardInterrupt:
-        status = "interrupted"
-    if status != "interrupted":
-        failed = [r for r in state.results.values() if r.status in ("failed", "interrupted")]
-        status = "interrupted" if any(r.status == "interrupted" for r in failed) else ("failed" if failed else "finished")
-    error = next((r.failure.summary() for r in state.results.values() if r.failure), None)
-    runs.finish_run(store, run_id, status, error)
-    result = PipelineResult(pipeline.name, run_id, status, {s.name: state.results.get(s.name) or StepResult(
-        s.name, "interrupted" if status == "interrupted" else "skipped") for s in pipeline.steps},
-        time.monotonic() - started)
-    progress.pipeline_finished(result)
     return result
 
 
-def _schedule(state: _Run, jobs: int) -> None:
+def _start(pipeline: Pipeline, store: Store, planned: dict, options: RunOptions, run_params: Mapping) -> _Run:
+    run_id = record.create_pipeline_run(store, pipeline, dict(run_params), options.trigger, dict(options.tags),
+                                  options.run_name)
+    if options.trigger == "manual":
+        trigger_store.record_event(store, pipeline.name, "manual", "manual", "run on demand", None, status="manual",
+                                   run_id=run_id)
+    if options.on_start is not None:
+        options.on_start(run_id)
+    state = _Run(pipeline, store, run_id, planned, options)
+    state.progress.pipeline_started(pipeline, run_id)
+    return state
+
+
+def _finish(state: _Run, status: str | None, started: float) -> PipelineResult:
+    failed = [r for r in state.results.values() if r.status in ("failed", "interrupted")]
+    if status is None:
+        status = "interrupted" if any(r.status == "interrupted" for r in failed) else ("failed" if failed else "finished")
+    error = next((r.failure.summary() for r in state.results.values() if r.failure), None)
+    if status == "failed" and error is None:
+        error = "the run stopped on an internal error (see the traceback)"
+    runs.finish_run(state.store, state.run_id, status, error)
+    result = PipelineResult(state.pipeline.name, state.run_id, status, {s.name: state.results.get(s.name) or StepResult(
+        s.name, "interrupted" if status == "interrupted" else "skipped") for s in state.pipeline.steps},
+        time.monotonic() - started)
+    state.progress.pipeline_finished(result)
+    return result
+
+
+def _schedule(state: _Run) -> None:
     pipeline = state.pipeline
     pending = order_steps(pipeline)
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="mlops-step") as pool:
+    with ThreadPoolExecutor(max_workers=state.options.jobs, thread_name_prefix="mlops-step") as pool:
         futures: dict = {}
         try:
             while pending or futures:
@@ -267,103 +294,54 @@ def _run_step(state: _Run, step: Step) -> StepResult:
         return _failed_before_start(state, step, params, str(exc), started)
     key = cache.cache_key(store, notebook=step.notebook, params=params, kernel=step.kernel, input_files=input_files,
                           upstream_runs=upstream_runs, root=pipeline.root)
-    if not (state.force or step.name in state.force_steps):
+    if not (state.options.force or step.name in state.options.force_steps):
         cached_from = cache.find_cached(store, pipeline=pipeline.name, step=step.name, key=key, root=pipeline.root)
         if cached_from is not None:
-            run_id = _record_cached(state, step, params, key, cached_from, input_files)
+            run_id = record.record_cached(store, pipeline, state.run_id, step, params, key, cached_from,
+                                          input_files)
             return StepResult(step.name, "cached", run_id, time.monotonic() - started, cached_from=cached_from)
     state.warm_up()
-    run_id = _create_step_run(state, step, params, key)
-    _record_files(store, run_id, pipeline.root, input_files, "input")
-    state.progress.step_started(step.name, run_id)
+    run_id = record.create_step_run(store, pipeline, state.run_id, step, params, key)
     notebook_path = state.folder / f"{step.name}.ipynb"
-    failure, attempts = None, 0
-    for attempts in range(1, step.retries + 2):
-        failure = execute_step_notebook(state, step, params, run_id, notebook_path)
-        if failure is None or state.stopping.is_set() or failure.interrupted or attempts > step.retries:
-            break
-        state.progress.step_retrying(step.name, attempts, failure)
-    if failure is None:
-        failure = _collect_outputs(state, step, run_id)
-    if notebook_path.exists():
-        sha, size = artifacts.put_file(store.artifacts_dir, notebook_path)
-        runs.record_artifact(store, run_id, f"notebooks/{step.name}.ipynb", sha, size)
-    status = "finished" if failure is None else ("interrupted" if failure.interrupted else "failed")
-    runs.write_batch(store, tags=[(run_id, "attempts", str(attempts))])
-    runs.finish_run(store, run_id, status, None if failure is None else failure.summary())
+    failure, attempts, status = None, 0, "failed"
+    try:
+        record.record_files(store, run_id, pipeline.root, input_files, "input")
+        state.progress.step_started(step.name, run_id)
+        for attempts in range(1, step.retries + 2):
+            failure = _attempt(state, step, params, run_id, notebook_path)
+            if failure is None or state.stopping.is_set() or failure.interrupted or attempts > step.retries:
+                break
+            state.progress.step_retrying(step.name, attempts, failure)
+        if failure is None:
+            failure = record.collect_outputs(store, pipeline, step, run_id)
+        if notebook_path.exists():
+            sha, size = artifacts.put_file(store.artifacts_dir, notebook_path)
+            runs.record_artifact(store, run_id, f"notebooks/{step.name}.ipynb", sha, size)
+        status = "finished" if failure is None else ("interrupted" if failure.interrupted else "failed")
+        runs.write_batch(store, tags=[(run_id, "attempts", str(attempts))])
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:  # the step run ends even when something below us broke
+        error = failure.summary() if failure is not None else (
+            None if status == "finished" else f"step {step.name!r} stopped ({status})")
+        runs.finish_run(store, run_id, status, error)
     return StepResult(step.name, {"finished": "ran"}.get(status, status), run_id, time.monotonic() - started,
                       attempts=attempts, notebook=notebook_path if notebook_path.exists() else None, failure=failure)
 
 
-def _collect_outputs(state: _Run, step: Step, run_id: str) -> StepFailure | None:
-    missing = [o for o in step.outputs if not (state.pipeline.root / o).is_file()]
-    if missing:
-        return StepFailure(step.name, f"step {step.name!r} finished but did not write its output "
-                                      f"{', '.join(missing)} (declared in {state.pipeline.path.name})")
-    files = [state.pipeline.root / o for o in step.outputs]
-    for name, path in zip(step.outputs, files):
-        sha, _ = artifacts.put_file(state.store.artifacts_dir, path)
-        outputs.record_output(state.store, run_id, name, "file", sha256=sha, path=str(path.resolve()))
-        outputs.fingerprint_file(state.store, path)
-    _record_files(state.store, run_id, state.pipeline.root, files, "output")
-    return None
-
-
-def _record_files(store: Store, run_id: str, root: Path, files: list[Path], role: str) -> None:
-    """Lineage: each file a step read or wrote, as a dataset named by its path."""
-    for path in files:
-        name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-        datasets.record_dataset(store, run_id, name=name, fingerprint=outputs.fingerprint_file(store, path),
-                                role=role, n_rows=None, n_cols=None, schema=None, profile=None)
-
-
-def _create_pipeline_run(store: Store, pipeline: Pipeline, run_params: dict, trigger: str, tags: dict,
-                         name: str | None) -> str:
-    experiment_id = runs.ensure_experiment(store, pipeline.name)
-    count = store.query_one("SELECT COUNT(*) FROM runs WHERE pipeline = ? AND kind = 'pipeline'", (pipeline.name,))[0]
-    run_id, _ = runs.create_run(store, experiment_id=experiment_id, name=name or f"{pipeline.name}#{count + 1}",
-                                kind="pipeline", git=environment.git_state(pipeline.root),
-                                env=environment.python_environment(), source=str(pipeline.path),
-                                pipeline=pipeline.name)
-    params = [(run_id, *encode_param(k, v)) for k, v in run_params.items()]
-    all_tags = {"trigger": trigger, "pipeline_file": str(pipeline.path), **tags}
-    runs.write_batch(store, params=params, tags=[(run_id, k, str(v)) for k, v in all_tags.items()])
-    return run_id
-
-
-def _create_step_run(state: _Run, step: Step, params: dict, key: str, status: str = "running",
-                     cached_from: str | None = None) -> str:
-    store = state.store
-    experiment_id = runs.ensure_experiment(store, state.pipeline.name)
-    run_id, _ = runs.create_run(store, experiment_id=experiment_id, name=step.name, kind="step",
-                                parent_id=state.run_id, git=environment.git_state(state.pipeline.root),
-                                env=environment.python_environment(), source=str(step.notebook),
-                                pipeline=state.pipeline.name, step=step.name, cache_key=key, cached_from=cached_from)
-    runs.write_batch(store, params=[(run_id, *encode_param(k, v)) for k, v in params.items()],
-                     tags=[(run_id, "notebook", str(step.notebook.relative_to(state.pipeline.root)
-                                                    if step.notebook.is_relative_to(state.pipeline.root)
-                                                    else step.notebook))])
-    return run_id
-
-
-def _record_cached(state: _Run, step: Step, params: dict, key: str, cached_from: str, input_files: list[Path]) -> str:
-    store = state.store
-    run_id = _create_step_run(state, step, params, key, cached_from=cached_from)
-    outputs.copy_outputs(store, cached_from, run_id)
-    with store.transaction() as conn:
-        conn.execute("INSERT OR IGNORE INTO latest_metrics (run_id, key, value, step, timestamp) "
-                     "SELECT ?, key, value, step, timestamp FROM latest_metrics WHERE run_id = ?", (run_id, cached_from))
-        conn.execute("INSERT OR IGNORE INTO artifacts (run_id, name, sha256, size, created_at) "
-                     "SELECT ?, name, sha256, size, created_at FROM artifacts WHERE run_id = ?", (run_id, cached_from))
-    runs.write_batch(store, tags=[(run_id, "cached_from", cached_from)])
-    _record_files(store, run_id, state.pipeline.root, input_files, "input")
-    _record_files(store, run_id, state.pipeline.root, [state.pipeline.root / o for o in step.outputs], "output")
-    runs.finish_run(store, run_id, "finished")
-    return run_id
+def _attempt(state: _Run, step: Step, params: dict, run_id: str, notebook_path: Path) -> StepFailure | None:
+    """One execution of the step's notebook, on a pooled kernel or a fresh one, watched by the run."""
+    watch = Watch(step.name, deadline=time.monotonic() + step.timeout if step.timeout else None,
+                  cell_timeout=step.cell_timeout, on_cell=state.progress.cell)
+    pool = state.pool_for(kernel_name_of(step)) if state.engine_of(step) == "warm" else None
+    with state.watching(watch):
+        return execute_step(step, params, run_id=run_id, pipeline_run=state.run_id, home=state.store.home,
+                            output=notebook_path, watch=watch, pool=pool, inputs_scope=state.options.inputs_scope)
 
 
 def _failed_before_start(state: _Run, step: Step, params: dict, message: str, started: float) -> StepResult:
-    run_id = _create_step_run(state, step, params, key="")
+    run_id = record.create_step_run(state.store, state.pipeline, state.run_id, step, params, key="")
     failure = StepFailure(step.name, f"step {step.name!r}: {message}")
     runs.finish_run(state.store, run_id, "failed", failure.summary())
     return StepResult(step.name, "failed", run_id, time.monotonic() - started, failure=failure)

@@ -135,7 +135,7 @@ def parse_pipeline(data: Any, path: Path) -> Pipeline:
         if step.name in seen:
             raise SpecError(f"{where}: step name {step.name!r} is used twice; step names must be unique")
         seen.add(step.name)
-    from mlops_nb.triggers.spec import parse_triggers
+    from mlops_nb.pipeline.trigger_spec import parse_triggers
 
     pipeline = Pipeline(name=name, path=path, params=params, steps=tuple(steps),
                         triggers=tuple(parse_triggers(data.get("triggers"), where)),

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mlops_nb import tracking
 from mlops_nb.errors import NotFoundError
 from mlops_nb.pipeline.params import ParamError, coerce, declared_params, resolve_step_params
-from mlops_nb.pipeline.runner import PipelineResult, execute_pipeline
+from mlops_nb.pipeline.runner import PipelineResult, RunOptions, run_pipeline
 from mlops_nb.pipeline.spec import Pipeline, Step, suggest
 from mlops_nb.registry import runs
 from mlops_nb.registry.home import find_home
@@ -45,22 +44,6 @@ class SweepResult:
         best = "no best point" if self.best is None else (
             f"best {self.best['params']} with {self.metric}={self.best['metrics'][self.metric]:.4g}")
         return f"SweepResult({len(self.points)} points, {self.result.status}, {best})"
-
-    def _repr_html_(self) -> str:
-        from mlops_nb.widgets.html import cell, e, status_html, table, text_value
-
-        params = list(self.points[0]["params"]) if self.points else []
-        metrics = sorted({k for p in self.points for k in p["metrics"]}, key=lambda k: (k != self.metric, k))
-        rows = []
-        for point in self.points:
-            mark = "font-weight:600;background:#e8f5e9" if point is self.best else ""
-            rows.append([cell(text_value(point["params"][k]), mark, True) for k in params]
-                        + [cell(status_html(point["status"]), mark),
-                           cell(f"<code>{e((point['run_id'] or '')[:8])}</code>", mark)]
-                        + [cell(text_value(point["metrics"].get(k)), mark, True) for k in metrics])
-        headers = [f"<i>{e(k)}</i>" for k in params] + ["status", "run"] + [f"<b>{e(k)}</b>" for k in metrics]
-        best = "" if self.best is None else f"; best by {e(self.metric)} highlighted"
-        return table(headers, rows, title=f"sweep: {len(self.points)} points, {e(self.result.status)}{best}")
 
 
 def parse_grid(notebook: Path, items: list[str] | dict[str, list]) -> dict[str, list]:
@@ -93,10 +76,11 @@ def parse_grid(notebook: Path, items: list[str] | dict[str, list]) -> dict[str, 
 
 
 def run_sweep(notebook: str | Path, grid_items: list[str] | dict[str, list], *, metric: str | None = None,
-              maximize: bool = True, jobs: int = 1, force: bool = False, progress=None, experiment: str | None = None,
-              engine: str | None = None, project: str | Path | None = None) -> SweepResult:
+              maximize: bool = True, options: RunOptions = RunOptions(), experiment: str | None = None,
+              project: str | Path | None = None, home: str | Path | None = None) -> SweepResult:
     """Run ``notebook`` once per point of the grid. ``project`` is the folder whose registry and working
-    directory the runs use (default: the current directory, like papermill); ``notebook`` is relative to it."""
+    directory the runs use (default: the current directory, like papermill); ``notebook`` is relative to it.
+    ``options`` say how (``jobs``, ``force``, ``engine``, ``progress``), as for a pipeline run."""
     root = Path(project).resolve() if project is not None else Path.cwd()
     if not root.is_dir():
         raise NotFoundError(f"project folder {project} does not exist")
@@ -113,10 +97,11 @@ def run_sweep(notebook: str | Path, grid_items: list[str] | dict[str, list], *, 
     declared = declared_params(notebook)
     planned = {step.name: resolve_step_params(step.name, notebook, declared, {}, point, [])
                for step, point in zip(steps, points)}
-    result = execute_pipeline(pipeline, planned, run_params={f"grid.{k}": v for k, v in grid.items()}, force=force,
-                              jobs=jobs, progress=progress, trigger="sweep", tags={"sweep": notebook.name},
-                              run_name=f"sweep {notebook.stem}", inputs_scope="latest", engine=engine)
-    store = open_store(find_home(tracking._settings["home"], start=pipeline.root))
+    options = replace(options, params=(), force_steps=(), trigger="sweep", tags={"sweep": notebook.name},
+                      run_name=f"sweep {notebook.stem}", inputs_scope="latest")
+    result = run_pipeline(pipeline, options, home=home, planned=planned,
+                          run_params={f"grid.{k}": v for k, v in grid.items()})
+    store = open_store(find_home(home, start=pipeline.root))
     rows = []
     for step, point in zip(steps, points):
         step_result = result.steps[step.name]

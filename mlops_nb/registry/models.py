@@ -43,18 +43,6 @@ class ModelVersion:
         return (f"ModelVersion({self.ref!r}, run={self.run_id[:8]!r}, source={self.source!r}, "
                 f"flavor={self.flavor!r}{aliases})")
 
-    def _repr_html_(self) -> str:
-        from mlops_nb.render import fmt_time
-        from mlops_nb.widgets.html import e
-
-        aliases = "".join(f" <span style='background:#e3f2fd;border-radius:3px;padding:0 4px'>@{e(a)}</span>"
-                          for a in self.aliases)
-        inputs = ", ".join(c["name"] for c in (self.signature or {}).get("inputs", []))
-        return (f"<div><b>{e(self.name)}</b> version {self.version}{aliases} · {e(self.flavor)} model "
-                f"<code>{e(self.source)}</code> from run <code>{e(self.run_id[:8])}</code> · registered "
-                f"{e(fmt_time(self.created_at))}" + (f"<br><span style='font-size:12px'>inputs: {e(inputs)}</span>"
-                                                   if inputs else "") + "</div>")
-
 
 def check_model_name(name: object) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
@@ -149,6 +137,20 @@ def alias_version(store: Store, name: str, alias: str) -> int:
         raise NotFoundError(f"model {name!r} has no alias {alias!r}; its aliases: {', '.join(known) or 'none yet'}"
                             f" (set one with `mlops-nb models promote {name} <version> --alias {alias}`)")
     return row[0]
+
+
+def alias_version_or_none(store: Store, name: str, alias: str) -> int | None:
+    """The version ``name@alias`` points at, or None when the alias is not set."""
+    row = store.query_one("SELECT version FROM aliases WHERE name = ? AND alias = ?", (name, alias))
+    return row[0] if row else None
+
+
+def versions_with_metrics(store: Store, name: str) -> tuple[list[ModelVersion], dict[int, dict]]:
+    """Every version of ``name``, and the latest metrics of the run that logged each one."""
+    from mlops_nb.registry.runs import get_run
+
+    versions = list_versions(store, name)
+    return versions, {v.version: get_run(store, v.run_id).metrics for v in versions}
 
 
 def set_alias(store: Store, name: str, version: int, alias: str = "production", *,

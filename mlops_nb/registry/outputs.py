@@ -59,6 +59,10 @@ def find_output(store: Store, name: str, *, pipeline_run: str | None = None, ste
     return dict(zip(("name", "kind", "value", "sha256", "path", "run_id", "step"), row))
 
 
+def get_output(store: Store, run_id: str, name: str) -> dict | None:
+    return next((o for o in run_outputs(store, run_id) if o["name"] == name), None)
+
+
 def copy_outputs(store: Store, from_run: str, to_run: str) -> None:
     with store.transaction() as conn:
         conn.execute("INSERT OR REPLACE INTO outputs (run_id, name, kind, value, sha256, path, created_at) "

@@ -236,6 +236,62 @@ def metric_history(store: Store, run_id: str, key: str | None = None) -> list[tu
     return [(k, s, _nan(v), t) for k, s, v, t in store.query(sql + " ORDER BY key, step, timestamp", args)]
 
 
+def metric_counts(store: Store, run_id: str) -> dict[str, int]:
+    """How many values each metric of a run has."""
+    return dict(store.query("SELECT key, COUNT(*) FROM metrics WHERE run_id = ? GROUP BY key", (run_id,)))
+
+
+def run_name_and_experiment(store: Store, run_id: str) -> tuple[str, str] | None:
+    row = store.query_one("SELECT r.name, e.name FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+                          "WHERE r.id = ?", (run_id,))
+    return (row[0], row[1]) if row else None
+
+
+def count_pipeline_runs(store: Store, pipeline: str) -> int:
+    return store.query_one("SELECT COUNT(*) FROM runs WHERE pipeline = ? AND kind = 'pipeline'", (pipeline,))[0]
+
+
+def recent_pipeline_runs(store: Store, pipeline: str, limit: int = 5) -> list[dict]:
+    """The newest runs of a pipeline, each with its step runs in the order they started."""
+    found = []
+    for run_id, name, status, start, end in store.query(
+            "SELECT id, name, status, start_time, end_time FROM runs WHERE pipeline = ? AND kind = 'pipeline' "
+            "ORDER BY start_time DESC LIMIT ?", (pipeline, limit)):
+        steps = [{"run_id": s[0], "step": s[1], "status": s[2], "cached_from": s[3]} for s in store.query(
+            "SELECT id, step, status, cached_from FROM runs WHERE parent_id = ? ORDER BY start_time", (run_id,))]
+        found.append({"run_id": run_id, "name": name, "status": status, "start_time": start, "end_time": end,
+                      "steps": steps})
+    return found
+
+
+def find_cached_step(store: Store, pipeline: str, step: str, cache_key: str) -> str | None:
+    """The newest finished run of ``step`` with ``cache_key``."""
+    row = store.query_one("SELECT id FROM runs WHERE pipeline = ? AND step = ? AND cache_key = ? AND "
+                          "status = 'finished' ORDER BY start_time DESC LIMIT 1", (pipeline, step, cache_key))
+    return row[0] if row else None
+
+
+def last_measured_step(store: Store, pipeline: str, step: str) -> str | None:
+    """The run that really measured the newest finished run of ``step`` (a cached run points at it)."""
+    row = store.query_one("SELECT COALESCE(cached_from, id) FROM runs WHERE pipeline = ? AND step = ? AND "
+                          "status = 'finished' ORDER BY start_time DESC LIMIT 1", (pipeline, step))
+    return row[0] if row else None
+
+
+def latest_metric(store: Store, run_id: str, key: str) -> float | None:
+    row = store.query_one("SELECT value FROM latest_metrics WHERE run_id = ? AND key = ?", (run_id, key))
+    return float(row[0]) if row and row[0] is not None else None
+
+
+def copy_results(store: Store, from_run: str, to_run: str) -> None:
+    """A cached run holds what the run it reuses measured and stored: latest metrics and artifacts."""
+    with store.transaction() as conn:
+        conn.execute("INSERT OR IGNORE INTO latest_metrics (run_id, key, value, step, timestamp) "
+                     "SELECT ?, key, value, step, timestamp FROM latest_metrics WHERE run_id = ?", (to_run, from_run))
+        conn.execute("INSERT OR IGNORE INTO artifacts (run_id, name, sha256, size, created_at) "
+                     "SELECT ?, name, sha256, size, created_at FROM artifacts WHERE run_id = ?", (to_run, from_run))
+
+
 def _nan(value: float | None) -> float:
     # SQLite stores NaN as NULL; a metric value is never NULL otherwise.
     return float("nan") if value is None else value

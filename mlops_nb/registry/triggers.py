@@ -56,6 +56,11 @@ def history(store: Store, pipeline: str | None = None, limit: int = 50) -> list[
     return _events(store, "WHERE pipeline = ? ORDER BY id DESC LIMIT ?", (pipeline, limit))
 
 
+def last_event(store: Store, pipeline: str, trigger: str) -> dict | None:
+    found = _events(store, "WHERE pipeline = ? AND trigger = ? ORDER BY id DESC LIMIT 1", (pipeline, trigger))
+    return found[0] if found else None
+
+
 def events_of_run(store: Store, run_id: str) -> list[dict]:
     return _events(store, "WHERE run_id = ? ORDER BY id", (run_id,))
 

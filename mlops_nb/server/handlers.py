@@ -16,7 +16,7 @@ from pathlib import Path
 import tornado
 from jupyter_server.base.handlers import APIHandler
 
-from mlops_nb import render
+from mlops_nb.show import terminal as render
 from mlops_nb.errors import FilterSyntaxError, InvalidInputError, MlopsError, NotFoundError
 from mlops_nb.registry import datasets, gates, models, runs, search
 from mlops_nb.registry import triggers as trigger_store
@@ -161,8 +161,9 @@ class ModelHandler(MlopsHandler):
         def act():
             store = self.store()
             versions = []
-            for version in models.list_versions(store, name):
-                data = render.version_dict(version, runs.get_run(store, version.run_id).metrics)
+            found, metrics = models.versions_with_metrics(store, name)
+            for version in found:
+                data = render.version_dict(version, metrics[version.version])
                 decision = gates.latest_decision(store, name, version.version)
                 data["gate"] = None if decision is None else {k: decision[k] for k in (
                     "id", "passed", "baseline_version", "results", "override_reason", "created_at")}
@@ -180,12 +181,12 @@ class AliasHandler(MlopsHandler):
             if not isinstance(version, int) or isinstance(version, bool):
                 raise InvalidInputError(f"the body must name the version as a number, e.g. {{\"version\": 3}}, "
                                         f"got {version!r}")
+            override, reason = _text_field(data, "override"), _text_field(data, "reason")
             store = self.store()
-            before = store.query_one("SELECT version FROM aliases WHERE name = ? AND alias = ?", (name, alias))
-            result = gates.promote(store, name, version, alias, override=data.get("override"),
-                                   reason=data.get("reason") or "promoted from JupyterLab", require_gate=False)
-            self.reply({"name": name, "alias": alias, "version": result.version,
-                        "previous": before[0] if before else None})
+            before = models.alias_version_or_none(store, name, alias)
+            result = gates.promote(store, name, version, alias, override=override,
+                                   reason=reason or "promoted from JupyterLab", require_gate=False)
+            self.reply({"name": name, "alias": alias, "version": result.version, "previous": before})
         self._handle(act)
 
 
@@ -193,9 +194,10 @@ class RollbackHandler(MlopsHandler):
     @tornado.web.authenticated
     def post(self, name, alias):
         def act():
+            reason = _text_field(self.body(), "reason")
             store = self.store()
             before = models.alias_version(store, name, alias)
-            result = models.rollback(store, name, alias, reason=self.body().get("reason") or "rolled back from JupyterLab")
+            result = models.rollback(store, name, alias, reason=reason or "rolled back from JupyterLab")
             self.reply({"name": name, "alias": alias, "version": result.version, "previous": before})
         self._handle(act)
 
@@ -230,22 +232,21 @@ class PipelinesHandler(MlopsHandler):
                     out.append({**entry, "name": spec.name, "steps": [s.name for s in spec.steps],
                                 "triggers": [t.describe() for t in spec.triggers], "runs": []})
                     continue
-                store = open_store(home)
-                last = store.query("SELECT id, name, status, start_time, end_time FROM runs WHERE pipeline = ? AND "
-                                   "kind = 'pipeline' ORDER BY start_time DESC LIMIT 5", (spec.name,))
-                runs_out = []
-                for run_id, name, status, start, end in last:
-                    steps = store.query("SELECT id, step, status, cached_from FROM runs WHERE parent_id = ? "
-                                        "ORDER BY start_time", (run_id,))
-                    runs_out.append({"run_id": run_id, "name": name, "status": status, "start_time": start,
-                                     "end_time": end, "steps": [
-                                         # The executed notebook: GET runs/<run_id>/notebook.
-                                         {"run_id": s[0], "step": s[1], "state": _step_state(s[2], s[3])}
-                                         for s in steps]})
+                runs_out = runs.recent_pipeline_runs(open_store(home), spec.name, limit=5)
+                for run in runs_out:  # each step's executed notebook: GET runs/<run_id>/notebook
+                    run["steps"] = [{"run_id": s["run_id"], "step": s["step"],
+                                     "state": _step_state(s["status"], s["cached_from"])} for s in run["steps"]]
                 out.append({**entry, "name": spec.name, "steps": [s.name for s in spec.steps],
                             "triggers": [t.describe() for t in spec.triggers], "runs": runs_out})
             self.reply({"pipelines": out})
         self._handle(act)
+
+
+def _text_field(data: dict, key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidInputError(f"{key} is text, got {json.dumps(value)[:60]}")
+    return value
 
 
 def _step_state(status: str, cached_from: str | None) -> str:
@@ -258,21 +259,28 @@ class PipelineRunsHandler(MlopsHandler):
     @tornado.web.authenticated
     def post(self, name):
         def act():
-            from mlops_nb.pipeline.params import plan_params
-            from mlops_nb.pipeline.runner import execute_pipeline
+            from mlops_nb.pipeline.runner import RunOptions, run_pipeline
             from mlops_nb.pipeline.spec import load_pipeline
 
             data = self.body()
+            unknown = sorted(set(data) - {"params", "force"})
+            if unknown:
+                raise InvalidInputError(f"unknown field(s) {', '.join(unknown)}; a run takes params (a list of "
+                                        "\"NAME=VALUE\" strings) and force (true or false)")
+            params = data.get("params") or []
+            if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+                raise InvalidInputError(f"params is a list of \"NAME=VALUE\" or \"STEP.NAME=VALUE\" strings, "
+                                        f"e.g. [\"C=0.5\"], got {json.dumps(params)[:100]}")
+            force = data.get("force", False)
+            if not isinstance(force, bool):
+                raise InvalidInputError(f"force is true or false, got {json.dumps(force)[:40]}")
             path = next((p for p in find_pipelines(self.root) if _name_of(p) == name), None)
             if path is None:
                 raise NotFoundError(f"no pipeline named {name!r} under {self.root}")
             spec = load_pipeline(path)
-            params = data.get("params") or []
-            if not isinstance(params, list):
-                raise InvalidInputError("params is a list of NAME=VALUE strings")
-            from mlops_nb.pipeline.params import parse_overrides
+            from mlops_nb.pipeline.params import parse_overrides, plan_params
 
-            planned = plan_params(spec, parse_overrides(params))
+            planned = plan_params(spec, parse_overrides(params))  # a bad param is a 400 now, not a failed run
             started = threading.Event()
             holder: dict = {}
 
@@ -280,10 +288,12 @@ class PipelineRunsHandler(MlopsHandler):
                 holder["run_id"] = run_id
                 started.set()
 
+            options = RunOptions(params=tuple(params), force=force, tags={"started_from": "jupyterlab"},
+                                 on_start=on_start, handle_sigterm=False)
+
             def work():
                 try:
-                    execute_pipeline(spec, planned, run_params=dict(spec.params), trigger="manual",
-                                     tags={"started_from": "jupyterlab"}, on_start=on_start, handle_sigterm=False)
+                    run_pipeline(spec, options, planned=planned)
                 except BaseException as exc:  # reported to the waiting request below
                     holder["error"] = exc
                     started.set()

@@ -12,18 +12,18 @@ pipeline, the events stay pending for that process's follow-up, or the next chec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from mlops_nb import tracking
 from mlops_nb.errors import MlopsError
+from mlops_nb.pipeline.lock import PipelineLock
+from mlops_nb.pipeline.runner import RunOptions, run_pipeline
 from mlops_nb.pipeline.spec import load_pipeline
 from mlops_nb.registry import triggers as trigger_store
 from mlops_nb.registry.home import find_home
 from mlops_nb.registry.store import open_store
 from mlops_nb.triggers.evaluate import Firing, evaluate, utcnow
-from mlops_nb.triggers.lock import PipelineLock
 
 
 @dataclass
@@ -38,23 +38,6 @@ class CheckResult:
     def __repr__(self) -> str:
         fired = ", ".join(f.trigger.key for f in self.fired) or "nothing"
         return f"CheckResult({self.pipeline!r}, fired: {fired}, runs: {[r.status for r in self.runs]})"
-
-    def _repr_html_(self) -> str:
-        from mlops_nb.widgets.html import cell, e, status_html, table
-
-        fired = {f.trigger.key: f.reason for f in self.fired}
-        rows = []
-        for key in dict.fromkeys([*self.notes, *fired, *self.errors]):
-            if key in self.errors:
-                state, why = "<span style='color:#c62828'>error</span>", self.errors[key]
-            elif key in fired:
-                state, why = "<b>fired</b>", fired[key]
-            else:
-                state, why = "waiting", self.notes.get(key, "")
-            rows.append([cell(e(key)), cell(state), cell(e(why))])
-        runs = "".join(f"<div>run <code>{e(r.run_id[:8])}</code> {status_html(r.status)}</div>" for r in self.runs)
-        busy = f"<div>busy: process {e(self.busy)} runs this pipeline; the events wait for it</div>" if self.busy else ""
-        return table(["trigger", "state", "why"], rows, title=f"triggers of {e(self.pipeline)}") + runs + busy
 
 
 def evaluate_triggers(pipeline, store, now: datetime | None = None) -> CheckResult:
@@ -83,13 +66,13 @@ def evaluate_triggers(pipeline, store, now: datetime | None = None) -> CheckResu
 
 
 def check_pipeline(path: str | Path = "pipeline.yaml", *, now: datetime | None = None, run: bool = True,
-                   engine: str | None = None, progress=None, handle_sigterm: bool = True) -> CheckResult:
-    """Evaluate the triggers once and run the pipeline for whatever is pending."""
+                   options: RunOptions = RunOptions(), home: str | Path | None = None) -> CheckResult:
+    """Evaluate the triggers once and run the pipeline for whatever is pending; ``options`` say how
+    the run goes (engine, progress, SIGTERM handling), as for any pipeline run."""
     from mlops_nb.pipeline.params import plan_params
-    from mlops_nb.pipeline.runner import execute_pipeline
 
     pipeline = load_pipeline(path)
-    store = open_store(find_home(tracking._settings["home"], start=pipeline.root))
+    store = open_store(find_home(home, start=pipeline.root))
     result = evaluate_triggers(pipeline, store, now)
     if not run or not trigger_store.pending_events(store, pipeline.name):
         return result
@@ -106,11 +89,11 @@ def check_pipeline(path: str | Path = "pipeline.yaml", *, now: datetime | None =
                 break
             ids = [e["id"] for e in events]
             kinds = sorted({e["kind"] for e in events})
-            outcome = execute_pipeline(
-                pipeline, planned, run_params=dict(pipeline.params), trigger=",".join(kinds),
+            outcome = run_pipeline(pipeline, replace(
+                options, params=(), trigger=",".join(kinds), lock=False,
                 tags={"trigger_events": ",".join(map(str, ids)), "reason": events[0]["reason"][:200]},
-                engine=engine, progress=progress, lock=False, handle_sigterm=handle_sigterm,
-                on_start=lambda run_id, ids=ids: trigger_store.attach_events(store, ids, run_id))
+                on_start=lambda run_id, ids=ids: trigger_store.attach_events(store, ids, run_id)),
+                home=store.home, planned=planned)
             result.runs.append(outcome)
             if outcome.status == "interrupted":
                 break
@@ -119,16 +102,16 @@ def check_pipeline(path: str | Path = "pipeline.yaml", *, now: datetime | None =
     return result
 
 
-def trigger_status(path: str | Path = "pipeline.yaml") -> list[dict]:
+def trigger_status(path: str | Path = "pipeline.yaml", *, home: str | Path | None = None) -> list[dict]:
     """Each trigger's description, state note, last error and last firing (for `triggers ls`)."""
     pipeline = load_pipeline(path)
-    store = open_store(find_home(tracking._settings["home"], start=pipeline.root))
+    store = open_store(find_home(home, start=pipeline.root))
     rows = []
     for trigger in pipeline.triggers:
         state = trigger_store.get_state(store, pipeline.name, trigger.key)
-        last = store.query_one("SELECT fired_at, reason FROM trigger_events WHERE pipeline = ? AND trigger = ? "
-                               "ORDER BY id DESC LIMIT 1", (pipeline.name, trigger.key))
+        last = trigger_store.last_event(store, pipeline.name, trigger.key)
         rows.append({"pipeline": pipeline.name, "trigger": trigger.key, "description": trigger.describe(),
                      "state": state.get("note", "not evaluated yet"), "error": state.get("error"),
-                     "last_fired": last[0] if last else None, "last_reason": last[1] if last else None})
+                     "last_fired": last["fired_at"] if last else None,
+                     "last_reason": last["reason"] if last else None})
     return rows

@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mlops_nb.errors import InvalidInputError, NotFoundError
-from mlops_nb.registry import outputs
+from mlops_nb.registry import models, outputs, runs
 from mlops_nb.registry.store import Store
-from mlops_nb.triggers.spec import Trigger
+from mlops_nb.pipeline.trigger_spec import Trigger
 
 _LISTED = 20
 
@@ -144,7 +144,11 @@ def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
         raise NotFoundError(f"reference {options['reference']} does not exist (in {pipeline.root}); give a file, a "
                             "glob, or the name of a dataset logged with reference=True")
     else:
-        reference = options["reference"]  # a dataset logged with reference=True
+        from mlops_nb.registry.datasets import reference_profile
+        from mlops_nb.validation.profile import ReferenceProfile
+
+        # a dataset logged with reference=True
+        reference = ReferenceProfile.from_dict(reference_profile(store, options["reference"]))
     current, _ = _read_frames(pipeline.root, options["current"])
     report = drift(reference, current, share=options.get("share", 0.5))
     column = options.get("column")
@@ -176,16 +180,11 @@ def _performance(trigger: Trigger, *, store: Store, pipeline, state: dict, now: 
     metric = options["metric"]
     if options.get("step"):
         # A cached step run repeats an earlier observation: judge the run that measured it.
-        row = store.query_one("SELECT COALESCE(cached_from, id) FROM runs WHERE pipeline = ? AND step = ? AND "
-                              "status = 'finished' ORDER BY start_time DESC LIMIT 1",
-                              (options.get("pipeline", pipeline.name), options["step"]))
-        if row is None:
+        source = runs.last_measured_step(store, options.get("pipeline", pipeline.name), options["step"])
+        if source is None:
             return None, state, f"no finished run of step {options['step']} yet"
-        source = row[0]
         value = _step_value(store, source, metric)
     else:
-        from mlops_nb.registry import models, runs
-
         version = models.resolve_model(store, f"{options['model']}@{options.get('alias', 'production')}")
         source = version.run_id
         value = runs.get_run(store, source).metrics.get(metric)
@@ -202,8 +201,6 @@ def _performance(trigger: Trigger, *, store: Store, pipeline, state: dict, now: 
         fired, reason = value > options["above"], f"{metric} {value:.4g} is above {options['above']:g}"
         evidence["rule"] = {"above": options["above"]}
     else:
-        from mlops_nb.registry import models, runs
-
         version = models.resolve_model(store, f"{options['model']}@{options.get('alias', 'production')}")
         baseline = runs.get_run(store, version.run_id).metrics.get(metric)
         if baseline is None or baseline == 0:
@@ -221,13 +218,12 @@ def _performance(trigger: Trigger, *, store: Store, pipeline, state: dict, now: 
 def _step_value(store: Store, run_id: str, metric: str):
     import json
 
-    row = store.query_one("SELECT kind, value FROM outputs WHERE run_id = ? AND name = ?", (run_id, metric))
-    if row and row[0] == "json":
-        value = json.loads(row[1])
+    output = outputs.get_output(store, run_id, metric)
+    if output and output["kind"] == "json":
+        value = json.loads(output["value"])
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-    row = store.query_one("SELECT value FROM latest_metrics WHERE run_id = ? AND key = ?", (run_id, metric))
-    return float(row[0]) if row and row[0] is not None else None
+    return runs.latest_metric(store, run_id, metric)
 
 
 def _relative(path: Path, root: Path) -> str:

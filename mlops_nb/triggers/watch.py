@@ -13,16 +13,19 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from mlops_nb.pipeline.runner import RunOptions
 from mlops_nb.triggers.check import CheckResult, check_pipeline
 
 
 class Watcher:
     def __init__(self, paths: list[str | Path], *, interval: float = 5.0, on_stop: str = "finish",
-                 engine: str | None = None, report: Callable[[CheckResult], None] | None = None):
+                 engine: str | None = None, report: Callable[[CheckResult], None] | None = None,
+                 home: str | Path | None = None):
         self.paths = [Path(p) for p in paths]
         self.interval = interval
         self.on_stop = on_stop
         self.engine = engine
+        self.home = home
         self.report = report or (lambda result: None)
         self.stop_requested = threading.Event()
         self.running = False
@@ -44,7 +47,8 @@ class Watcher:
                         break
                     self.running = True
                     try:
-                        result = check_pipeline(path, engine=self.engine, handle_sigterm=False)
+                        result = check_pipeline(path, options=RunOptions(engine=self.engine, handle_sigterm=False),
+                                                home=self.home)
                     except KeyboardInterrupt:
                         break
                     finally:

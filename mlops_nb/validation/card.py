@@ -46,13 +46,3 @@ class ModelCard:
                         for r in self.decision["results"])
         return (head + f"<div>gate rules ({len(failed)} failed):<ul style='font-size:12px'>{rules}</ul></div>"
                 + card_html(self.decision.get("card") or {}))
-
-
-def model_card(ref: str) -> ModelCard:
-    from mlops_nb.client import get_store
-    from mlops_nb.registry import gates, models, runs
-
-    store = get_store()
-    version = models.resolve_model(store, ref)
-    return ModelCard(version.ref, version.run_id, version.aliases, runs.get_run(store, version.run_id).metrics,
-                     gates.latest_decision(store, version.name, version.version), version.signature)

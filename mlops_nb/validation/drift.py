@@ -94,8 +94,8 @@ class DriftReport:
 def drift(reference, current, schema=None, *, tests: dict[str, str] | None = None,
           thresholds: dict[str, float] | None = None, columns: list[str] | None = None, psi: bool = False,
           share: float = 0.5, jobs: int = 2) -> DriftReport:
-    """Compare ``current`` with ``reference``: a DataFrame, a :class:`ReferenceProfile`, or the
-    name of a dataset logged with ``mlops.log_dataset(df, name, reference=True)``.
+    """Compare ``current`` with ``reference``: a DataFrame or a :class:`ReferenceProfile` (``mlops.drift``
+    also takes the name of a dataset logged with ``mlops.log_dataset(df, name, reference=True)``).
 
     ``tests``/``thresholds`` override per column, e.g. ``tests={"age": "psi"}``;
     ``psi=True`` uses PSI for every column; ``schema`` (from ``infer_schema``) fixes
@@ -105,11 +105,6 @@ def drift(reference, current, schema=None, *, tests: dict[str, str] | None = Non
 
     if not (hasattr(current, "columns") and hasattr(current, "dtypes")):
         raise InvalidInputError(f"drift compares with a current DataFrame, got {type(current).__name__}")
-    if isinstance(reference, str):  # a dataset logged with reference=True
-        from mlops_nb.client import get_store
-        from mlops_nb.registry.datasets import reference_profile
-
-        reference = ReferenceProfile.from_dict(reference_profile(get_store(), reference))
     profile = reference if isinstance(reference, ReferenceProfile) else None
     if profile is None:
         if not (hasattr(reference, "columns") and hasattr(reference, "dtypes")):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from mlops_nb.errors import InvalidInputError, NotFoundError
+from mlops_nb.errors import InvalidInputError
 
 HIGHER_IS_BETTER = ("accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc", "r2")
 LOWER_IS_BETTER = ("log_loss", "mae", "mse", "rmse")
@@ -64,45 +64,27 @@ class GateDecision:
                 + card_html(self.card))
 
 
-def gate(candidate: str, baseline: str | None = "production", eval_data=None, rules: dict | None = None, *,
-         target: str | None = None, segment: str | None = None, importance: bool = True,
-         store=None) -> GateDecision:
-    """Compare ``candidate`` ("name/version") with ``baseline`` (an alias of the same model,
-    "name/version", or None for a first model) and store the decision with the candidate."""
+def evaluate_gate(candidate, candidate_model, baseline=None, baseline_model=None, eval_data=None,
+                  rules: dict | None = None, *, target: str | None = None, segment: str | None = None,
+                  importance: bool = True) -> GateDecision:
+    """Judge ``candidate_model`` against ``baseline_model`` (None for a first model) on the same data.
+
+    ``candidate`` and ``baseline`` are the registered versions the models came from (their
+    ``ref`` names them, their ``signature`` picks the input columns). Pure: the caller loads
+    the models and stores the decision (``mlops.gate`` does both)."""
     import pandas as pd
 
-    from mlops_nb.client import get_store
-    from mlops_nb.registry import artifacts, gates, models
-    from mlops_nb import modelio
-
-    store = store or get_store()
-    if not isinstance(candidate, str) or "/" not in candidate:
-        raise InvalidInputError(f"gate's candidate is a registered version such as 'churn/4', got {candidate!r}")
-    version = models.resolve_model(store, candidate)
     rules = _check_rules(rules)
     X, y, segments = _eval_frame(eval_data, target, segment)
-    base_version = None
-    if baseline is not None:
-        ref = baseline if ("/" in baseline or "@" in baseline) else f"{version.name}@{baseline}"
-        try:
-            base_version = models.resolve_model(store, ref)
-        except NotFoundError as exc:
-            raise NotFoundError(f"no baseline model: {exc}; for a first model pass baseline=None "
-                                "(absolute rules only)") from None
-
-    def load(v):
-        return modelio.deserialize_model(artifacts.read_verified(store.artifacts_dir, v.sha256))
-
-    cand_model = load(version)
-    base_model = load(base_version) if base_version is not None else None
-    cand_X = _inputs(X, version)
-    base_X = _inputs(X, base_version) if base_version is not None else None
+    cand_X = _inputs(X, candidate)
+    base_X = _inputs(X, baseline) if baseline is not None else None
     groups = [("all", slice(None))] + ([(str(k), (segments == k).to_numpy()) for k in sorted(segments.unique(), key=str)]
                                        if segments is not None else [])
     results, segment_metrics = [], {}
     for label, mask in groups:
-        cand_metrics = compute_metrics(cand_model, cand_X[mask], y[mask], rules)
-        base_metrics = compute_metrics(base_model, base_X[mask], y[mask], rules) if base_model is not None else {}
+        cand_metrics = compute_metrics(candidate_model, cand_X[mask], y[mask], rules)
+        base_metrics = compute_metrics(baseline_model, base_X[mask], y[mask], rules) if baseline_model is not None \
+            else {}
         segment_metrics[label] = {"candidate": cand_metrics, "baseline": base_metrics, "n": int(len(y[mask]))}
         for metric, rule in rules.items():
             results.extend(_judge(metric, rule, label, cand_metrics[metric], base_metrics.get(metric)))
@@ -111,13 +93,8 @@ def gate(candidate: str, baseline: str | None = "production", eval_data=None, ru
     passed = bool(frame["passed"].all()) if len(frame) else True
     card = {"metrics": segment_metrics["all"], "segments": {k: v for k, v in segment_metrics.items() if k != "all"},
             "segment_column": segment, "n_eval": int(len(y)),
-            "importance": _importance(cand_model, cand_X, y, next(iter(rules))) if importance else None}
-    decision = GateDecision(version.ref, base_version.ref if base_version else None, passed, frame, card)
-    decision.id = gates.record_decision(store, version.name, version.version,
-                                        baseline_version=base_version.version if base_version else None,
-                                        alias=baseline if baseline and "/" not in baseline and "@" not in baseline
-                                        else None, passed=passed, results=frame.to_dict(orient="records"), card=card)
-    return decision
+            "importance": _importance(candidate_model, cand_X, y, next(iter(rules))) if importance else None}
+    return GateDecision(candidate.ref, baseline.ref if baseline is not None else None, passed, frame, card)
 
 
 def compute_metrics(model, X, y, names) -> dict[str, float]:

@@ -1,7 +1,26 @@
-"""Notebook displays: live ipywidgets (``RunsBrowser``, ``ModelsBrowser``) and the static
-HTML they fall back to (``mlops_nb.widgets.html``). ipywidgets loads on first use."""
+"""Notebook displays: live ipywidgets (``RunsBrowser``, ``ModelsBrowser``), each with the static
+HTML of :mod:`mlops_nb.show.html` in its display data. ipywidgets loads on first use."""
 
-__all__ = ["ModelsBrowser", "RunsBrowser"]
+__all__ = ["ModelsBrowser", "RunsBrowser", "widget_for"]
+
+
+def widget_for(view):
+    """The live widget that shows a command's view in JupyterLab, or None where static HTML is all there is."""
+    from mlops_nb.show import views
+
+    if isinstance(view, views.RunsView):
+        from mlops_nb.widgets.runs import RunsBrowser
+
+        return RunsBrowser(rows=view.rows, **view.query)
+    if isinstance(view, views.ModelsView):
+        from mlops_nb.widgets.models import ModelsBrowser
+
+        return ModelsBrowser()
+    if isinstance(view, views.ModelView):
+        from mlops_nb.widgets.models import ModelsBrowser
+
+        return ModelsBrowser(name=view.name)
+    return None
 
 
 def __getattr__(name: str):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipywidgets as w
 
 from mlops_nb.errors import MlopsError
-from mlops_nb.registry import models, runs
+from mlops_nb.registry import models
 from mlops_nb.tracking import get_store
-from mlops_nb.widgets import html
+from mlops_nb.show import html
 from mlops_nb.widgets.base import StaticFallback, error_html, ok_html
 
 
@@ -51,14 +51,12 @@ class ModelsBrowser(StaticFallback, w.VBox):
             self.table.value = "<p>No registered models yet: mlops.register_model(run, name) makes one.</p>"
             return
         store = get_store()
-        versions = models.list_versions(store, name)
-        metrics = {v.version: runs.get_run(store, v.run_id).metrics for v in versions}
+        versions, metrics = models.versions_with_metrics(store, name)
         self.table.value = html.model_html(name, versions, metrics, models.alias_history(store, name))
         self.version.options = [(f"version {v.version}", v.version) for v in reversed(versions)]
 
     def _current(self, name: str, alias: str) -> int | None:
-        row = get_store().query_one("SELECT version FROM aliases WHERE name = ? AND alias = ?", (name, alias))
-        return row[0] if row else None
+        return models.alias_version_or_none(get_store(), name, alias)
 
     def ask_promote(self) -> None:
         name, alias, version = self.model.value, self.alias.value.strip(), self.version.value

@@ -8,7 +8,7 @@ from mlops_nb.errors import MlopsError
 from mlops_nb.registry import runs as run_store
 from mlops_nb.registry import search
 from mlops_nb.tracking import flush_active, get_store
-from mlops_nb.widgets import html
+from mlops_nb.show import html
 from mlops_nb.widgets.base import StaticFallback, error_html
 
 _SEP = "\x1f"

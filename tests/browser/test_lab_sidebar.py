@@ -75,7 +75,7 @@ def test_sidebar_shows_runs_and_promotes_a_version(logged, jupyter_lab, browser,
 def test_a_step_link_opens_the_executed_notebook(jupyter_lab, browser, home, tmp_path):
     from selenium.webdriver.common.by import By
 
-    from mlops_nb.pipeline.runner import run_pipeline
+    from mlops_nb import run_pipeline
     from tests.notebooks_util import write_notebook
 
     project = jupyter_lab["root"] / "churn"

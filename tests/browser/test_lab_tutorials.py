@@ -117,7 +117,7 @@ def test_tutorials_run_in_jupyterlab(jupyter_lab, browser, tmp_path):
 
 def test_template_notebooks_run_in_jupyterlab(jupyter_lab, browser, tmp_path):
     """After `mlops-nb init` and a first `mlops-nb run`, a person opens the step notebooks and runs them."""
-    from mlops_nb.scaffold import init_project
+    from mlops_nb.project.scaffold import init_project
 
     project = jupyter_lab["root"] / "churn"
     init_project(project)

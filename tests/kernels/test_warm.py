@@ -5,16 +5,16 @@ import os
 import stat
 import subprocess
 import sys
-import time
 
 import nbformat
 import pytest
 
 from mlops_nb.kernels.daemon import request, running_daemon, socket_path, start_daemon, stop_daemon
 from mlops_nb.kernels.pool import KernelPool
-from mlops_nb.pipeline.runner import run_pipeline
+from mlops_nb import run_pipeline
 from mlops_nb.registry.store import open_store
 from tests.notebooks_util import write_notebook
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -156,18 +156,14 @@ def test_daemon_is_owner_only_serves_runs_and_leaves_nothing_after_stop(project,
         assert outputs(home, result.steps["where"].run_id)["pid"] in {k["pid"] for k in kernels}
     finally:
         assert stop_daemon(home)
-    time.sleep(0.5)
-    assert not alive(reply["pid"])
+    wait_for(lambda: not alive(reply["pid"]), "the daemon to exit")
     assert not any(alive(k["pid"]) for k in kernels if k["pid"])
     assert running_daemon(home) is None and not socket_path(home).exists()
 
 
 def test_daemon_exits_by_itself_after_its_idle_timeout(home):
     reply = start_daemon(home, size=1, idle_timeout=1.5)
-    deadline = time.time() + 30
-    while time.time() < deadline and alive(reply["pid"]):
-        time.sleep(0.3)
-    assert not alive(reply["pid"])
+    wait_for(lambda: not alive(reply["pid"]), "the idle daemon to exit by itself", timeout=30)
     assert running_daemon(home) is None
 
 

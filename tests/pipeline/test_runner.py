@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import nbformat
@@ -13,10 +14,11 @@ from click.testing import CliRunner
 
 import mlops_nb as mlops
 from mlops_nb.cli import cli
-from mlops_nb.pipeline.runner import run_pipeline
+from mlops_nb import run_pipeline
 from mlops_nb.registry.store import open_store
-from tests.notebooks_util import write_notebook
+from tests.notebooks_util import notebook_html, write_notebook
 from tests.pipeline.conftest import write_raw
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -169,14 +171,14 @@ def test_sweep_runs_the_grid_as_siblings_and_names_the_best(project, home):
 def test_sweep_from_python_takes_a_dict_grid_and_a_project_folder(project, home, monkeypatch, tmp_path):
     first = run_pipeline()
     assert first.ok
-    html = first._repr_html_()
+    html = notebook_html(first)
     assert "pipeline" in html and "prepare" in html and "executed notebook" in html and "ran" in html
     monkeypatch.chdir(tmp_path)  # somewhere else: the project folder says where the sweep runs
     sweep = mlops.sweep("notebooks/train.ipynb", {"C": [0.1, 2]}, project=project, metric="accuracy")
     assert sweep.ok and [p["params"] for p in sweep.points] == [{"C": 0.1}, {"C": 2.0}]
     assert sweep.best["params"] == {"C": 2.0}
     assert list(sweep.table()["C"]) == [0.1, 2.0] and "accuracy" in sweep.table()
-    assert "sweep: 2 points" in sweep._repr_html_() and "best {'C': 2.0}" in repr(sweep)
+    assert "sweep: 2 points" in notebook_html(sweep) and "best {'C': 2.0}" in repr(sweep)
     with pytest.raises(mlops.MlopsError, match="has no param 'c'; its parameters cell declares: C, max_iter"):
         mlops.sweep("notebooks/train.ipynb", {"c": [1]}, project=project)
     with pytest.raises(mlops.MlopsError, match="the sweep of 'C' has no values"):
@@ -184,18 +186,14 @@ def test_sweep_from_python_takes_a_dict_grid_and_a_project_folder(project, home,
 
 
 def test_sigterm_stops_kernels_and_marks_runs_interrupted(project, home):
-    write_notebook(project / "notebooks" / "hang.ipynb", ["import time\nprint('started', flush=True)\ntime.sleep(60)"],
-                   parameters="n = 1")
+    write_notebook(project / "notebooks" / "hang.ipynb",
+                   ["import pathlib, time\npathlib.Path('started').touch()\ntime.sleep(60)"], parameters="n = 1")
     (project / "pipeline.yaml").write_text("name: stop\nsteps:\n  - name: h\n    notebook: notebooks/hang.ipynb\n")
     proc = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "run", "--quiet"], cwd=project,
                             env=dict(os.environ, MLOPS_NB_HOME=str(home)), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 30
     store = open_store(home)
-    while time.time() < deadline and not store.query(
-            "SELECT 1 FROM runs WHERE kind = 'step' AND status = 'running'"):
-        time.sleep(0.2)
-    time.sleep(1.5)  # let the kernel start the cell
+    wait_for(lambda: (project / "started").exists(), "the step's cell to start")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -216,3 +214,44 @@ def test_mlops_run_in_a_notebook_shows_an_updating_table(project, home):
     assert "churn run" in shown and "prepare" in shown and "finished" in shown
     runs = mlops.search_runs("kind = 'pipeline'")
     assert list(runs["status"]) == ["finished"]
+
+
+def test_a_kernel_that_cannot_start_fails_its_step_in_one_line(project, home, store):
+    spec = (project / "pipeline.yaml").read_text()
+    (project / "pipeline.yaml").write_text(spec.replace("    params: {C: 1.0}\n",
+                                                        "    params: {C: 1.0}\n    kernel: no-such-kernel\n"))
+    result = CliRunner().invoke(cli, ["run", "--quiet"])
+    assert result.exit_code == 1, result.output
+    assert "step 'train': " in result.output and "no kernel named 'no-such-kernel' is installed" in result.output
+    assert "Traceback" not in result.output and "NoSuchKernel" not in result.output
+    statuses = dict(store.query("SELECT COALESCE(step, kind), status FROM runs"))
+    assert statuses == {"pipeline": "failed", "prepare": "finished", "train": "failed", "report": "finished"}
+
+
+def test_a_param_reaches_papermill_through_few_calls_of_ours(project, home, monkeypatch):
+    import papermill.parameterize
+
+    original, seen = papermill.parameterize.parameterize_notebook, {}
+
+    def ours(frame) -> list[str]:
+        names = []
+        while frame is not None:
+            if frame.f_globals.get("__name__", "").startswith("mlops_nb"):
+                names.append(frame.f_code.co_qualname)
+            frame = frame.f_back
+        return names
+
+    def spy(nb, parameters, *args, **kwargs):
+        if parameters.get("C") == 0.5:  # the train step, given -p train.C=0.5 as the float papermill writes
+            main = threading.main_thread()
+            seen["calls"] = ours(sys._getframe(1)) + (
+                ours(sys._current_frames()[main.ident]) if threading.current_thread() is not main else [])
+        return original(nb, parameters, *args, **kwargs)
+
+    monkeypatch.setattr(papermill.parameterize, "parameterize_notebook", spy)
+    result = CliRunner().invoke(cli, ["run", "-p", "train.C=0.5", "--quiet"])
+    assert result.exit_code == 0, result.output
+    # From the command's Group to papermill: the command, the one run verb, the scheduler, the step,
+    # its attempt, the execution and the notebook's preparation (papermill's own CLI: 5-6 of its calls).
+    assert len(seen["calls"]) <= 8, seen["calls"]
+    assert "run_pipeline" in seen["calls"] and "run_command" in seen["calls"]

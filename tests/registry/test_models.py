@@ -7,6 +7,7 @@ from sklearn.preprocessing import StandardScaler
 import mlops_nb as mlops
 from mlops_nb.errors import IntegrityError, InvalidInputError, NotFoundError
 from mlops_nb.registry import models
+from tests.notebooks_util import notebook_html
 
 
 @pytest.fixture
@@ -39,8 +40,8 @@ def test_register_versions_and_load_by_alias_and_number(home, X, y):
     assert list(mlops.load_model("churn@production").predict(X)) == [0, 0, 0, 1, 1, 1]
     production = mlops.get_model_version("churn@production")
     assert repr(production).startswith("ModelVersion('churn/1', run=") and "aliases=['production']" in repr(production)
-    assert "version 1" in production._repr_html_() and "@production" in production._repr_html_()
-    assert "inputs: age, income" in production._repr_html_()
+    assert "version 1" in notebook_html(production) and "@production" in notebook_html(production)
+    assert "inputs: age, income" in notebook_html(production)
 
 
 def test_rollback_walks_back_through_promotions(home, X, y):

@@ -200,3 +200,60 @@ def test_looking_at_a_folder_without_registry_creates_none(tmp_path):
         status, registries = call(base, "/registries")
         assert registries["registries"] == [{"id": ".", "home": str(root / ".mlops"), "exists": False}]
     assert not (root / ".mlops").exists()
+
+
+def pipeline_runs():
+    frame = mlops.search_runs()
+    return frame[frame["kind"] == "pipeline"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"params": [1]}, 'params is a list of "NAME=VALUE" or "STEP.NAME=VALUE" strings'),
+    ({"params": "n=2"}, 'params is a list of "NAME=VALUE"'),
+    ({"params": ["zz=1"]}, "no step of pipeline 'churn-pipe' declares a param 'zz'"),
+    ({"force": "yes"}, "force is true or false"),
+    ({"parms": ["n=2"]}, "unknown field(s) parms"),
+])
+def test_a_run_request_is_checked_before_anything_runs(server, home, body, message):
+    status, data = call(server, "/pipelines/churn-pipe/runs", "POST", body)
+    assert status == 400 and message in data["error"] and "\n" not in data["error"]
+    assert pipeline_runs().empty
+
+
+def test_a_run_from_jupyterlab_keeps_its_overrides(server, home):
+    status, started = call(server, "/pipelines/churn-pipe/runs", "POST", {"params": ["n=3"]})
+    assert status == 202
+    deadline = time.time() + 60
+    while time.time() < deadline and mlops.get_run(started["run_id"]).status == "running":
+        time.sleep(0.3)
+    run = mlops.get_run(started["run_id"])
+    assert run.status == "finished" and run.params["override.n"] == "3"
+    assert run.tags["started_from"] == "jupyterlab"
+    step = mlops.search_runs("params.n = 3 and tags.notebook = 'notebooks/step.ipynb'")
+    assert len(step) == 1 and step.loc[0, "metrics.m"] == 3
+
+
+def test_a_step_notebook_that_is_not_json_is_a_400(server, project, home):
+    (project / "churn" / "notebooks" / "step.ipynb").write_text('{"cells": [')
+    status, data = call(server, "/pipelines/churn-pipe/runs", "POST", {})
+    assert status == 400 and "step.ipynb is not valid notebook JSON" in data["error"]
+    assert pipeline_runs().empty
+
+
+def test_the_executed_notebook_is_a_read_only_page(server, project, home):
+    first = mlops.run_pipeline(project / "churn" / "pipeline.yaml")
+    again = mlops.run_pipeline(project / "churn" / "pipeline.yaml")  # cached: its page is the run it reused
+    assert first.ok and again.steps["step"].status == "cached"
+    for step_run in (first.steps["step"].run_id, again.steps["step"].run_id):
+        request = urllib.request.Request(f"{server}/mlops-nb/api/runs/{step_run}/notebook",
+                                         headers={"Authorization": f"token {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            page = response.read().decode()
+            assert response.headers["Content-Type"].startswith("text/html")
+            policy = response.headers["Content-Security-Policy"]
+        assert "script-src" not in policy and "default-src 'none'" in policy  # nothing in it runs
+        assert "log_metric" in page and "# Parameters" in page and "mlops-nb: step" in page
+    assert call(server, "/runs/first/notebook")[0] == 404
+    status, error = call(server, "/runs/zzzz/notebook")
+    assert status == 404 and "no run with id" in error["error"]
+    assert call(server, f"/runs/{first.steps['step'].run_id}/notebook", token=None)[0] == 403

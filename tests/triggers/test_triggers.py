@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -13,13 +12,14 @@ import pandas as pd
 import pytest
 
 import mlops_nb as mlops
-from mlops_nb.pipeline.runner import run_pipeline
+from mlops_nb import run_pipeline
 from mlops_nb.pipeline.spec import SpecError, load_pipeline
 from mlops_nb.registry import triggers as trigger_store
 from mlops_nb.registry.store import open_store
 from mlops_nb.triggers.check import check_pipeline
-from mlops_nb.triggers.lock import PipelineBusy, PipelineLock
-from tests.notebooks_util import write_notebook
+from mlops_nb.pipeline.lock import PipelineBusy, PipelineLock
+from tests.notebooks_util import notebook_html, write_notebook
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +104,7 @@ def test_drift_fires_on_a_shift_and_not_on_a_resample(project, home):
     assert len(result.fired) == 1 and result.runs[0].ok
     evidence = result.fired[0].evidence
     assert evidence["drifted"] and evidence["share"] == 1.0 and set(evidence["drifted_columns"]) == {"a", "b"}
-    assert "<b>fired</b>" in result._repr_html_() and "dataset drift: 100%" in result._repr_html_()
+    assert "<b>fired</b>" in notebook_html(result) and "dataset drift: 100%" in notebook_html(result)
     history = mlops.trigger_history("watched")
     assert list(history["kind"]) == ["drift"] and history.loc[0, "run_id"] == result.runs[0].run_id
     assert history.loc[0, "evidence"]["share"] == 1.0 and history.loc[0, "status"] == "started"
@@ -161,17 +161,18 @@ def test_a_storm_of_new_files_starts_one_run_and_at_most_one_follow_up(project, 
     watcher = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "watch", "--interval", "0.3"], cwd=project,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(2.5)                                        # the watcher takes its baseline
-        started = time.time()
+        wait_for(lambda: trigger_store.get_state(open_store(home), "watched", "new_data#1"),
+                 "the watcher to take its baseline")
         for i in range(100):
             (project / "data" / "incoming" / f"f{i:03d}.csv").write_text(f"x\n{i}\n")
-        assert time.time() - started < 1.0
-        deadline = time.time() + 45
-        while time.time() < deadline:
-            runs = pipeline_runs(home)
-            if runs and all(r[1] != "running" for r in runs) and time.time() - started > 8:
-                break
-            time.sleep(0.5)
+
+        def storm_handled():
+            store = open_store(home)
+            events = trigger_store.history(store, "watched")
+            counted = sum(e["evidence"]["counts"]["added"] for e in events if e["status"] != "pending")
+            return counted == 100 and all(r[1] != "running" for r in pipeline_runs(home))
+
+        wait_for(storm_handled, "every new file to be counted and the runs to end", timeout=90)
     finally:
         watcher.send_signal(signal.SIGTERM)
         out, err = watcher.communicate(timeout=30)
@@ -194,35 +195,28 @@ def test_a_killed_watcher_leaves_no_stale_lock_and_its_run_interrupted(project, 
     env = dict(os.environ, MLOPS_NB_HOME=str(home))
     watcher = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "watch", "--interval", "0.3"], cwd=project,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 30
-    while time.time() < deadline and not open_store(home).query(
-            "SELECT 1 FROM runs WHERE kind = 'step' AND status = 'running'"):
-        time.sleep(0.2)
+    wait_for(lambda: open_store(home).query("SELECT 1 FROM runs WHERE kind = 'step' AND status = 'running'"),
+             "the step to start")
     watcher.send_signal(signal.SIGKILL)
     watcher.wait(timeout=10)
     lock = PipelineLock(home, "watched")
     assert lock.acquire()                                      # the dead watcher's lock is gone
     lock.release()
-    statuses = {kind: status for kind, status in open_store(home).query("SELECT kind, status FROM runs")}
     mlops.search_runs()  # reaps runs whose process died
     statuses = dict(open_store(home).query("SELECT kind, status FROM runs"))
     assert statuses == {"pipeline": "interrupted", "step": "interrupted"}
 
 
 def test_watch_on_stop_interrupt_stops_the_running_pipeline(project, home):
-    write_notebook(project / "notebooks" / "monitor.ipynb", ["import time\ntime.sleep(60)"],
-                   parameters="accuracy = 0.9")
+    write_notebook(project / "notebooks" / "monitor.ipynb",
+                   ["import pathlib, time\npathlib.Path('started').touch()\ntime.sleep(60)"], parameters="accuracy = 0.9")
     write_pipeline(project, '- new_data: {paths: ["data/incoming/*.csv"], settle: 0}\n')
     check_pipeline()
     (project / "data" / "incoming" / "a.csv").write_text("x\n1\n")
     watcher = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "watch", "--interval", "0.3",
                                 "--on-stop", "interrupt"], cwd=project, env=dict(os.environ, MLOPS_NB_HOME=str(home)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 30
-    while time.time() < deadline and not open_store(home).query(
-            "SELECT 1 FROM runs WHERE kind = 'step' AND status = 'running'"):
-        time.sleep(0.2)
-    time.sleep(1)
+    wait_for(lambda: (project / "started").exists(), "the step's cell to start")
     watcher.send_signal(signal.SIGTERM)
     out, err = watcher.communicate(timeout=30)
     assert watcher.returncode == 0 and "watcher stopped" in out, err

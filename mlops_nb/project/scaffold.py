@@ -11,11 +11,12 @@ from pathlib import Path
 
 from mlops_nb.errors import InvalidInputError, NotFoundError
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+PACKAGE = Path(__file__).resolve().parent.parent
+TEMPLATES = PACKAGE.parent / "templates"  # a source checkout; a wheel has them in mlops_nb/templates
 
 
 def template_dir(name: str) -> Path:
-    installed = Path(__file__).resolve().parent / "templates" / name
+    installed = PACKAGE / "templates" / name
     for folder in (installed, TEMPLATES / name):
         if folder.is_dir():
             return folder

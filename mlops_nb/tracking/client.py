@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from mlops_nb import modelio
+from mlops_nb.tracking import modelio
 from mlops_nb.registry import artifacts, models, runs, search
 from mlops_nb.registry.models import ModelVersion
 from mlops_nb.tracking import ActiveRun, flush_active, get_store
@@ -76,9 +76,7 @@ def load_model(ref: str) -> Any:
     Only load models from registries you trust: unpickling runs code.
     """
     store = get_store()
-    version = models.resolve_model(store, ref)
-    data = artifacts.read_verified(store.artifacts_dir, version.sha256)
-    return modelio.deserialize_model(data)
+    return _load(store, models.resolve_model(store, ref))
 
 
 def trigger_history(pipeline: str | None = None, limit: int = 20):
@@ -93,3 +91,56 @@ def trigger_history(pipeline: str | None = None, limit: int = 20):
     frame = pd.DataFrame(events, columns=["id", *columns])[columns]
     frame["fired_at"] = pd.to_datetime(frame["fired_at"], unit="s").dt.round("s")
     return frame
+
+
+def reference_profile(name: str):
+    """The drift reference stored with dataset ``name`` (``mlops.log_dataset(df, name, reference=True)``)."""
+    from mlops_nb.registry.datasets import reference_profile as stored
+    from mlops_nb.validation.profile import ReferenceProfile
+
+    return ReferenceProfile.from_dict(stored(get_store(), name))
+
+
+def gate(candidate: str, baseline: str | None = "production", eval_data=None, rules: dict | None = None, *,
+         target: str | None = None, segment: str | None = None, importance: bool = True):
+    """Load the candidate version and the baseline's model, judge them (:func:`~mlops_nb.validation.gate.
+    evaluate_gate`), and store the decision with the candidate version."""
+    from mlops_nb.errors import InvalidInputError, NotFoundError
+    from mlops_nb.registry import gates
+    from mlops_nb.validation.gate import evaluate_gate
+
+    store = get_store()
+    if not isinstance(candidate, str) or "/" not in candidate:
+        raise InvalidInputError(f"gate's candidate is a registered version such as 'churn/4', got {candidate!r}")
+    version = models.resolve_model(store, candidate)
+    base_version = None
+    if baseline is not None:
+        ref = baseline if ("/" in baseline or "@" in baseline) else f"{version.name}@{baseline}"
+        try:
+            base_version = models.resolve_model(store, ref)
+        except NotFoundError as exc:
+            raise NotFoundError(f"no baseline model: {exc}; for a first model pass baseline=None "
+                                "(absolute rules only)") from None
+    decision = evaluate_gate(version, _load(store, version), base_version,
+                             _load(store, base_version) if base_version is not None else None, eval_data, rules,
+                             target=target, segment=segment, importance=importance)
+    decision.id = gates.record_decision(
+        store, version.name, version.version, baseline_version=base_version.version if base_version else None,
+        alias=baseline if baseline and "/" not in baseline and "@" not in baseline else None,
+        passed=decision.passed, results=decision.results.to_dict(orient="records"), card=decision.card)
+    return decision
+
+
+def model_card(ref: str):
+    """The card of a registered version: its run's metrics, its latest gate decision, its signature."""
+    from mlops_nb.registry import gates
+    from mlops_nb.validation.card import ModelCard
+
+    store = get_store()
+    version = models.resolve_model(store, ref)
+    return ModelCard(version.ref, version.run_id, version.aliases, runs.get_run(store, version.run_id).metrics,
+                     gates.latest_decision(store, version.name, version.version), version.signature)
+
+
+def _load(store, version: ModelVersion) -> Any:
+    return modelio.deserialize_model(artifacts.read_verified(store.artifacts_dir, version.sha256))

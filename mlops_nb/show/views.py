@@ -1,5 +1,6 @@
-"""What a command shows, independent of where: a terminal (rich), a notebook (HTML or a
-widget) or a script (JSON). The CLI and the ``%mlops`` magic build the same views.
+"""What a command shows, independent of where: a terminal (rich), a notebook (HTML, or a
+widget: :func:`mlops_nb.widgets.widget_for`) or a script (JSON). Every CLI command, and so
+the ``%mlops`` magic, shows its result as one of these.
 """
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_nb import render
-from mlops_nb.widgets import html
+from mlops_nb.show import html
+from mlops_nb.show import terminal as render
 
 
 class View:
@@ -30,9 +31,6 @@ class View:
         self.print_terminal(render.Console(file=buffer, width=120, color_system=None, highlight=False))
         return buffer.getvalue().rstrip()
 
-    def widget(self):
-        """A live widget for JupyterLab, or None when static HTML is all there is."""
-        return None
 
 
 @dataclass(repr=False)
@@ -49,10 +47,6 @@ class RunsView(View):
     def _repr_html_(self):
         return html.runs_html(self.rows)
 
-    def widget(self):
-        from mlops_nb.widgets.runs import RunsBrowser
-
-        return RunsBrowser(rows=self.rows, **self.query)
 
 
 @dataclass(repr=False)
@@ -142,10 +136,6 @@ class ModelsView(View):
     def _repr_html_(self):
         return html.models_html(self.rows)
 
-    def widget(self):
-        from mlops_nb.widgets.models import ModelsBrowser
-
-        return ModelsBrowser()
 
 
 @dataclass(repr=False)
@@ -166,10 +156,6 @@ class ModelView(View):
     def _repr_html_(self):
         return html.model_html(self.name, self.versions, self.metrics, self.history)
 
-    def widget(self):
-        from mlops_nb.widgets.models import ModelsBrowser
-
-        return ModelsBrowser(name=self.name)
 
 
 @dataclass(repr=False)
@@ -239,12 +225,111 @@ class SweepView(View):
         out.print(table)
 
     def _repr_html_(self):
-        names = list(self.outcome.points[0]["params"]) if self.outcome.points else []
-        rows = [[html.cell("best" if is_best else "", "font-weight:700;color:#2e7d32"),
-                 html.cell(f"<code>{html.e((point['run_id'] or '')[:8])}</code>"), html.cell(html.e(point["status"])),
-                 *(html.cell(html.text_value(point["params"][n]), numeric=True) for n in names),
-                 html.cell(html.text_value(value), numeric=True)] for point, value, is_best in self._rows()]
-        return html.table(["", "run", "status", *map(html.e, names), html.e(self.outcome.metric or "metric")], rows)
+        return html.sweep_html(self.outcome)
+
+
+@dataclass(repr=False)
+class PipelineRunView(View):
+    """A pipeline run once it ended. A terminal saw the steps go by (the progress display), so it
+    gets only the failures, on stderr; a notebook gets the table of steps."""
+
+    result: Any
+    table: bool = True
+
+    def to_json(self):
+        return pipeline_result_dict(self.result)
+
+    def print_terminal(self, out=None):
+        failures = [s.failure.describe() for s in self.result.steps.values() if s.failure is not None]
+        if failures:
+            (out or render.console(stderr=True)).print("\n".join(failures), markup=False, highlight=False)
+
+    def _repr_html_(self):
+        return html.pipeline_result_html(self.result) if self.table else ""
+
+
+@dataclass(repr=False)
+class CheckView(View):
+    result: Any
+    quiet: bool = False
+
+    def to_json(self):
+        return check_dict(self.result)
+
+    def print_terminal(self, out=None):
+        render.check_report(self.result, quiet=self.quiet, out=out)
+
+    def _repr_html_(self):
+        return html.check_html(self.result)
+
+
+@dataclass(repr=False)
+class TriggersView(View):
+    rows: list[dict]
+
+    def to_json(self):
+        return self.rows
+
+    def print_terminal(self, out=None):
+        render.triggers_table(self.rows, out)
+
+    def _repr_html_(self):
+        return html.triggers_html(self.rows)
+
+
+@dataclass(repr=False)
+class EventsView(View):
+    events: list[dict]
+
+    def to_json(self):
+        return self.events
+
+    def print_terminal(self, out=None):
+        render.events_table(self.events, out)
+
+    def _repr_html_(self):
+        return html.events_html(self.events)
+
+
+@dataclass(repr=False)
+class KernelsView(View):
+    reply: dict | None            # the daemon's answer; None when no daemon runs
+
+    def to_json(self):
+        return {"running": False, "kernels": []} if self.reply is None else {"running": True, **self.reply}
+
+    def print_terminal(self, out=None):
+        if self.reply is None:
+            (out or render.console()).print("no kernel daemon is running (start one with `mlops-nb kernels start`)",
+                                            markup=False)
+        else:
+            render.kernels_table(self.reply, out)
+
+    def _repr_html_(self):
+        return html.kernels_html(self.reply)
+
+
+@dataclass(repr=False)
+class MessageView(View):
+    """A sentence (or a few lines) for people, and the data behind it for scripts."""
+
+    text: str
+    data: Any = None
+    preformatted: bool = False
+
+    def to_json(self):
+        return self.data if self.data is not None else {"message": self.text}
+
+    def print_terminal(self, out=None):
+        (out or render.console()).print(self.text, markup=False, highlight=False)
+
+    def _repr_html_(self):
+        if self.preformatted:
+            return f"<pre style='font-size:12px'>{html.e(self.text)}</pre>"
+        return "".join(html.message_html(line) for line in self.text.splitlines())
+
+    def __repr__(self):
+        return self.text
 
 
 def check_dict(result) -> dict:

@@ -18,10 +18,11 @@ _STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "inter
 _MAX_KEY_COLUMNS = 6
 
 
-def console() -> Console:
+def console(stderr: bool = False) -> Console:
     # Piped output (make, CI logs, `| less`) gets wide lines rather than truncated cells.
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 200)
-    return Console(highlight=False, soft_wrap=False, width=width)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS") or 200)
+    return Console(highlight=False, soft_wrap=False, width=width, stderr=stderr)
 
 
 # -- JSON ------------------------------------------------------------------------

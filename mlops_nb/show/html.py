@@ -10,8 +10,8 @@ import math
 from html import escape
 from typing import Any, Iterable, Sequence
 
-from mlops_nb.render import common_keys as render_common_keys
-from mlops_nb.render import fmt_duration, fmt_plain, fmt_time
+from mlops_nb.show.terminal import common_keys as render_common_keys
+from mlops_nb.show.terminal import fmt_duration, fmt_plain, fmt_time
 
 _STATUS_COLOR = {"running": "#1565c0", "finished": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00",
                  "ran": "#2e7d32", "cached": "#546e7a", "skipped": "#757575"}
@@ -265,3 +265,75 @@ def model_html(name: str, versions: list, metrics: dict[int, dict], history: lis
 
 def message_html(text: str) -> str:
     return f"<div style='font-size:12px'>{e(text)}</div>"
+
+
+def sweep_html(outcome) -> str:
+    """A sweep's grid points: params, state, run and every metric; the best point highlighted."""
+    params = list(outcome.points[0]["params"]) if outcome.points else []
+    metrics = sorted({k for p in outcome.points for k in p["metrics"]}, key=lambda k: (k != outcome.metric, k))
+    rows = []
+    for point in outcome.points:
+        mark = "font-weight:600;background:#e8f5e9" if point is outcome.best else ""
+        rows.append([cell(text_value(point["params"][k]), mark, True) for k in params]
+                    + [cell(status_html(point["status"]), mark),
+                       cell(f"<code>{e((point['run_id'] or '')[:8])}</code>", mark)]
+                    + [cell(text_value(point["metrics"].get(k)), mark, True) for k in metrics])
+    headers = [f"<i>{e(k)}</i>" for k in params] + ["status", "run"] + [f"<b>{e(k)}</b>" for k in metrics]
+    best = "" if outcome.best is None else f"; best by {e(outcome.metric)} highlighted"
+    return table(headers, rows, title=f"sweep: {len(outcome.points)} points, {e(outcome.result.status)}{best}")
+
+
+def check_html(result) -> str:
+    """One trigger check: each trigger's state (waiting, fired, error) and why, and the runs it started."""
+    fired = {f.trigger.key: f.reason for f in result.fired}
+    rows = []
+    for key in dict.fromkeys([*result.notes, *fired, *result.errors]):
+        if key in result.errors:
+            state, why = "<span style='color:#c62828'>error</span>", result.errors[key]
+        elif key in fired:
+            state, why = "<b>fired</b>", fired[key]
+        else:
+            state, why = "waiting", result.notes.get(key, "")
+        rows.append([cell(e(key)), cell(state), cell(e(why))])
+    runs = "".join(f"<div>run <code>{e(r.run_id[:8])}</code> {status_html(r.status)}</div>" for r in result.runs)
+    busy = f"<div>busy: process {e(result.busy)} runs this pipeline; the events wait for it</div>" if result.busy else ""
+    return table(["trigger", "state", "why"], rows, title=f"triggers of {e(result.pipeline)}") + runs + busy
+
+
+def triggers_html(rows: list[dict]) -> str:
+    if not rows:
+        return "<p>This pipeline has no triggers: add a triggers: list to pipeline.yaml.</p>"
+    body = []
+    for r in rows:
+        state = f"<span style='color:#c62828'>error: {e(r['error'])}</span>" if r["error"] else e(r["state"])
+        fired = f"{e(fmt_time(r['last_fired']))} {e(r['last_reason'] or '')}" if r["last_fired"] else "never"
+        body.append([cell(e(r["trigger"])), cell(e(r["description"])), cell(state), cell(fired)])
+    return table(["trigger", "watches", "state", "last fired"], body)
+
+
+def events_html(events: list[dict]) -> str:
+    if not events:
+        return "<p>No trigger events yet.</p>"
+    return table(["when", "trigger", "status", "run", "why"],
+                 [[cell(e(fmt_time(ev["fired_at"]))), cell(e(ev["trigger"])), cell(e(ev["status"])),
+                   cell(f"<code>{e((ev['run_id'] or '')[:8])}</code>"), cell(e(ev["reason"]))] for ev in events])
+
+
+def kernels_html(reply: dict | None) -> str:
+    if reply is None:
+        return message_html("no kernel daemon is running (start one with `mlops-nb kernels start`)")
+    rows = [[cell(k["id"], numeric=True), cell(e(k["kernel"])), cell(e(k["state"])), cell(k["pid"] or "", numeric=True),
+             cell(k["runs"], numeric=True), cell(f"{k['memory_mb']:.0f} MB" if k.get("memory_mb") else "", numeric=True),
+             cell(f"{k['idle_s']:.0f} s", numeric=True), cell(e(", ".join(k["preloaded"])))] for k in reply["kernels"]]
+    return table(["kernel", "name", "state", "pid", "runs", "memory", "idle", "preloaded"], rows,
+                 title=f"kernel daemon pid {reply['pid']}, stops after {reply['idle_timeout']:g} s idle")
+
+
+def model_version_html(version) -> str:
+    aliases = "".join(f" <span style='background:#e3f2fd;border-radius:3px;padding:0 4px'>@{e(a)}</span>"
+                      for a in version.aliases)
+    inputs = ", ".join(c["name"] for c in (version.signature or {}).get("inputs", []))
+    return (f"<div><b>{e(version.name)}</b> version {version.version}{aliases} · {e(version.flavor)} model "
+            f"<code>{e(version.source)}</code> from run <code>{e(version.run_id[:8])}</code> · registered "
+            f"{e(fmt_time(version.created_at))}" + (f"<br><span style='font-size:12px'>inputs: {e(inputs)}</span>"
+                                                  if inputs else "") + "</div>")

@@ -13,7 +13,8 @@ import sys
 import threading
 import time
 
-from mlops_nb import tracking
+from mlops_nb.tracking import run as run_module
+from mlops_nb.tracking.run import forget_all
 from mlops_nb.registry import runs
 
 _hooks_installed = False
@@ -25,13 +26,13 @@ def _background_writer() -> None:
     """Flush values that have waited FLUSH_SECONDS, and beat the heartbeat of idle runs,
     so that a long silence (a slow fit) followed by a crash loses nothing already logged."""
     while True:
-        time.sleep(tracking.FLUSH_SECONDS / 2)
+        time.sleep(run_module.FLUSH_SECONDS / 2)
         now = time.time()
-        for run in list(tracking._all):
+        for run in list(run_module._all):
             try:
-                if run._has_pending() and now - run._flushed_at >= tracking.FLUSH_SECONDS:
+                if run._has_pending() and now - run._flushed_at >= run_module.FLUSH_SECONDS:
                     run.flush()
-                elif now - run._heartbeat_at >= tracking.HEARTBEAT_SECONDS:
+                elif now - run._heartbeat_at >= run_module.HEARTBEAT_SECONDS:
                     runs.write_batch(run.store, heartbeat=(run.id,))
                     run._heartbeat_at = now
             except Exception:  # the next flush in the user's thread reports the problem
@@ -63,7 +64,7 @@ def install() -> None:
 
 def _end_all_at_exit() -> None:
     status = "failed" if _uncaught.is_set() else "finished"
-    for run in reversed(list(tracking._all)):
+    for run in reversed(list(run_module._all)):
         try:
             run.end(status, "the program ended with an uncaught exception" if status == "failed" else None)
         except Exception as exc:  # never hide the real exit reason behind ours
@@ -72,5 +73,4 @@ def _end_all_at_exit() -> None:
 
 def _forget_in_child() -> None:
     # A forked child must not finish (or flush into) its parent's runs.
-    tracking._all.clear()
-    tracking._local = threading.local()
+    forget_all()

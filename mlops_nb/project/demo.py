@@ -19,11 +19,12 @@ from pathlib import Path
 def run_demo(directory: str | Path = "demo") -> dict:
     """Run the demo in ``directory`` (recreated each time); return what it made, for the tests."""
     import mlops_nb as mlops
-    from mlops_nb import render
-    from mlops_nb.pipeline.progress import LineProgress
+    from mlops_nb.show import terminal as render
+    from mlops_nb.show.progress import LineProgress
     from mlops_nb.registry import gates, models
     from mlops_nb.registry import triggers as trigger_store
-    from mlops_nb.scaffold import init_project, write_batch
+    from mlops_nb.project.scaffold import init_project, write_batch
+    from mlops_nb.pipeline.runner import RunOptions
     from mlops_nb.triggers.check import check_pipeline
 
     out = render.console()
@@ -47,17 +48,17 @@ def run_demo(directory: str | Path = "demo") -> dict:
     _require(first)
     store = mlops.tracking.get_store()
     time.sleep(1.1)  # let the first batch settle, so it is part of the triggers' baseline
-    check_pipeline(root / "pipeline.yaml")  # the triggers take their baselines
+    check_pipeline(root / "pipeline.yaml", home=home)  # the triggers take their baselines
     out.print(f"   churn@production -> version {models.alias_version(store, 'churn', 'production')}\n")
 
     out.print("[bold]3. A new batch arrives[/]: older customers on pricier plans, calling support more (a shift)")
     write_batch(root / "data" / "incoming" / "batch-002.csv", n_rows=3000, seed=2, shift=1.0)
     time.sleep(2.0)  # the triggers wait for files to settle (1 s)
     out.print("[bold]4. mlops-nb triggers check[/] (what cron or `mlops-nb watch` runs):")
-    seen = check_pipeline(root / "pipeline.yaml", run=False)  # what fired, before the run it starts
+    seen = check_pipeline(root / "pipeline.yaml", run=False, home=home)  # what fired, before the run it starts
     for firing in seen.fired:
         out.print(f"   [bold]{firing.trigger.key}[/] fired: {firing.reason}", markup=True, highlight=False)
-    result = check_pipeline(root / "pipeline.yaml", progress=progress)  # one run for the pending events
+    result = check_pipeline(root / "pipeline.yaml", options=RunOptions(progress=progress), home=home)  # one run for the pending events
     second = result.runs[0] if result.runs else None
     _require(second)
     decision = gates.latest_decision(store, "churn", 2)

@@ -1,0 +1,80 @@
+"""`mlops-nb run` and `mlops-nb sweep`: a pipeline, or one notebook over a grid of params."""
+
+from __future__ import annotations
+
+import click
+
+from mlops_nb.cli.base import cli, home_option, json_option, show
+from mlops_nb.show import views
+
+engine_option = click.option(
+    "--engine", type=click.Choice(["warm", "fresh"]), envvar="MLOPS_NB_ENGINE", show_envvar=True,
+    help="warm: run steps on pooled, preloaded kernels (default); fresh: a new kernel per step.")
+
+
+@cli.command("run")
+@click.argument("pipeline", default="pipeline.yaml", type=click.Path(dir_okay=True))
+@click.option("-p", "--param", "params", multiple=True, metavar="[STEP.]NAME=VALUE",
+              help="Override a param for every step that declares it, or for one step (repeatable).")
+@click.option("--force", is_flag=True, help="Run every step, even unchanged ones.")
+@click.option("--force-step", multiple=True, metavar="STEP", help="Run this step even if unchanged (repeatable).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many independent steps may run at once.")
+@engine_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress display; only errors.")
+@json_option
+@click.pass_context
+def run_command(ctx, pipeline, params, force, force_step, jobs, engine, quiet, as_json) -> None:
+    """Run a pipeline (default ./pipeline.yaml): steps in order, unchanged steps cached.
+
+    \b
+      mlops-nb run -p C=0.5              # every step that declares C
+      mlops-nb run -p train.C=0.5 --jobs 2
+    """
+    from mlops_nb.pipeline.runner import RunOptions, run_pipeline
+    from mlops_nb.show.progress import choose_progress
+
+    options = RunOptions(params=params, force=force, force_steps=force_step, jobs=jobs, engine=engine,
+                         progress=choose_progress(quiet or as_json))
+    result = run_pipeline(pipeline, options, home=home_option(ctx))
+    show(ctx, views.PipelineRunView(result), as_json)
+    exit_for(result)
+
+
+@cli.command("sweep")
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
+@click.option("-p", "--param", "grid", multiple=True, required=True, metavar="NAME=V1,V2,...",
+              help="Values of one param to try (repeatable: the grid is every combination).")
+@click.option("-m", "--metric", help="Pick the best point by this metric (default: the first one logged).")
+@click.option("--minimize", is_flag=True, help="Lower is better for --metric (default: higher is better).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many points may run at once.")
+@click.option("--force", is_flag=True, help="Run every point, even ones already run with the same params.")
+@engine_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress display; only the results.")
+@json_option
+@click.pass_context
+def sweep_command(ctx, notebook, grid, metric, minimize, jobs, force, engine, quiet, as_json) -> None:
+    """Run NOTEBOOK over a grid of params, as sibling runs under one parent, and show the best.
+
+    \b
+      mlops-nb sweep notebooks/train.ipynb -p C=0.1,1,10 -p seed=0,1 --jobs 2 -m accuracy
+    """
+    from mlops_nb.pipeline.runner import RunOptions
+    from mlops_nb.pipeline.sweep import run_sweep
+    from mlops_nb.show.progress import choose_progress
+
+    options = RunOptions(jobs=jobs, force=force, engine=engine, progress=choose_progress(quiet or as_json))
+    outcome = run_sweep(notebook, list(grid), metric=metric, maximize=not minimize, options=options,
+                        home=home_option(ctx))
+    show(ctx, views.SweepView(outcome), as_json)
+    show(ctx, views.PipelineRunView(outcome.result, table=False))
+    exit_for(outcome.result)
+
+
+def exit_for(result) -> None:
+    """Exit code 130 for an interrupted run, 1 for a failed one (cron and CI read it)."""
+    if result.status == "interrupted":
+        raise click.exceptions.Exit(130)
+    if not result.ok:
+        raise click.exceptions.Exit(1)
