@@ -19,7 +19,7 @@ from pathlib import Path
 def run_demo(directory: str | Path = "demo") -> dict:
     """Run the demo in ``directory`` (recreated each time); return what it made, for the tests."""
     import mlops_nb as mlops
-    from mlops_nb.show import terminal as render
+    from mlops_nb.show import terminal
     from mlops_nb.show.progress import LineProgress
     from mlops_nb.registry import gates, models
     from mlops_nb.registry import triggers as trigger_store
@@ -27,7 +27,7 @@ def run_demo(directory: str | Path = "demo") -> dict:
     from mlops_nb.pipeline.runner import RunOptions
     from mlops_nb.triggers.check import check_pipeline
 
-    out = render.console()
+    out = terminal.console()
     started = time.perf_counter()
     root = Path(directory).resolve()
     if root.exists():
@@ -70,7 +70,7 @@ def run_demo(directory: str | Path = "demo") -> dict:
 
     out.print("\n[bold]5. Why did the model change?[/] (mlops-nb triggers history)")
     events = trigger_store.history(store, "churn", 5)
-    render.events_table(events, out)
+    terminal.events_table(events, out)
     if decision["passed"]:
         back = mlops.rollback("churn", reason="demo: one-command rollback")
         out.print(f"A bad model is rolled back in one command: mlops.rollback('churn') -> version {back.version}; "

@@ -16,7 +16,7 @@ from pathlib import Path
 import tornado
 from jupyter_server.base.handlers import APIHandler
 
-from mlops_nb.show import terminal as render
+from mlops_nb.show import terminal
 from mlops_nb.errors import FilterSyntaxError, InvalidInputError, MlopsError, NotFoundError
 from mlops_nb.registry import datasets, gates, models, runs, search
 from mlops_nb.registry import triggers as trigger_store
@@ -66,7 +66,7 @@ class MlopsHandler(APIHandler):
     def reply(self, data, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(render.jsonable(data), default=str))
+        self.finish(json.dumps(terminal.jsonable(data), default=str))
 
     def body(self) -> dict:
         try:
@@ -117,7 +117,7 @@ class RunHandler(MlopsHandler):
             history: dict[str, list] = {}
             for key, step, value, ts in runs.metric_history(store, run.id):
                 history.setdefault(key, []).append({"step": step, "value": value, "timestamp": ts})
-            data = render.run_dict(run, lineage=datasets.lineage(store, run.id), metric_history=history,
+            data = terminal.run_dict(run, lineage=datasets.lineage(store, run.id), metric_history=history,
                                    trigger_events=trigger_store.events_of_run(store, run.id))
             self.reply(data)
         self._handle(act)
@@ -163,7 +163,7 @@ class ModelHandler(MlopsHandler):
             versions = []
             found, metrics = models.versions_with_metrics(store, name)
             for version in found:
-                data = render.version_dict(version, metrics[version.version])
+                data = terminal.version_dict(version, metrics[version.version])
                 decision = gates.latest_decision(store, name, version.version)
                 data["gate"] = None if decision is None else {k: decision[k] for k in (
                     "id", "passed", "baseline_version", "results", "override_reason", "created_at")}

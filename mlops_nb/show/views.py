@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_nb.show import html
-from mlops_nb.show import terminal as render
+from mlops_nb.show import terminal
 
 
 class View:
@@ -28,7 +28,7 @@ class View:
     def __repr__(self) -> str:
         # The terminal rendering, uncoloured: what a plain-text front end shows.
         buffer = io.StringIO()
-        self.print_terminal(render.Console(file=buffer, width=120, color_system=None, highlight=False))
+        self.print_terminal(terminal.Console(file=buffer, width=120, color_system=None, highlight=False))
         return buffer.getvalue().rstrip()
 
 
@@ -42,7 +42,7 @@ class RunsView(View):
         return self.rows
 
     def print_terminal(self, out=None):
-        render.runs_table(self.rows, out)
+        terminal.runs_table(self.rows, out)
 
     def _repr_html_(self):
         return html.runs_html(self.rows)
@@ -56,10 +56,10 @@ class RunView(View):
     metric_steps: dict
 
     def to_json(self):
-        return render.run_dict(self.run, lineage=self.lineage, metric_steps=self.metric_steps)
+        return terminal.run_dict(self.run, lineage=self.lineage, metric_steps=self.metric_steps)
 
     def print_terminal(self, out=None):
-        render.run_detail(self.run, lineage=self.lineage, metric_steps=self.metric_steps, out=out)
+        terminal.run_detail(self.run, lineage=self.lineage, metric_steps=self.metric_steps, out=out)
 
     def _repr_html_(self):
         return html.run_html(self.run, self.lineage, self.metric_steps)
@@ -71,10 +71,10 @@ class CompareView(View):
     histories: dict = field(default_factory=dict)
 
     def to_json(self):
-        return [render.run_dict(r) for r in self.runs]
+        return [terminal.run_dict(r) for r in self.runs]
 
     def print_terminal(self, out=None):
-        render.compare_table(self.runs, out)
+        terminal.compare_table(self.runs, out)
 
     def _repr_html_(self):
         return html.compare_html(self.runs, self.histories)
@@ -88,7 +88,7 @@ class ExperimentsView(View):
         return self.rows
 
     def print_terminal(self, out=None):
-        render.experiments_table(self.rows, out)
+        terminal.experiments_table(self.rows, out)
 
     def _repr_html_(self):
         return html.experiments_html(self.rows)
@@ -102,7 +102,7 @@ class DatasetsView(View):
         return self.rows
 
     def print_terminal(self, out=None):
-        render.datasets_table(self.rows, out)
+        terminal.datasets_table(self.rows, out)
 
     def _repr_html_(self):
         return html.datasets_html(self.rows)
@@ -117,7 +117,7 @@ class DatasetView(View):
         return {"name": self.name, "versions": self.versions}
 
     def print_terminal(self, out=None):
-        render.dataset_detail(self.name, self.versions, out)
+        terminal.dataset_detail(self.name, self.versions, out)
 
     def _repr_html_(self):
         return html.dataset_html(self.name, self.versions)
@@ -131,7 +131,7 @@ class ModelsView(View):
         return self.rows
 
     def print_terminal(self, out=None):
-        render.models_table(self.rows, out)
+        terminal.models_table(self.rows, out)
 
     def _repr_html_(self):
         return html.models_html(self.rows)
@@ -147,11 +147,11 @@ class ModelView(View):
 
     def to_json(self):
         return {"name": self.name,
-                "versions": [render.version_dict(v, self.metrics[v.version]) for v in self.versions],
+                "versions": [terminal.version_dict(v, self.metrics[v.version]) for v in self.versions],
                 "alias_history": self.history}
 
     def print_terminal(self, out=None):
-        render.model_detail(self.name, self.versions, self.metrics, self.history, out)
+        terminal.model_detail(self.name, self.versions, self.metrics, self.history, out)
 
     def _repr_html_(self):
         return html.model_html(self.name, self.versions, self.metrics, self.history)
@@ -174,7 +174,7 @@ class AliasChange(View):
         return {"name": self.name, "alias": self.alias, "version": self.version, "previous": self.previous}
 
     def print_terminal(self, out=None):
-        (out or render.console()).print(self.text, markup=False)
+        (out or terminal.console()).print(self.text, markup=False)
 
     def _repr_html_(self):
         return html.message_html(self.text)
@@ -214,14 +214,14 @@ class SweepView(View):
         from rich.markup import escape
         from rich.table import Table
 
-        out = out or render.console()
+        out = out or terminal.console()
         names = list(self.outcome.points[0]["params"]) if self.outcome.points else []
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
         for header in ["", "run", "status", *names, self.outcome.metric or "metric"]:
             table.add_column(escape(header))
         for point, value, is_best in self._rows():
             table.add_row("[bold green]best[/]" if is_best else "", (point["run_id"] or "")[:8], point["status"],
-                          *(render.fmt_value(point["params"][n]) for n in names), render.fmt_value(value))
+                          *(terminal.fmt_value(point["params"][n]) for n in names), terminal.fmt_value(value))
         out.print(table)
 
     def _repr_html_(self):
@@ -242,7 +242,7 @@ class PipelineRunView(View):
     def print_terminal(self, out=None):
         failures = [s.failure.describe() for s in self.result.steps.values() if s.failure is not None]
         if failures:
-            (out or render.console(stderr=True)).print("\n".join(failures), markup=False, highlight=False)
+            (out or terminal.console(stderr=True)).print("\n".join(failures), markup=False, highlight=False)
 
     def _repr_html_(self):
         return html.pipeline_result_html(self.result) if self.table else ""
@@ -257,7 +257,7 @@ class CheckView(View):
         return check_dict(self.result)
 
     def print_terminal(self, out=None):
-        render.check_report(self.result, quiet=self.quiet, out=out)
+        terminal.check_report(self.result, quiet=self.quiet, out=out)
 
     def _repr_html_(self):
         return html.check_html(self.result)
@@ -271,7 +271,7 @@ class TriggersView(View):
         return self.rows
 
     def print_terminal(self, out=None):
-        render.triggers_table(self.rows, out)
+        terminal.triggers_table(self.rows, out)
 
     def _repr_html_(self):
         return html.triggers_html(self.rows)
@@ -285,7 +285,7 @@ class EventsView(View):
         return self.events
 
     def print_terminal(self, out=None):
-        render.events_table(self.events, out)
+        terminal.events_table(self.events, out)
 
     def _repr_html_(self):
         return html.events_html(self.events)
@@ -300,10 +300,10 @@ class KernelsView(View):
 
     def print_terminal(self, out=None):
         if self.reply is None:
-            (out or render.console()).print("no kernel daemon is running (start one with `mlops-nb kernels start`)",
+            (out or terminal.console()).print("no kernel daemon is running (start one with `mlops-nb kernels start`)",
                                             markup=False)
         else:
-            render.kernels_table(self.reply, out)
+            terminal.kernels_table(self.reply, out)
 
     def _repr_html_(self):
         return html.kernels_html(self.reply)
@@ -321,7 +321,7 @@ class MessageView(View):
         return self.data if self.data is not None else {"message": self.text}
 
     def print_terminal(self, out=None):
-        (out or render.console()).print(self.text, markup=False, highlight=False)
+        (out or terminal.console()).print(self.text, markup=False, highlight=False)
 
     def _repr_html_(self):
         if self.preformatted:
