@@ -3,6 +3,7 @@ import pytest
 import mlops_nb as mlops
 from mlops_nb import tracking
 from mlops_nb.registry.store import forget_stores, open_store
+from tests import users
 
 
 @pytest.fixture
@@ -25,3 +26,23 @@ def home(tmp_path, monkeypatch):
 @pytest.fixture
 def store(home):
     return open_store(home)
+
+
+@pytest.fixture(scope="session")
+def other_user():
+    """A second, unprivileged local user (see tests/users.py), removed at the end."""
+    with users.second_user() as name:
+        yield name
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder every user may write in, like /tmp (mode 1777), removed afterwards."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="mlops-nb-shared-", dir="/tmp"))
+    folder.chmod(0o1777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

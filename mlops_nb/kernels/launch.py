@@ -10,22 +10,59 @@ kernel, so the files of a killed process are swept away by the next one.
 from __future__ import annotations
 
 import os
+import stat
+import sys
 import tempfile
 import uuid
 from pathlib import Path
 
 
-_swept = False
+_folder: Path | None = None
 
 
 def socket_folder() -> Path:
-    global _swept
-    folder = Path(tempfile.gettempdir()) / f"mlops-nb-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    if not _swept:
-        _swept = True
-        sweep_stale_sockets(folder)
-    return folder
+    """This user's private folder for kernel sockets, made once per process (and swept of dead sockets)."""
+    global _folder
+    if _folder is None:
+        _folder = _private_folder()
+        sweep_stale_sockets(_folder)
+    return _folder
+
+
+def _private_folder() -> Path:
+    """``$XDG_RUNTIME_DIR/mlops-nb`` or ``$TMPDIR/mlops-nb-<uid>``, if it is ours and closed to others.
+
+    Another local user could make that folder first, open to all, and then remove our sockets or put
+    theirs in place (and so receive our code and params): such a folder is refused, with a warning,
+    and a fresh one from ``mkdtemp`` (which only we can have made) is used instead."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    candidates = ([Path(runtime) / "mlops-nb"] if runtime else []) + \
+        [Path(tempfile.gettempdir()) / f"mlops-nb-{os.getuid()}"]
+    for folder in candidates:
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            problem = folder_problem(folder)
+        except OSError:
+            continue  # e.g. a runtime folder we cannot write: the next place will do
+        if problem is None:
+            return folder
+        fresh = Path(tempfile.mkdtemp(prefix=f"mlops-nb-{os.getuid()}-"))
+        print(f"mlops-nb: not using {folder} for kernel sockets: {problem}; using {fresh} (remove {folder} if "
+              "you did not make it)", file=sys.stderr)
+        return fresh
+    return Path(tempfile.mkdtemp(prefix=f"mlops-nb-{os.getuid()}-"))
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` is not a private folder of this user's (None when it is one)."""
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is not a folder (a symlink?)"
+    if info.st_uid != os.getuid():
+        return f"it belongs to another user (uid {info.st_uid})"
+    if info.st_mode & 0o077:
+        return f"others may use it (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
 
 
 def sweep_stale_sockets(folder: Path) -> int:

@@ -324,4 +324,7 @@ def executed_notebook(store: Store, ref: str) -> Path:
     path = store.home / "runs" / row[0] / f"{row[1]}.ipynb"
     if not path.is_file():
         raise NotFoundError(f"the executed notebook of run {ref} is gone ({path} does not exist)")
+    # Only the registry's own files: not a link someone put in place, nor anything it points outside to.
+    if path.is_symlink() or not path.resolve().is_relative_to(store.home.resolve()):
+        raise NotFoundError(f"the executed notebook of run {ref} is not a file of the registry ({path} is a link)")
     return path

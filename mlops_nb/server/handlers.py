@@ -138,11 +138,18 @@ class ExecutedNotebookHandler(MlopsHandler):
     @tornado.web.authenticated
     def get(self, ref):
         def act():
+            import nbformat
             from nbconvert import HTMLExporter
 
             path = runs.executed_notebook(self.store(), ref)
-            exporter = HTMLExporter(template_name="lab", exclude_anchor_links=True)
-            html, _ = exporter.from_filename(str(path))
+            # Sanitised as well as script-free (the CSP): a notebook's markdown could otherwise carry a
+            # <meta http-equiv="refresh"> that sends the reader elsewhere.
+            exporter = HTMLExporter(template_name="lab", exclude_anchor_links=True, sanitize_html=True)
+            try:
+                html, _ = exporter.from_filename(str(path))
+            except (ValueError, nbformat.reader.NotJSONError, nbformat.ValidationError) as exc:
+                raise InvalidInputError(f"the executed notebook of run {ref} cannot be read: "
+                                        f"{str(exc).splitlines()[0][:200]}") from None
             self.finish(html, set_content_type="text/html; charset=UTF-8")
         self._handle(act)
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -257,3 +258,44 @@ def test_the_executed_notebook_is_a_read_only_page(server, project, home):
     status, error = call(server, "/runs/zzzz/notebook")
     assert status == 404 and "no run with id" in error["error"]
     assert call(server, f"/runs/{first.steps['step'].run_id}/notebook", token=None)[0] == 403
+
+
+def page(base, run_id):
+    request = urllib.request.Request(f"{base}/mlops-nb/api/runs/{run_id}/notebook",
+                                     headers={"Authorization": f"token {TOKEN}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_the_executed_notebook_page_is_sanitised(server, project, home):
+    write_notebook(project / "churn" / "notebooks" / "step.ipynb",
+                   ['# md <meta http-equiv="refresh" content="0;url=https://elsewhere.example"> read on',
+                    "from IPython.display import HTML\nHTML('<meta http-equiv=\"refresh\" content=\"0;url=https://x.example\">')"],
+                   parameters="n = 1")
+    result = mlops.run_pipeline(project / "churn" / "pipeline.yaml")
+    assert result.ok
+    status, html = page(server, result.steps["step"].run_id)
+    assert status == 200 and "read on" in html
+    assert not re.search(r"<meta[^>]*refresh", html, re.IGNORECASE)  # no tag that moves the reader's browser
+
+
+def test_a_link_in_the_registry_is_not_served(server, project, home, tmp_path):
+    result = mlops.run_pipeline(project / "churn" / "pipeline.yaml")
+    executed = home / "runs" / result.run_id / "step.ipynb"
+    outside = tmp_path / "secret.ipynb"
+    write_notebook(outside, ["secret_value = 'outside the registry'"])
+    executed.unlink()
+    executed.symlink_to(outside)
+    status, body = page(server, result.steps["step"].run_id)
+    assert status == 404 and "outside the registry" not in body
+    assert "is not a file of the registry" in json.loads(body)["error"]
+
+
+def test_an_executed_notebook_that_is_not_json_is_a_4xx(server, project, home):
+    result = mlops.run_pipeline(project / "churn" / "pipeline.yaml")
+    (home / "runs" / result.run_id / "step.ipynb").write_text("{broken")
+    status, body = page(server, result.steps["step"].run_id)
+    assert status == 400 and "cannot be read" in json.loads(body)["error"]
