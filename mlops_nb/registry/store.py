@@ -49,8 +49,13 @@ class Store:
         if self.home.exists() and not self.home.is_dir():
             raise RegistryError(f"{self.home} is a file, not a registry folder: "
                                 "point --home/MLOPS_NB_HOME at a folder")
+        new = not self.home.exists()
         try:
+            if new:
+                _make_private(self.home, folder=True)
             self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+            if not self.db_path.exists():
+                _make_private(self.db_path, folder=False)  # SQLite gives its -wal and -shm files the same mode
         except OSError as exc:
             raise RegistryError(f"cannot create the registry folder {self.home}: {exc.strerror}") from None
         ignore = self.home / ".gitignore"
@@ -158,6 +163,32 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+
+
+GROUP_VAR = "MLOPS_NB_GROUP"
+
+
+def _make_private(path: Path, *, folder: bool) -> None:
+    """Make a registry's folder or file readable by its owner only, or by the group ``$MLOPS_NB_GROUP``
+    names (for a team sharing one machine)."""
+    group = os.environ.get(GROUP_VAR) or None
+    gid = -1
+    if group is not None:
+        import grp
+
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise RegistryError(f"{GROUP_VAR}={group}: no such group on this machine; create it or unset "
+                                f"{GROUP_VAR} for a registry of your own") from None
+    mode = (0o2770 if group else 0o700) if folder else (0o660 if group else 0o600)
+    if folder:
+        path.mkdir(parents=True, exist_ok=True)
+    else:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, mode))
+    if group is not None:
+        os.chown(path, -1, gid)
+    os.chmod(path, mode)  # mkdir and open are limited by the umask; say exactly what we mean
 
 
 def _retry_busy(action, deadline_s: float = BUSY_TIMEOUT_S) -> Any:

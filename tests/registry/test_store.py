@@ -1,10 +1,14 @@
+import grp
 import sqlite3
+import stat
+import subprocess
 
 import pytest
 
 from mlops_nb.errors import RegistryError
 from mlops_nb.registry.schema import APPLICATION_ID, LATEST_VERSION
 from mlops_nb.registry.store import Store
+from tests.users import as_user
 
 
 def test_new_registry_is_wal_with_recorded_schema(tmp_path):
@@ -89,3 +93,35 @@ def test_older_registry_is_migrated_forward_keeping_its_data(tmp_path, monkeypat
     assert new.query("SELECT name FROM experiments") == [("old",)]
     assert "pipeline" in [c[1] for c in new.query("PRAGMA table_info(runs)")]
     assert new.integrity_check() == "ok"
+
+
+def test_a_new_registry_is_its_owners_alone(other_user, shared_tmp):
+    project = shared_tmp / "project"
+    project.mkdir(mode=0o755)
+    project.chmod(0o755)  # the project itself is open; the registry inside must not be
+    store = Store(project / ".mlops")
+    store.conn.execute("CREATE TABLE IF NOT EXISTS probe (x)")
+    assert stat.S_IMODE(store.home.stat().st_mode) == 0o700
+    assert stat.S_IMODE(store.db_path.stat().st_mode) == 0o600
+    for command in (["cat", str(store.db_path)], ["ls", str(store.home)]):
+        seen = as_user(other_user, *command)
+        assert seen.returncode != 0 and "Permission denied" in seen.stderr, (command, seen)
+
+
+def test_a_registry_for_a_group_is_the_groups(other_user, shared_tmp, monkeypatch):
+    group = "mlopsnb-team"
+    subprocess.run(["groupadd", "-f", group], check=True)
+    subprocess.run(["usermod", "-aG", group, other_user], check=True)
+    try:
+        monkeypatch.setenv("MLOPS_NB_GROUP", group)
+        store = Store(shared_tmp / "team" / ".mlops")
+        assert stat.S_IMODE(store.home.stat().st_mode) == 0o2770
+        assert stat.S_IMODE(store.db_path.stat().st_mode) == 0o660
+        assert grp.getgrgid(store.db_path.stat().st_gid).gr_name == group
+        assert as_user(other_user, "cat", str(store.db_path)).returncode == 0  # a member reads it
+        monkeypatch.setenv("MLOPS_NB_GROUP", "no-such-group-here")
+        with pytest.raises(RegistryError, match="MLOPS_NB_GROUP=no-such-group-here: no such group"):
+            Store(shared_tmp / "other" / ".mlops")
+    finally:
+        subprocess.run(["gpasswd", "-d", other_user, group], capture_output=True)
+        subprocess.run(["groupdel", group], capture_output=True)
