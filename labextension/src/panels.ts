@@ -302,7 +302,13 @@ export class PipelinesTab extends Tab {
         run.onclick = async () => {
           try {
             const started = await post(`pipelines/${encodeURIComponent(p.name)}/runs`, {});
-            this.notice.replaceChildren(message(`${p.name}: run ${String(started.run_id).slice(0, 8)} started`));
+            this.notice.replaceChildren(
+              message(
+                started.run_id
+                  ? `${p.name}: run ${String(started.run_id).slice(0, 8)} started`
+                  : `${p.name}: ${started.message}`
+              )
+            );
           } catch (error) {
             this.showError(error);
           }

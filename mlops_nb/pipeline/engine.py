@@ -30,6 +30,7 @@ class MlopsEngine(NBClientEngine):
                                           stderr_file=stderr_file, start_timeout=start_timeout,
                                           execution_timeout=execution_timeout, **kwargs)
         kernel_log = kwargs.pop("kernel_log", None)  # the kernel process's own stdout/stderr
+        cwd = kwargs.pop("mlops_cwd", None)          # where a fresh kernel starts (a pooled one is prepared)
         leased = kwargs.pop("leased_km", None)       # a pooled kernel (mlops_nb.kernels.lease)
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
         fresh_km = None
@@ -41,6 +42,9 @@ class MlopsEngine(NBClientEngine):
                                          startup_timeout=start_timeout,
                                          kernel_name=kernel_name, log_output=log_output, stdout_file=stdout_file,
                                          stderr_file=stderr_file, **kwargs)
+        if cwd is not None:
+            client.resources = {**client.resources, "metadata": {**client.resources.get("metadata", {}),
+                                                                 "path": cwd}}
         if watch is not None:
             watch.client = client
             code_cells = [i for i, c in enumerate(nb_man.nb.cells) if c.cell_type == "code"]

@@ -68,12 +68,13 @@ def kernel_name_of(step, nb=None) -> str:
     return nb.get("metadata", {}).get("kernelspec", {}).get("name") or "python3"
 
 
-def execute_step(step, params: dict, *, run_id: str, pipeline_run: str, home: Path, output: Path, watch,
-                 pool=None, inputs_scope: str = "pipeline") -> StepFailure | None:
-    """Run the step's notebook once and save it to ``output``; None on success.
+def execute_step(step, params: dict, *, run_id: str, pipeline_run: str, home: Path, cwd: Path, output: Path,
+                 watch, pool=None, inputs_scope: str = "pipeline") -> StepFailure | None:
+    """Run the step's notebook once, in the folder ``cwd``, and save it to ``output``; None on success.
 
     ``pool`` is a kernel pool (warm kernels) or None for a fresh kernel; ``watch`` lets the
-    runner follow the cells and stop the kernel."""
+    runner follow the cells and stop the kernel. The kernel is told its folder: this process's
+    working directory is left alone, so pipelines in one process (a server, a notebook) never mix."""
     import os
 
     from jupyter_client.kernelspec import NoSuchKernel
@@ -96,7 +97,7 @@ def execute_step(step, params: dict, *, run_id: str, pipeline_run: str, home: Pa
 
         try:
             kernel = pool.acquire(isolation=step.isolation)
-            pool.prepare(kernel, cwd=os.getcwd(), environ=dict(os.environ))
+            pool.prepare(kernel, cwd=str(cwd), environ=dict(os.environ))
         except (KernelPoolError, NoSuchKernel) as exc:
             if kernel is not None:
                 pool.release(kernel, healthy=False)
@@ -105,7 +106,7 @@ def execute_step(step, params: dict, *, run_id: str, pipeline_run: str, home: Pa
         watch.kill = lambda: pool.kill(kernel)
     else:
         log = open(output.with_suffix(".kernel.log"), "ab")
-        engine_args = {"kernel_log": log}
+        engine_args = {"kernel_log": log, "mlops_cwd": str(cwd)}
     healthy = False
     try:
         nb = MlopsEngine.execute_notebook(nb, kernel_name, output_path=str(output), progress_bar=False,

@@ -204,7 +204,7 @@ def run_pipeline(pipeline: str | Path | Pipeline = "pipeline.yaml", options: Run
         state = _start(spec, store, planned, options, run_params)
         status = "failed"
         try:
-            with _working_dir(spec.root), (_sigterm_as_interrupt() if options.handle_sigterm else nullcontext()):
+            with _sigterm_as_interrupt() if options.handle_sigterm else nullcontext():
                 _schedule(state)
             status = None  # decided by the steps
         except KeyboardInterrupt:
@@ -337,7 +337,8 @@ def _attempt(state: _Run, step: Step, params: dict, run_id: str, notebook_path: 
     pool = state.pool_for(kernel_name_of(step)) if state.engine_of(step) == "warm" else None
     with state.watching(watch):
         return execute_step(step, params, run_id=run_id, pipeline_run=state.run_id, home=state.store.home,
-                            output=notebook_path, watch=watch, pool=pool, inputs_scope=state.options.inputs_scope)
+                            cwd=state.pipeline.root, output=notebook_path, watch=watch, pool=pool,
+                            inputs_scope=state.options.inputs_scope)
 
 
 def _failed_before_start(state: _Run, step: Step, params: dict, message: str, started: float) -> StepResult:
@@ -345,17 +346,6 @@ def _failed_before_start(state: _Run, step: Step, params: dict, message: str, st
     failure = StepFailure(step.name, f"step {step.name!r}: {message}")
     runs.finish_run(state.store, run_id, "failed", failure.summary())
     return StepResult(step.name, "failed", run_id, time.monotonic() - started, failure=failure)
-
-
-@contextmanager
-def _working_dir(path: Path) -> Iterator[None]:
-    # Once for the whole run: papermill's own per-notebook chdir races between threads.
-    previous = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
 
 
 @contextmanager

@@ -80,6 +80,13 @@ class MlopsHandler(APIHandler):
     def _handle(self, action):
         try:
             action()
+        except MlopsError as exc:
+            self.reply_error(exc)
+
+    def reply_error(self, exc: MlopsError) -> None:
+        """A user's mistake as a 4xx JSON error with a one-line message."""
+        try:
+            raise exc
         except NoRegistryYet as exc:
             if self.empty is not None:
                 self.reply({**self.empty, "message": str(exc)})
@@ -263,54 +270,76 @@ def _step_state(status: str, cached_from: str | None) -> str:
 
 
 class PipelineRunsHandler(MlopsHandler):
+    """POST starts a run in a thread and answers 202 at once: with its run id when the run began within
+    ``START_WAIT`` seconds, else ``"status": "starting"`` (the registry is busy; the run begins when it is
+    free). Nothing here waits on the server's event loop."""
+
+    START_WAIT = 2.0
+
     @tornado.web.authenticated
-    def post(self, name):
-        def act():
-            from mlops_nb.pipeline.runner import RunOptions, run_pipeline
-            from mlops_nb.pipeline.spec import load_pipeline
+    async def post(self, name):
+        from tornado.ioloop import IOLoop
 
-            data = self.body()
-            unknown = sorted(set(data) - {"params", "force"})
-            if unknown:
-                raise InvalidInputError(f"unknown field(s) {', '.join(unknown)}; a run takes params (a list of "
-                                        "\"NAME=VALUE\" strings) and force (true or false)")
-            params = data.get("params") or []
-            if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
-                raise InvalidInputError(f"params is a list of \"NAME=VALUE\" or \"STEP.NAME=VALUE\" strings, "
-                                        f"e.g. [\"C=0.5\"], got {json.dumps(params)[:100]}")
-            force = data.get("force", False)
-            if not isinstance(force, bool):
-                raise InvalidInputError(f"force is true or false, got {json.dumps(force)[:40]}")
-            path = next((p for p in find_pipelines(self.root) if _name_of(p) == name), None)
-            if path is None:
-                raise NotFoundError(f"no pipeline named {name!r} under {self.root}")
-            spec = load_pipeline(path)
-            from mlops_nb.pipeline.params import parse_overrides, plan_params
+        from mlops_nb.pipeline.params import parse_overrides, plan_params
+        from mlops_nb.pipeline.runner import RunOptions, run_pipeline
 
-            planned = plan_params(spec, parse_overrides(params))  # a bad param is a 400 now, not a failed run
-            started = threading.Event()
-            holder: dict = {}
+        loop = IOLoop.current()
+        try:
+            spec, params, force = self._request(name)
+            # Reading the steps' notebooks (and papermill, the first time) is work: off the event loop.
+            planned = await loop.run_in_executor(None, plan_params, spec, parse_overrides(params))
+        except MlopsError as exc:  # a bad param is a 400 now, not a failed run later
+            self.reply_error(exc)
+            return
+        started = threading.Event()
+        holder: dict = {}
 
-            def on_start(run_id):
-                holder["run_id"] = run_id
+        def on_start(run_id):
+            holder["run_id"] = run_id
+            started.set()
+
+        options = RunOptions(params=tuple(params), force=force, tags={"started_from": "jupyterlab"},
+                             on_start=on_start, handle_sigterm=False)
+
+        def work():
+            try:
+                run_pipeline(spec, options, planned=planned)
+            except BaseException as exc:  # reported to the request below while it waits
+                holder["error"] = exc
                 started.set()
 
-            options = RunOptions(params=tuple(params), force=force, tags={"started_from": "jupyterlab"},
-                                 on_start=on_start, handle_sigterm=False)
+        threading.Thread(target=work, name=f"mlops-run-{name}", daemon=True).start()
+        await loop.run_in_executor(None, started.wait, self.START_WAIT)
+        if isinstance(holder.get("error"), MlopsError):
+            self.reply_error(holder["error"])
+        elif "error" in holder:
+            raise holder["error"]
+        elif "run_id" in holder:
+            self.reply({"pipeline": name, "run_id": holder["run_id"], "status": "running"}, 202)
+        else:
+            self.reply({"pipeline": name, "run_id": None, "status": "starting",
+                        "message": "the registry is busy; the run starts as soon as it is free"}, 202)
 
-            def work():
-                try:
-                    run_pipeline(spec, options, planned=planned)
-                except BaseException as exc:  # reported to the waiting request below
-                    holder["error"] = exc
-                    started.set()
+    def _request(self, name: str):
+        """The pipeline named in the URL and the body's params and force flag, checked."""
+        from mlops_nb.pipeline.spec import load_pipeline
 
-            threading.Thread(target=work, name=f"mlops-run-{name}", daemon=True).start()
-            started.wait(60)
-            if "error" in holder:
-                raise holder["error"]
-            self.reply({"pipeline": name, "run_id": holder.get("run_id"), "status": "running"}, 202)
-        self._handle(act)
+        data = self.body()
+        unknown = sorted(set(data) - {"params", "force"})
+        if unknown:
+            raise InvalidInputError(f"unknown field(s) {', '.join(unknown)}; a run takes params (a list of "
+                                    "\"NAME=VALUE\" strings) and force (true or false)")
+        params = data.get("params") or []
+        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            raise InvalidInputError(f"params is a list of \"NAME=VALUE\" or \"STEP.NAME=VALUE\" strings, "
+                                    f"e.g. [\"C=0.5\"], got {json.dumps(params)[:100]}")
+        force = data.get("force", False)
+        if not isinstance(force, bool):
+            raise InvalidInputError(f"force is true or false, got {json.dumps(force)[:40]}")
+        path = next((p for p in find_pipelines(self.root) if _name_of(p) == name), None)
+        if path is None:
+            raise NotFoundError(f"no pipeline named {name!r} under {self.root}")
+        return load_pipeline(path), params, force
 
 
 def _name_of(path: Path) -> str | None:

@@ -255,3 +255,26 @@ def test_a_param_reaches_papermill_through_few_calls_of_ours(project, home, monk
     # its attempt, the execution and the notebook's preparation (papermill's own CLI: 5-6 of its calls).
     assert len(seen["calls"]) <= 8, seen["calls"]
     assert "run_pipeline" in seen["calls"] and "run_command" in seen["calls"]
+
+
+def test_two_pipelines_in_one_process_keep_to_their_own_folders(tmp_path, home):
+    roots = []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        (root / "nb").mkdir(parents=True)
+        write_notebook(root / "nb" / "w.ipynb", ["import pathlib, time\ntime.sleep(0.5)\n"
+                                                 "pathlib.Path('out.txt').write_text(who)"], parameters=f"who = '{name}'")
+        (root / "pipeline.yaml").write_text(f"name: {name}\nsteps:\n  - name: w\n    notebook: nb/w.ipynb\n"
+                                            "    outputs: [out.txt]\n")
+        roots.append(root)
+    here = os.getcwd()
+    results = {}
+    threads = [threading.Thread(target=lambda r=root: results.__setitem__(r.name, run_pipeline(r / "pipeline.yaml")))
+               for root in roots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert {name: r.status for name, r in results.items()} == {"a": "finished", "b": "finished"}
+    assert [(root / "out.txt").read_text() for root in roots] == ["a", "b"]
+    assert os.getcwd() == here  # the process's own folder never moved

@@ -299,3 +299,24 @@ def test_an_executed_notebook_that_is_not_json_is_a_4xx(server, project, home):
     (home / "runs" / result.run_id / "step.ipynb").write_text("{broken")
     status, body = page(server, result.steps["step"].run_id)
     assert status == 400 and "cannot be read" in json.loads(body)["error"]
+
+
+def test_starting_a_run_never_stalls_the_server(server, home):
+    import sqlite3
+
+    mlops.search_runs()  # the registry exists
+    blocker = sqlite3.connect(home / "registry.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock: the run cannot start yet
+    try:
+        status, started = call(server, "/pipelines/churn-pipe/runs", "POST", {})
+        assert status == 202 and started["status"] == "starting" and started["run_id"] is None
+        request = urllib.request.Request(f"{server}/api/status", headers={"Authorization": f"token {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as response:  # the server still answers
+            assert response.status == 200
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    deadline = time.time() + 60
+    while time.time() < deadline and (pipeline_runs().empty or "running" in set(pipeline_runs()["status"])):
+        time.sleep(0.3)
+    assert list(pipeline_runs()["status"]) == ["finished"]  # and then it ran
