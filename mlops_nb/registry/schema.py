@@ -190,6 +190,10 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             run_id TEXT)""",
         "CREATE INDEX trigger_events_pipeline ON trigger_events(pipeline, status, id)",
     ]),
+    ("trigger events retried after their run was interrupted", [
+        "ALTER TABLE trigger_events ADD COLUMN retry_of INTEGER",
+        "CREATE INDEX trigger_events_retry ON trigger_events(retry_of)",
+    ]),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -2,7 +2,9 @@
 
 Event statuses: ``pending`` (fired, waiting for the pipeline to be free), ``started``
 (started run ``run_id``), ``coalesced`` (joined run ``run_id``, started for another
-event), ``manual`` (an on-demand run).
+event), ``manual`` (an on-demand run), ``retried`` (its run was interrupted, by a kill,
+a reboot or Ctrl-C, so a new pending event, whose ``retry_of`` names the first one,
+fires it again).
 """
 
 from __future__ import annotations
@@ -36,6 +38,33 @@ def record_event(store: Store, pipeline: str, trigger: str, kind: str, reason: s
         return cursor.lastrowid
 
 
+MAX_RETRIES = 3
+
+
+def retry_interrupted(store: Store, pipeline: str, max_retries: int = MAX_RETRIES) -> list[int]:
+    """Fire again each event whose run was interrupted: the work it stood for was not done. Returns
+    the new pending events' ids; an event already retried ``max_retries`` times is left (a crash loop)."""
+    found = store.query(
+        "SELECT e.id, COALESCE(e.retry_of, e.id) FROM trigger_events e JOIN runs r ON r.id = e.run_id "
+        "WHERE e.pipeline = ? AND e.status IN ('started', 'coalesced') AND r.status = 'interrupted' "
+        "ORDER BY e.id", (pipeline,))
+    retried = []
+    for event_id, first in found:
+        with store.transaction() as conn:
+            if conn.execute("UPDATE trigger_events SET status = 'retried' WHERE id = ? AND status IN "
+                            "('started', 'coalesced')", (event_id,)).rowcount == 0:
+                continue  # another checker got there first
+            if conn.execute("SELECT COUNT(*) FROM trigger_events WHERE retry_of = ?", (first,)).fetchone()[0] \
+                    >= max_retries:
+                continue
+            cursor = conn.execute(
+                "INSERT INTO trigger_events (pipeline, trigger, kind, fired_at, reason, evidence, status, run_id, "
+                "retry_of) SELECT pipeline, trigger, kind, ?, reason, evidence, 'pending', NULL, ? "
+                "FROM trigger_events WHERE id = ?", (time.time(), first, event_id))
+            retried.append(cursor.lastrowid)
+    return retried
+
+
 def pending_events(store: Store, pipeline: str) -> list[dict]:
     return _events(store, "WHERE pipeline = ? AND status = 'pending' ORDER BY id", (pipeline,))
 
@@ -66,7 +95,7 @@ def events_of_run(store: Store, run_id: str) -> list[dict]:
 
 
 def _events(store: Store, where: str, args: tuple) -> list[dict]:
-    keys = ("id", "pipeline", "trigger", "kind", "fired_at", "reason", "evidence", "status", "run_id")
+    keys = ("id", "pipeline", "trigger", "kind", "fired_at", "reason", "evidence", "status", "run_id", "retry_of")
     rows = store.query(f"SELECT {', '.join(keys)} FROM trigger_events {where}", args)
     events = [dict(zip(keys, row)) for row in rows]
     for event in events:

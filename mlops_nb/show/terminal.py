@@ -305,6 +305,8 @@ def check_report(result, quiet: bool = False, out: Console | None = None) -> Non
     out = out or console()
     for firing in result.fired:
         out.print(f"{escape(result.pipeline)}: [bold]{firing.trigger.key}[/] fired: {escape(firing.reason)}")
+    if result.retried:
+        out.print(f"{escape(result.pipeline)}: {len(result.retried)} firing(s) whose run was interrupted fire again")
     for key, error in result.errors.items():
         out.print(f"{escape(result.pipeline)}: [red]{key} could not be evaluated[/]: {escape(error)}")
     if result.busy:

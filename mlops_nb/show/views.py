@@ -334,6 +334,7 @@ class MessageView(View):
 
 def check_dict(result) -> dict:
     return {"pipeline": result.pipeline, "busy": result.busy, "errors": result.errors, "notes": result.notes,
+            "retried": result.retried,
             "fired": [{"trigger": f.trigger.key, "kind": f.trigger.kind, "reason": f.reason, "evidence": f.evidence}
                       for f in result.fired],
             "runs": [pipeline_result_dict(r) for r in result.runs]}

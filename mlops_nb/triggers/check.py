@@ -3,7 +3,8 @@
     result = check_pipeline("pipeline.yaml")     # what `mlops-nb triggers check` does
     result.fired, result.runs, result.errors
 
-Every firing becomes a trigger event with its evidence. If the pipeline is free,
+Every firing becomes a trigger event with its evidence; an event whose run was
+interrupted (killed, rebooted) is fired again, so no firing is lost. If the pipeline is free,
 one run starts for all pending events (the first event "started" it, the others
 are "coalesced" into it); events that fire while it runs (here or in another
 process) are picked up by one follow-up run. If another process holds the
@@ -20,6 +21,7 @@ from mlops_nb.errors import MlopsError
 from mlops_nb.pipeline.lock import PipelineLock
 from mlops_nb.pipeline.runner import RunOptions, run_pipeline
 from mlops_nb.pipeline.spec import load_pipeline
+from mlops_nb.registry import runs
 from mlops_nb.registry import triggers as trigger_store
 from mlops_nb.registry.home import find_home
 from mlops_nb.registry.store import open_store
@@ -34,6 +36,7 @@ class CheckResult:
     notes: dict[str, str] = field(default_factory=dict)       # trigger key -> what it waits for
     runs: list = field(default_factory=list)                  # PipelineResult of each run started
     busy: str | None = None                                   # set when another process held the pipeline
+    retried: list = field(default_factory=list)               # events fired again: their run was interrupted
 
     def __repr__(self) -> str:
         fired = ", ".join(f.trigger.key for f in self.fired) or "nothing"
@@ -74,6 +77,9 @@ def check_pipeline(path: str | Path = "pipeline.yaml", *, now: datetime | None =
     pipeline = load_pipeline(path)
     store = open_store(find_home(home, start=pipeline.root))
     result = evaluate_triggers(pipeline, store, now)
+    runs.reap_interrupted(store)  # a run whose process was killed is interrupted, not running forever
+    for event_id in trigger_store.retry_interrupted(store, pipeline.name):
+        result.retried.append(event_id)
     if not run or not trigger_store.pending_events(store, pipeline.name):
         return result
     lock = PipelineLock(store.home, pipeline.name)

@@ -243,3 +243,27 @@ def test_cli_lists_triggers_and_their_history(project, home):
 
     events = json.loads(history.output)
     assert events[0]["status"] == "started" and events[0]["evidence"]["added"] == ["data/incoming/a.csv"]
+
+
+def test_a_firing_whose_run_was_killed_fires_again(project, home):
+    # The step hangs until the test has killed the watcher once; the retry then runs through.
+    write_notebook(project / "notebooks" / "monitor.ipynb",
+                   ["import pathlib, time\nif not pathlib.Path('killed').exists():\n"
+                    "    pathlib.Path('started').touch()\n    time.sleep(60)"], parameters="accuracy = 0.9")
+    write_pipeline(project, '- new_data: {paths: ["data/incoming/*.csv"], settle: 0}\n')
+    check_pipeline()  # baseline
+    (project / "data" / "incoming" / "a.csv").write_text("x\n1\n")
+    watcher = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "watch", "--interval", "0.3"], cwd=project,
+                               env=dict(os.environ, MLOPS_NB_HOME=str(home)), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: (project / "started").exists(), "the triggered run's step to start")
+    watcher.send_signal(signal.SIGKILL)  # a reboot, the OOM killer
+    watcher.wait(timeout=10)
+    (project / "killed").touch()
+    result = check_pipeline()  # nothing new fired, but the interrupted firing is not lost
+    assert not result.fired and len(result.retried) == 1 and len(result.runs) == 1 and result.runs[0].ok
+    first, retry = sorted(trigger_store.history(open_store(home), "watched"), key=lambda e: e["id"])
+    assert first["status"] == "retried" and first["kind"] == "new_data"
+    assert retry["retry_of"] == first["id"] and retry["status"] == "started" and retry["run_id"] == result.runs[0].run_id
+    assert retry["evidence"] == first["evidence"]
+    assert not check_pipeline().runs  # done: nothing fires twice
