@@ -245,7 +245,9 @@ def _parse_text(text: str, kind: str, declared: Declared, where: str) -> Any:
             if lowered in ("false", "no", "0", "off"):
                 return False
             raise ValueError(text)
-        return yaml.safe_load(text)
+        from mlops_nb.pipeline.spec import read_yaml
+
+        return read_yaml(text, where)
     except (ValueError, yaml.YAMLError):
         raise ParamError(f"{where}: cannot use {text!r}: the notebook's default {declared.default!r} is "
                          f"{_article(kind)}") from None

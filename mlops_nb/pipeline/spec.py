@@ -109,12 +109,75 @@ def load_pipeline(path: str | Path = "pipeline.yaml") -> Pipeline:
     if not path.is_file():
         raise NotFoundError(f"no pipeline file {path}: create one (see `mlops-nb help pipeline`) or pass its path")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path.read_text(encoding="utf-8"), path.name)
+    except UnicodeDecodeError:
+        raise SpecError(f"{path.name}: not a text file (not UTF-8)") from None
+    return parse_pipeline(data, path)
+
+
+MAX_YAML_VALUES = 100_000  # far beyond any pipeline; a "billion laughs" file expands to 10**9
+
+
+def read_yaml(text: str, name: str) -> Any:
+    """``yaml.safe_load``, refusing what would hang or crash us: aliases that expand past
+    ``MAX_YAML_VALUES`` values, nesting deeper than Python's stack, numbers too long to convert."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, name)
+        return loader.construct_document(node)
+    except SpecError:
+        raise
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise SpecError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return parse_pipeline(data, path)
+        raise SpecError(f"{name}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    except RecursionError:
+        raise SpecError(f"{name}: nests too deeply to read; flatten it") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        what = "a number is too long (over 4,300 digits)" if "digits" in str(exc) else str(exc).splitlines()[0][:120]
+        raise SpecError(f"{name}: a value cannot be read: {what}") from None
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root, name: str) -> None:
+    """Count the values the document stands for once its aliases are expanded, without expanding them."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    active: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            active.discard(key)
+            children = _children(node)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[key] > MAX_YAML_VALUES:
+                raise SpecError(f"{name}: its aliases (*name) stand for more than {MAX_YAML_VALUES:,} values; "
+                                "write the values out, or use fewer aliases")
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            raise SpecError(f"{name}: an alias (*name) refers to the value it is part of; write the values out")
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _children(node) -> list:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def parse_pipeline(data: Any, path: Path) -> Pipeline:
@@ -141,6 +204,10 @@ def parse_pipeline(data: Any, path: Path) -> Pipeline:
                         triggers=tuple(parse_triggers(data.get("triggers"), where)),
                         preload=_strings(data.get("preload"), f"{where}: field 'preload'"))
     for step in steps:
+        for item in (*step.after, *step.inputs):
+            if item.split(".", 1)[0] == step.name and item not in step.outputs:
+                raise SpecError(f"{where}: step {step.name!r} cannot wait for itself ({item!r} in its "
+                                f"{'after' if item in step.after else 'inputs'}); name the step it needs")
         for item in step.after:
             if item not in seen:
                 raise SpecError(f"{where}: step {step.name!r}, field 'after': no step {item!r}"

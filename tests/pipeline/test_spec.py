@@ -38,7 +38,16 @@ def test_steps_are_ordered_by_files_and_step_names(project):
     ("name: x\nsteps:\n  - name: a\n    notebook: notebooks/train.ipynb\n    after: [prep]\n",
      "field 'after': no step 'prep'"),
     ("name: x\nsteps: [\n", "pipeline.yaml line 3: not valid YAML"),
+    ("name: x\nsteps:\n  - name: a\n    notebook: notebooks/train.ipynb\n    after: [a]\n",
+     "step 'a' cannot wait for itself ('a' in its after)"),
+    ("name: x\nparams: {n: " + "9" * 5000 + "}\nsteps: []\n", "a number is too long (over 4,300 digits)"),
+    ("name: x\nparams: {n: " + "[" * 5000 + "]" * 5000 + "}\nsteps: []\n", "nests too deeply to read"),
+    ("name: x\nparams:\n  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"  {chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+     + "steps: []\n", "its aliases (*name) stand for more than 100,000 values"),
+    ("name: x\nparams: &p {a: *p}\nsteps: []\n", "an alias (*name) refers to the value it is part of"),
 ])
+@pytest.mark.timeout(30)  # a billion laughs used to run for minutes
 def test_spec_errors_name_file_step_and_field(project, text, message):
     with pytest.raises(SpecError) as info:
         load_pipeline(write(project, text))
