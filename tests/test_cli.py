@@ -6,6 +6,7 @@ from sklearn.linear_model import LogisticRegression
 
 import mlops_nb as mlops
 from mlops_nb.cli import cli
+from tests.notebooks_util import write_notebook
 
 
 @pytest.fixture
@@ -126,3 +127,16 @@ def test_datasets_show_versions_and_what_used_them(home):
     assert code == 0 and "2 version(s)" in out and "churn/3" in out
     code, out = invoke("datasets", "show", "nope")
     assert code == 1 and "no dataset 'nope'; logged datasets: 'customers'" in out
+
+
+def test_looking_at_triggers_creates_no_registry(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLOPS_NB_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "s.ipynb", ["x = 1"], parameters="n = 1")
+    (tmp_path / "pipeline.yaml").write_text("name: p\nsteps:\n  - name: s\n    notebook: s.ipynb\n"
+                                            "triggers:\n  - schedule: \"0 3 * * 1\"\n")
+    listed = CliRunner().invoke(cli, ["triggers", "ls", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.output)[0]["state"] == "not evaluated yet"
+    history = CliRunner().invoke(cli, ["triggers", "history"])
+    assert history.exit_code == 1 and "no mlops-nb registry" in history.output
+    assert not (tmp_path / ".mlops").exists()

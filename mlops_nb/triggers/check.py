@@ -111,11 +111,12 @@ def check_pipeline(path: str | Path = "pipeline.yaml", *, now: datetime | None =
 def trigger_status(path: str | Path = "pipeline.yaml", *, home: str | Path | None = None) -> list[dict]:
     """Each trigger's description, state note, last error and last firing (for `triggers ls`)."""
     pipeline = load_pipeline(path)
-    store = open_store(find_home(home, start=pipeline.root))
+    found = find_home(home, start=pipeline.root)
+    store = open_store(found) if (found / "registry.db").is_file() else None  # looking creates no registry
     rows = []
     for trigger in pipeline.triggers:
-        state = trigger_store.get_state(store, pipeline.name, trigger.key)
-        last = trigger_store.last_event(store, pipeline.name, trigger.key)
+        state = trigger_store.get_state(store, pipeline.name, trigger.key) if store else {}
+        last = trigger_store.last_event(store, pipeline.name, trigger.key) if store else None
         rows.append({"pipeline": pipeline.name, "trigger": trigger.key, "description": trigger.describe(),
                      "state": state.get("note", "not evaluated yet"), "error": state.get("error"),
                      "last_fired": last["fired_at"] if last else None,

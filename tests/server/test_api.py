@@ -190,7 +190,10 @@ def test_registries_below_the_root_can_be_picked(server, project, home):
 
 def test_looking_at_a_folder_without_registry_creates_none(tmp_path):
     root = tmp_path / "empty-root"
-    root.mkdir()
+    (root / "project" / "notebooks").mkdir(parents=True)  # a pipeline with triggers, never run
+    write_notebook(root / "project" / "notebooks" / "s.ipynb", ["x = 1"], parameters="n = 1")
+    (root / "project" / "pipeline.yaml").write_text("name: p\nsteps:\n  - name: s\n    notebook: notebooks/s.ipynb\n"
+                                                    "triggers:\n  - schedule: \"0 3 * * 1\"\n")
     env = {k: v for k, v in os.environ.items() if k != "MLOPS_NB_HOME"}
     env.update(JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
                JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"))
@@ -198,9 +201,12 @@ def test_looking_at_a_folder_without_registry_creates_none(tmp_path):
         status, data = call(base, "/runs")
         assert status == 200 and data["runs"] == [] and "no mlops-nb registry in" in data["message"]
         assert call(base, "/models")[1]["models"] == [] and call(base, "/triggers/events")[1]["events"] == []
+        status, triggers = call(base, "/triggers")
+        assert status == 200 and triggers["triggers"][0]["state"] == "not evaluated yet"
+        assert call(base, "/pipelines")[1]["pipelines"][0]["runs"] == []
         status, registries = call(base, "/registries")
-        assert registries["registries"] == [{"id": ".", "home": str(root / ".mlops"), "exists": False}]
-    assert not (root / ".mlops").exists()
+        assert registries["registries"][0] == {"id": ".", "home": str(root / ".mlops"), "exists": False}
+    assert not list(root.rglob(".mlops"))
 
 
 def pipeline_runs():
