@@ -78,6 +78,9 @@ class Store:
             conn.execute("PRAGMA cache_size=-32000")
         except sqlite3.DatabaseError as exc:
             conn.close()
+            if "readonly" in str(exc) or "unable to open" in str(exc):
+                raise RegistryError(f"cannot open the registry {self.db_path} for writing ({exc}): check its owner "
+                                    "and permissions, or point --home/MLOPS_NB_HOME elsewhere") from None
             raise RegistryError(
                 f"{self.db_path} is not an mlops-nb registry ({exc}); move it away or point "
                 "--home/MLOPS_NB_HOME at another folder") from None
@@ -137,17 +140,41 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
-            _retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            try:
+                _retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            except sqlite3.OperationalError as exc:
+                raise self._write_error(exc) from None
             self._depth = 1
             try:
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            else:
                 _retry_busy(lambda: self.conn.execute("COMMIT"))
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise self._write_error(exc) from None
+                raise
             finally:
                 self._depth = 0
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back by itself (a full disk does): a second ROLLBACK would
+        # replace its message with "no transaction is active".
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def _write_error(self, exc: sqlite3.OperationalError) -> Exception:
+        """What a failed write means for the user, in one line; anything else stays a bug."""
+        text = str(exc)
+        if "full" in text:
+            return RegistryError(f"cannot write to the registry {self.db_path}: the disk is full ({text}); free "
+                                 "some space and try again (nothing stored before was lost)")
+        if "readonly" in text or "read-only" in text:
+            return RegistryError(f"cannot write to the registry {self.db_path}: it is read-only for you ({text}); "
+                                 "check its owner and permissions, or point --home/MLOPS_NB_HOME elsewhere")
+        return exc
 
     def query(self, sql: str, params: tuple | list | dict = ()) -> list[tuple]:
         with self._lock:

@@ -125,3 +125,37 @@ def test_a_registry_for_a_group_is_the_groups(other_user, shared_tmp, monkeypatc
     finally:
         subprocess.run(["gpasswd", "-d", other_user, group], capture_output=True)
         subprocess.run(["groupdel", group], capture_output=True)
+
+
+def test_a_full_disk_is_a_one_line_error_and_loses_nothing(tmp_path):
+    import mlops_nb as mlops
+
+    mlops.set_home(tmp_path / ".mlops")
+    try:
+        with mlops.start_run(experiment="kept") as run:
+            mlops.log_metric("m", 1.0)
+        store = Store(tmp_path / ".mlops")
+        pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+        store.conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "database or disk is full"
+        with pytest.raises(RegistryError, match=r"cannot write to the registry .*: the disk is full \(database or "
+                                                r"disk is full\); free some space") as caught:
+            with store.transaction() as conn:
+                conn.executemany("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)",
+                                 [(run.id, f"k{i}", "x" * 1000) for i in range(2000)])
+        assert "\n" not in str(caught.value)
+        assert not store.conn.in_transaction and store.integrity_check() == "ok"
+        assert mlops.get_run(run.id).metrics == {"m": 1.0}
+    finally:
+        mlops.set_home(None)
+
+
+def test_a_read_only_registry_is_a_one_line_error(tmp_path):
+    store = Store(tmp_path / ".mlops")
+    store.conn.execute("PRAGMA query_only = 1")  # what SQLite says when the file is not writable for us
+    try:
+        with pytest.raises(RegistryError, match="it is read-only for you"):
+            with store.transaction() as conn:
+                conn.execute("INSERT INTO experiments (name, created_at) VALUES ('x', 0)")
+        assert not store.conn.in_transaction
+    finally:
+        store.conn.execute("PRAGMA query_only = 0")
