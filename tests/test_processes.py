@@ -11,7 +11,8 @@ import time
 import pytest
 
 import mlops_nb as mlops
-from mlops_nb.registry.store import open_store
+from mlops_nb.registry.store import Store, open_store
+from tests.waiting import age
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +93,9 @@ def test_kills_during_writes_never_corrupt_the_registry_or_show_partial_artifact
     recorded = store.query("SELECT sha256 FROM artifacts")
     for (sha,) in recorded:
         assert (store.artifacts_dir / sha[:2] / sha[2:]).exists()
+    partial = list((store.artifacts_dir / "tmp").iterdir())
+    age(*partial, seconds=2 * 3600)  # an hour later, the next process to open the registry sweeps them
+    assert Store(home).artifacts_dir.joinpath("tmp").exists() and not list((store.artifacts_dir / "tmp").iterdir())
 
 
 def test_normal_exit_without_end_saves_everything_as_finished(home):

@@ -90,15 +90,20 @@ def read_verified(artifacts_dir: Path, sha256: str) -> bytes:
 
 
 def clean_stale_tmp(artifacts_dir: Path) -> int:
-    """Remove temp files left by writers that died long ago; return how many."""
+    """Remove partial uploads that writers left when they died: temp files older than an hour whose
+    writer (its pid is in the name, ``blob-<pid>-...``) is not alive. Returns how many went."""
+    from mlops_nb.registry.process import hostname, is_alive
+
     tmp_dir = artifacts_dir / "tmp"
     removed = 0
     if not tmp_dir.is_dir():
         return 0
     cutoff = time.time() - _STALE_TMP_S
     for entry in tmp_dir.iterdir():
+        parts = entry.name.split("-")
+        writer = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
         try:
-            if entry.stat().st_mtime < cutoff:
+            if entry.lstat().st_mtime < cutoff and not (writer is not None and is_alive(hostname(), writer, None)):
                 entry.unlink()
                 removed += 1
         except OSError:
@@ -109,7 +114,7 @@ def clean_stale_tmp(artifacts_dir: Path) -> int:
 def _write_to_tmp(artifacts_dir: Path, write) -> Path:
     tmp_dir = artifacts_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="blob-")
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=f"blob-{os.getpid()}-")
     try:
         with os.fdopen(fd, "wb") as out:
             write(out)

@@ -39,6 +39,9 @@ class Store:
         self._prepare_home()
         self.conn = self._connect()
         self._check_and_migrate()
+        from mlops_nb.registry.artifacts import clean_stale_tmp
+
+        clean_stale_tmp(self.artifacts_dir)  # what writers that died left half-written
 
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"

@@ -159,3 +159,21 @@ def test_a_read_only_registry_is_a_one_line_error(tmp_path):
         assert not store.conn.in_transaction
     finally:
         store.conn.execute("PRAGMA query_only = 0")
+
+
+def test_partial_uploads_of_dead_writers_are_swept_on_open(tmp_path):
+    import os
+
+    from tests.waiting import age
+
+    tmp = tmp_path / ".mlops" / "artifacts" / "tmp"
+    tmp.mkdir(parents=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    files = {"dead-old": tmp / f"blob-{gone.pid}-a1", "live-old": tmp / f"blob-{os.getpid()}-b2",
+             "dead-new": tmp / f"blob-{gone.pid}-c3", "unnamed-old": tmp / "blob-d4"}
+    for path in files.values():
+        path.write_bytes(b"x" * 1000)
+    age(files["dead-old"], files["live-old"], files["unnamed-old"], seconds=2 * 3600)
+    Store(tmp_path / ".mlops")
+    assert sorted(p.name for p in tmp.iterdir()) == sorted([files["live-old"].name, files["dead-new"].name])
