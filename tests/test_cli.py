@@ -140,3 +140,9 @@ def test_looking_at_triggers_creates_no_registry(tmp_path, monkeypatch):
     history = CliRunner().invoke(cli, ["triggers", "history"])
     assert history.exit_code == 1 and "no mlops-nb registry" in history.output
     assert not (tmp_path / ".mlops").exists()
+
+
+def test_a_huge_count_is_a_usage_error_not_a_traceback(project):
+    result = CliRunner().invoke(cli, ["runs", "ls", "-n", "99999999999999999999999"])
+    assert result.exit_code == 2 and "is not in the range 1<=x<=1000000" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -20,7 +20,7 @@ def runs_group() -> None:
               help="e.g. \"metrics.accuracy > 0.9 and params.model = 'rf'\" (see `mlops-nb help filter`).")
 @click.option("-o", "--order-by", multiple=True, metavar="FIELD [asc|desc]",
               help="Sort key, e.g. 'metrics.accuracy desc' (repeatable; default: newest first).")
-@click.option("-n", "--max-results", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("-n", "--max-results", type=click.IntRange(min=1, max=1_000_000), default=20, show_default=True,
               help="How many runs to show.")
 @json_option
 @click.pass_context

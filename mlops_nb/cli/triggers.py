@@ -52,7 +52,7 @@ def triggers_ls(ctx, pipeline, as_json) -> None:
 
 @triggers_group.command("history")
 @click.argument("pipeline", default="pipeline.yaml", type=click.Path())
-@click.option("-n", "--max-results", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("-n", "--max-results", type=click.IntRange(min=1, max=1_000_000), default=20, show_default=True,
               help="How many events to show.")
 @json_option
 @click.pass_context

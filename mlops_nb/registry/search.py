@@ -16,6 +16,9 @@ RUN_COLUMNS = ("run_id", "experiment", "name", "status", "kind", "parent_id", "s
 _ORDER = re.compile(r"^\s*(?P<field>.+?)(?:\s+(?P<dir>asc|desc))?\s*$", re.IGNORECASE)
 
 
+MAX_RESULTS = 10_000_000
+
+
 def search_run_rows(store: Store, filter: str | None = None, *, order_by: Sequence[str] | str | None = None,
                     experiment: str | Sequence[str] | None = None,
                     max_results: int | None = None) -> list[dict[str, Any]]:
@@ -51,8 +54,10 @@ def search_runs(store: Store, filter: str | None = None, *, order_by: Sequence[s
 
 
 def _select_runs(store: Store, filter: str | None, order_by, experiment, max_results) -> list[tuple]:
-    if max_results is not None and (not isinstance(max_results, int) or max_results < 1):
-        raise InvalidInputError(f"max_results must be a positive integer, got {max_results!r}")
+    if max_results is not None and (not isinstance(max_results, int) or isinstance(max_results, bool)
+                                    or not 1 <= max_results <= MAX_RESULTS):
+        raise InvalidInputError(f"max_results must be a whole number from 1 to {MAX_RESULTS:,}, got "
+                                f"{str(max_results)[:40]}")
     reap_interrupted(store)
     where, args = [], []
     node = parse_filter(filter)

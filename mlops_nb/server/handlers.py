@@ -68,9 +68,20 @@ class MlopsHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(terminal.jsonable(data), default=str))
 
+    def count(self, name: str, default: int, most: int = 10_000) -> int:
+        """A query argument that counts things: a whole number from 1 to ``most``."""
+        text = self.get_argument(name, None)
+        if text is None:
+            return default
+        if not (text.isascii() and text.isdigit() and len(text) <= 6 and 1 <= int(text) <= most):
+            raise InvalidInputError(f"{name} must be a whole number from 1 to {most:,}, got {text[:40]!r}")
+        return int(text)
+
     def body(self) -> dict:
         try:
             data = json.loads(self.request.body or b"{}")
+        except RecursionError:
+            raise InvalidInputError("the request body nests too deeply") from None
         except ValueError:
             raise InvalidInputError("the request body is not JSON") from None
         if not isinstance(data, dict):
@@ -105,12 +116,9 @@ class RunsHandler(MlopsHandler):
     @tornado.web.authenticated
     def get(self):
         def act():
-            args = {k: self.get_argument(k, None) for k in ("experiment", "filter", "order_by", "max_results")}
-            limit = args["max_results"]
-            if limit is not None and not limit.isdigit():
-                raise InvalidInputError(f"max_results must be a positive whole number, got {limit!r}")
+            args = {k: self.get_argument(k, None) for k in ("experiment", "filter", "order_by")}
             rows = search.search_run_rows(self.store(), args["filter"], order_by=args["order_by"],
-                                          experiment=args["experiment"], max_results=int(limit) if limit else 100)
+                                          experiment=args["experiment"], max_results=self.count("max_results", 100))
             self.reply({"runs": rows})
         self._handle(act)
 
@@ -373,11 +381,8 @@ class TriggerEventsHandler(MlopsHandler):
     @tornado.web.authenticated
     def get(self):
         def act():
-            limit = self.get_argument("max_results", "50")
-            if not limit.isdigit():
-                raise InvalidInputError(f"max_results must be a positive whole number, got {limit!r}")
             self.reply({"events": trigger_store.history(self.store(), self.get_argument("pipeline", None),
-                                                        int(limit))})
+                                                        self.count("max_results", 50))})
         self._handle(act)
 
 

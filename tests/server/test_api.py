@@ -83,7 +83,12 @@ def test_without_the_token_everything_is_refused(server):
 @pytest.mark.parametrize("path, code, message", [
     ("/runs/zzzz", 404, "no run with id, id prefix or name 'zzzz'"),
     ("/runs?filter=metrics.accuracy%20%3E", 400, "expected a number or a quoted string"),
-    ("/runs?max_results=lots", 400, "max_results must be a positive whole number"),
+    ("/runs?max_results=lots", 400, "max_results must be a whole number from 1 to 10,000"),
+    ("/runs?max_results=%C2%B2", 400, "max_results must be a whole number from 1 to 10,000, got '²'"),
+    ("/runs?max_results=99999999999999999999999", 400, "max_results must be a whole number from 1 to 10,000"),
+    ("/runs?max_results=0", 400, "max_results must be a whole number"),
+    ("/triggers/events?max_results=0", 400, "max_results must be a whole number"),
+    ("/triggers/events?max_results=%C2%B2", 400, "max_results must be a whole number"),
     ("/models/nope", 404, "no model named 'nope'"),
 ])
 def test_bad_input_is_a_4xx_json_error(server, path, code, message):
@@ -326,3 +331,27 @@ def test_starting_a_run_never_stalls_the_server(server, home):
     while time.time() < deadline and (pipeline_runs().empty or "running" in set(pipeline_runs()["status"])):
         time.sleep(0.3)
     assert list(pipeline_runs()["status"]) == ["finished"]  # and then it ran
+
+
+@pytest.mark.parametrize("path, body, message", [
+    ("/models/churn/aliases/production", {"version": 2, "reason": {"why": 1}}, "reason is text"),
+    ("/models/churn/aliases/production", {"version": 2, "reason": ["a"]}, "reason is text"),
+    ("/models/churn/aliases/production", {"version": 2, "override": {"x": 1}}, "override is text"),
+    ("/models/churn/aliases/production/rollback", {"reason": 5}, "reason is text"),
+    ("/pipelines/churn-pipe/runs", {"params": [None]}, "params is a list of"),
+    ("/pipelines/churn-pipe/runs", {"params": [{"x": 1}]}, "params is a list of"),
+])
+def test_bodies_of_the_wrong_shape_are_400s_that_change_nothing(server, home, path, body, message):
+    status, data = call(server, path, "POST", body)
+    assert status == 400 and message in data["error"] and "\n" not in data["error"]
+    assert mlops.get_model_version("churn@production").version == 1 and pipeline_runs().empty
+
+
+def test_a_body_nested_too_deeply_is_a_400(server):
+    deep = "[" * 100_000 + "]" * 100_000
+    request = urllib.request.Request(f"{server}/mlops-nb/api/pipelines/churn-pipe/runs", method="POST",
+                                     data=deep.encode(), headers={"Authorization": f"token {TOKEN}",
+                                                                  "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 400 and "nests too deeply" in json.loads(caught.value.read())["error"]
