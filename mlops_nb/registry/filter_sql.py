@@ -17,7 +17,9 @@ _TABLES = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
 
 
 def compile_filter(node: Node, text: str = "") -> tuple[str, list]:
-    """SQL selecting the matching run ids as column ``id``, and its parameters."""
+    """A SQL condition on the run ``r`` (joined with its experiment ``e``) that holds for the matching
+    runs, and its parameters. Each comparison is ``r.id IN (...)`` or a condition on ``r``'s own columns,
+    so the statement nests only as deep as the filter's parentheses."""
     args: list = []
     return _compile(node, args, text), args
 
@@ -34,12 +36,11 @@ def _compile(node: Node, args: list, text: str) -> str:
         if len(parts) > MAX_TERMS:
             raise FilterSyntaxError(f"the filter combines {len(parts)} terms with {node.op!r}; at most {MAX_TERMS}: "
                                     "use `in (...)` for long lists of values", text, 0)
-        combine = " INTERSECT " if node.op == "and" else " UNION "
-        return combine.join(f"SELECT id FROM ({_compile(part, args, text)})" for part in parts)
+        return "(" + f" {node.op.upper()} ".join(_compile(part, args, text) for part in parts) + ")"
     if isinstance(node, Not):
         if isinstance(node.operand, Not):  # not not x == x
             return _compile(node.operand.operand, args, text)
-        return f"SELECT id FROM runs EXCEPT SELECT id FROM ({_compile(node.operand, args, text)})"
+        return f"(NOT {_compile(node.operand, args, text)})"
     return _compile_comparison(node, args, text)
 
 
@@ -48,13 +49,13 @@ def _compile_comparison(cmp: Comparison, args: list, text: str) -> str:
     if field.namespace == "attr":
         column = ATTRIBUTES[field.key]
         condition = _condition(column, cmp, args, text, numeric=field.key in TIME_ATTRIBUTES)
-        return f"SELECT r.id AS id FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE {condition}"
+        return f"COALESCE(({condition}), 0)"  # a missing value (NULL) fails the comparison, and passes its `not`
     table = _TABLES[field.namespace]
     args.append(field.key)
     if cmp.op == "isnull":
-        return f"SELECT id FROM runs EXCEPT SELECT run_id AS id FROM {table} WHERE key = ?"
+        return f"r.id NOT IN (SELECT run_id FROM {table} WHERE key = ?)"
     if cmp.op == "notnull":
-        return f"SELECT run_id AS id FROM {table} WHERE key = ?"
+        return f"r.id IN (SELECT run_id FROM {table} WHERE key = ?)"
     values = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
     if field.namespace == "metric":
         if any(isinstance(v, str) for v in values) or cmp.op.endswith("like"):
@@ -65,7 +66,7 @@ def _compile_comparison(cmp: Comparison, args: list, text: str) -> str:
         condition = _param_condition(cmp, values, args)
     else:
         condition = _condition("value", cmp, args, text)
-    return f"SELECT run_id AS id FROM {table} WHERE key = ? AND {condition}"
+    return f"r.id IN (SELECT run_id FROM {table} WHERE key = ? AND {condition})"
 
 
 def _metric_condition(cmp: Comparison, values: tuple, args: list, text: str) -> str:

@@ -130,11 +130,17 @@ def parse_filter(text: str) -> Node | None:
     return node
 
 
+MAX_DEPTH = 32        # parentheses and 'not' nested in one another
+_MAX_DIGITS = 30
+
+
 class _Parser:
     def __init__(self, text: str):
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+        self.terms = 0
 
     @property
     def tok(self) -> _Token:
@@ -169,18 +175,29 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
-        if self.take_word("not"):
-            return Not(self.unary())
-        if self.tok.text == "(":
-            self.i += 1
-            node = self.or_expr()
-            if self.tok.text != ")":
-                raise self.fail("')'")
-            self.i += 1
-            return node
+        if self.tok.word == "not" or self.tok.text == "(":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise FilterSyntaxError(f"the filter nests parentheses or 'not' more than {MAX_DEPTH} deep at "
+                                        f"column {self.tok.pos + 1}: flatten it", self.text, self.tok.pos)
+            try:
+                if self.take_word("not"):
+                    return Not(self.unary())
+                self.i += 1
+                node = self.or_expr()
+                if self.tok.text != ")":
+                    raise self.fail("')'")
+                self.i += 1
+                return node
+            finally:
+                self.depth -= 1
         return self.comparison()
 
     def comparison(self) -> Comparison:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise FilterSyntaxError(f"the filter has more than {MAX_TERMS} comparisons: use `in (...)` for long "
+                                    "lists of values", self.text, self.tok.pos)
         field = self.field()
         tok = self.tok
         if tok.kind == "op":
@@ -225,6 +242,9 @@ class _Parser:
         tok = self.tok
         self.i += 1
         if tok.kind == "number":
+            if sum(c.isdigit() for c in tok.text) > _MAX_DIGITS:
+                raise FilterSyntaxError(f"the number at column {tok.pos + 1} has more than {_MAX_DIGITS} digits",
+                                        self.text, tok.pos)
             if tok.text.lstrip("+-").lower() in ("inf", "nan"):
                 return float(tok.text)
             if any(c in tok.text for c in ".eE"):
@@ -257,7 +277,7 @@ class _Parser:
 
 
 def compile_filter(node: Node, text: str = "") -> tuple[str, list]:
-    """SQL selecting the matching run ids as column ``id``, and its parameters (see registry.filter_sql)."""
+    """A SQL condition on run ``r`` that holds for the matching runs, and its parameters (see registry.filter_sql)."""
     from mlops_nb.registry.filter_sql import compile_filter as compile_
 
     return compile_(node, text)

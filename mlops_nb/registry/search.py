@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import json
 import re
 from typing import Any, Sequence
@@ -63,7 +65,7 @@ def _select_runs(store: Store, filter: str | None, order_by, experiment, max_res
     node = parse_filter(filter)
     if node is not None:
         sql, filter_args = compile_filter(node, filter)
-        where.append(f"r.id IN ({sql})")
+        where.append(sql)
         args.extend(filter_args)
     if experiment is not None:
         names = [experiment] if isinstance(experiment, str) else list(experiment)
@@ -76,7 +78,13 @@ def _select_runs(store: Store, filter: str | None, order_by, experiment, max_res
            f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order_sql}")
     if max_results is not None:
         sql += f" LIMIT {int(max_results)}"
-    return store.query(sql, [key for _, key in joins] + args)
+    try:
+        return store.query(sql, [key for _, key in joins] + args)
+    except sqlite3.OperationalError as exc:
+        if "too complex" in str(exc) or "stack overflow" in str(exc) or "too many" in str(exc):
+            raise FilterSyntaxError(f"the filter is too complex for the database ({exc}): use fewer "
+                                    "parentheses, or `in (...)` for lists of values", filter or "", 0) from None
+        raise
 
 
 def _run_values(store: Store, rows: list[tuple]):

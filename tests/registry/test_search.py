@@ -95,7 +95,7 @@ def test_unknown_experiment_lists_known_ones(runs):
 def test_bad_order_by_and_max_results_are_refused(runs):
     with pytest.raises(FilterSyntaxError, match="cannot order by 'colour'"):
         mlops.search_runs(order_by=["colour"])
-    with pytest.raises(InvalidInputError, match="max_results must be a positive integer"):
+    with pytest.raises(InvalidInputError, match="max_results must be a whole number from 1 to 10,000,000, got 0"):
         mlops.search_runs(max_results=0)
 
 

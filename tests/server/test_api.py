@@ -10,6 +10,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.dummy import DummyClassifier
 
 import mlops_nb as mlops
@@ -355,3 +357,23 @@ def test_a_body_nested_too_deeply_is_a_400(server):
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=30)
     assert caught.value.code == 400 and "nests too deeply" in json.loads(caught.value.read())["error"]
+
+
+query_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(filter_=st.one_of(query_text, st.sampled_from(["metrics.accuracy > 0.85", "(" * 40 + "status = 'x'" + ")" * 40,
+                                                      " and ".join(["params.C = 1"] * 500), "metrics.accuracy > " +
+                                                      "9" * 5000])),
+       order_by=st.one_of(query_text, st.sampled_from(["metrics.accuracy desc", "name"])),
+       max_results=st.one_of(query_text, st.integers(min_value=-10, max_value=10**25).map(str)),
+       path=st.sampled_from(["/runs", "/triggers/events"]))
+def test_any_query_gives_json_or_a_one_line_4xx(server, filter_, order_by, max_results, path):
+    from urllib.parse import urlencode
+
+    query = urlencode({"filter": filter_, "order_by": order_by, "max_results": max_results})
+    status, data = call(server, f"{path}?{query}")
+    assert status in (200, 400, 404), (status, data)
+    if status != 200:
+        assert isinstance(data, dict) and data["error"] and "\n" not in data["error"]
