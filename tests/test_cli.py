@@ -74,7 +74,7 @@ def test_models_and_experiments_ls_json(project):
     (["models", "rollback", "churn"], "has no earlier version to roll back to"),
     (["runs", "ls", "-f", " and ".join(["params.C = 1"] * 1200)], "more than 400 comparisons"),
     (["runs", "ls", "-f", "metrics.accuracy > " + "9" * 5000], "has more than 30 digits"),
-    (["runs", "ls", "-f", "(" * 40 + "status = 'x'" + ")" * 40], "more than 32 deep"),
+    (["runs", "ls", "-f", "(" * 40 + "status = 'x'" + ")" * 40], "too deeply (over 32 levels)"),
 ])
 def test_user_mistakes_are_one_line_errors_with_exit_code_1(project, args, message):
     result = CliRunner().invoke(cli, args)

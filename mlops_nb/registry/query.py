@@ -178,8 +178,8 @@ class _Parser:
         if self.tok.word == "not" or self.tok.text == "(":
             self.depth += 1
             if self.depth > MAX_DEPTH:
-                raise FilterSyntaxError(f"the filter nests parentheses or 'not' more than {MAX_DEPTH} deep at "
-                                        f"column {self.tok.pos + 1}: flatten it", self.text, self.tok.pos)
+                raise FilterSyntaxError(f"the filter nests parentheses or 'not' too deeply (over {MAX_DEPTH} levels) "
+                                        f"at column {self.tok.pos + 1}: flatten it", self.text, self.tok.pos)
             try:
                 if self.take_word("not"):
                     return Not(self.unary())
