@@ -196,8 +196,8 @@ class _Parser:
     def comparison(self) -> Comparison:
         self.terms += 1
         if self.terms > MAX_TERMS:
-            raise FilterSyntaxError(f"the filter has more than {MAX_TERMS} comparisons: use `in (...)` for long "
-                                    "lists of values", self.text, self.tok.pos)
+            raise FilterSyntaxError(f"the filter has more than {MAX_TERMS} comparisons, at most {MAX_TERMS}: use "
+                                    "`in (...)` for long lists of values", self.text, self.tok.pos)
         field = self.field()
         tok = self.tok
         if tok.kind == "op":
