@@ -154,3 +154,29 @@ def test_big_version_numbers_are_one_line_errors(home):
     assert result.exit_code == 1 and "Traceback" not in result.output
     with pytest.raises(InvalidInputError):
         mlops.set_alias("m", "²")
+
+
+def test_recursive_and_huge_params_are_one_line_errors(store):
+    looped = []
+    looped.append(looped)
+    for value, message in ((looped, "it contains itself"), (10 ** 5000, "an integer of more than 4,000 digits")):
+        with pytest.raises(InvalidInputError, match=message):
+            mlops.start_run(params={"p": value})
+    assert mlops.search_runs().empty  # nothing half-made
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n\x00\xff", b"[1, 2]", b'{"cells": 3}', b'{"cells": [1]}'])
+def test_a_step_notebook_that_is_not_a_notebook_is_one_line(tmp_path, home, monkeypatch, content):
+    (tmp_path / "step.ipynb").write_bytes(content)
+    (tmp_path / "pipeline.yaml").write_text("name: n\nsteps:\n  - name: s\n    notebook: step.ipynb\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 1 and "step.ipynb is" in result.output and "not" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_init_where_nothing_can_be_written_is_one_line():
+    result = CliRunner().invoke(cli, ["init", "/proc/mlops-nb-project"])
+    assert result.exit_code == 1 and "cannot make the project in /proc/mlops-nb-project" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -53,7 +53,8 @@ def read_notebook(path: str | Path) -> dict:
     except ValueError as exc:
         raise InvalidInputError(f"notebook {path} is not valid notebook JSON ({exc}); open it in JupyterLab "
                                 "and save it again, or restore it from version control") from None
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells", []), list):
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells", []), list) or \
+            not all(isinstance(cell, dict) for cell in nb.get("cells", [])):
         raise InvalidInputError(f"notebook {path} is JSON but not a notebook (no list of cells)")
     return nb
 

@@ -36,13 +36,17 @@ def init_project(directory: str | Path, template: str = "tabular-classification"
         raise InvalidInputError(f"{target} already has {', '.join(str(c.relative_to(target)) for c in clashes[:5])}; "
                                 "pass --force to overwrite, or choose an empty folder")
     written = []
-    for path in files:
-        destination = target / path.relative_to(source)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, destination)
-        written.append(destination)
-    (target / "data" / "incoming").mkdir(parents=True, exist_ok=True)
-    written.append(write_batch(target / "data" / "incoming" / "batch-001.csv", n_rows=3000, seed=1))
+    try:
+        for path in files:
+            destination = target / path.relative_to(source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+            written.append(destination)
+        (target / "data" / "incoming").mkdir(parents=True, exist_ok=True)
+        written.append(write_batch(target / "data" / "incoming" / "batch-001.csv", n_rows=3000, seed=1))
+    except OSError as exc:
+        raise InvalidInputError(f"cannot make the project in {target}: {exc.strerror or exc} "
+                                f"({exc.filename or target}); choose a folder you can write to") from None
     return written
 
 

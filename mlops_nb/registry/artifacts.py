@@ -81,6 +81,9 @@ def read_verified(artifacts_dir: Path, sha256: str) -> bytes:
         data = path.read_bytes()
     except FileNotFoundError:
         raise NotFoundError(f"artifact file {path} is missing from the registry folder") from None
+    except OSError as exc:  # a folder in its place, no permission
+        raise IntegrityError(f"artifact {path} cannot be read ({exc.strerror}); restore the file or log it "
+                             "again") from None
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:
         raise IntegrityError(

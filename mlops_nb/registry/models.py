@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from mlops_nb.errors import InvalidInputError, NotFoundError
+from mlops_nb.registry.artifacts import blob_path
 from mlops_nb.registry.runs import resolve_run_id
 from mlops_nb.registry.store import Store
 
@@ -87,6 +88,9 @@ def register_model(store: Store, run_ref: str, name: str, *, source: str | None 
         raise NotFoundError(f"run {run_id[:8]} logged models {', '.join(map(repr, names))}; pass "
                             f"source=<one of them> to choose which becomes {name!r}")
     _, flavor, sha, signature = logged[names.index(wanted)]
+    if not blob_path(store.artifacts_dir, sha).is_file():
+        raise NotFoundError(f"the model {wanted!r} that run {run_id[:8]} logged is missing from the registry "
+                            f"({blob_path(store.artifacts_dir, sha)}); log it again, then register it")
     now = time.time()
     with store.transaction() as conn:
         conn.execute("INSERT OR IGNORE INTO models (name, created_at) VALUES (?, ?)", (name, now))

@@ -33,7 +33,17 @@ def check_key(key: object, what: str) -> str:
 def encode_param(key: object, value: Any) -> tuple[str, str, float | None, str | None]:
     """Return (key, text, num, json) for storage, or raise InvalidInputError."""
     key = check_key(key, "param")
-    value = _plain(value)
+    try:
+        return _encode(key, _plain(value))
+    except RecursionError:
+        raise InvalidInputError(f"param {key!r} cannot be stored: it contains itself (a list or dict that "
+                                "refers to itself) or nests too deeply") from None
+
+
+def _encode(key: str, value: Any) -> tuple[str, str, float | None, str | None]:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _MAX_INT_BITS:
+        raise InvalidInputError(f"param {key!r} is an integer of more than 4,000 digits: log it as text "
+                                "(str(value)) or as an artifact")
     if isinstance(value, str):
         return key, value, None, None
     if value is None or isinstance(value, bool):
@@ -51,6 +61,9 @@ def encode_param(key: object, value: Any) -> tuple[str, str, float | None, str |
             f"param {key!r} cannot be stored ({exc}): pass a str, number, bool, None, or a list/dict "
             "of them") from None
     return key, text, None, text
+
+
+_MAX_INT_BITS = 13_000  # about 4,000 decimal digits; Python refuses to print ints past 4,300
 
 
 def decode_param(text: str, json_text: str | None) -> Any:

@@ -120,3 +120,22 @@ def test_lineage_links_dataset_run_and_model(home, X, y):
     found = lineage(mlops.tracking.get_store(), run.id)
     assert found["datasets"][0]["name"] == "features" and found["datasets"][0]["role"] == "train"
     assert found["models"] == [{"name": "churn", "version": 1, "run_id": run.id}]
+
+
+def test_a_model_whose_file_is_gone_or_replaced_is_refused(home, X, y):
+    from mlops_nb.errors import IntegrityError, NotFoundError
+    from mlops_nb.registry.artifacts import blob_path
+
+    run = train(X, y, 1.0)
+    sha = mlops.get_run(run.id).artifacts["models/model.pkl"]["sha256"]
+    path = blob_path(home / "artifacts", sha)
+    data = path.read_bytes()
+    path.unlink()
+    with pytest.raises(NotFoundError, match="is missing from the registry"):
+        mlops.register_model(run, "gone")
+    path.write_bytes(data)
+    version = mlops.register_model(run, "gone")
+    path.unlink()
+    path.mkdir()  # a folder where the model file was
+    with pytest.raises(IntegrityError, match="cannot be read"):
+        mlops.load_model(version.ref)
