@@ -175,13 +175,13 @@ def test_commands_and_results_show_as_html_in_a_notebook(home, tmp_path):
                                             "triggers:\n  - schedule: \"0 3 * * 1\"\n")
     write_notebook(tmp_path / "s.ipynb", ["x = n + 1"], parameters="n = 1")
     commands = ["%mlops triggers ls", "%mlops triggers history", "%mlops kernels ls", "%mlops help"]
-    nb = execute(tmp_path, "look.ipynb", ["%load_ext mlops_nb", *commands,
-                                          "import mlops_nb as mlops\nmlops.run_pipeline()"])
+    run = "import mlops_nb as mlops\nmlops.run_pipeline()"
+    nb = execute(tmp_path, "look.ipynb", ["%load_ext mlops_nb", run, *commands])
     cells = {c.source: c for c in nb.cells}
     for source in commands:
         streams = "".join(o.get("text", "") for o in cells[source].outputs if o.output_type == "stream")
         assert outputs_of(cells[source], "text/html") and "─" not in streams, (source, cells[source].outputs)
     assert "schedule &#x27;0 3 * * 1&#x27;" in outputs_of(cells["%mlops triggers ls"], "text/html")
     assert "no kernel daemon is running" in outputs_of(cells["%mlops kernels ls"], "text/html")
-    shown = outputs_of(nb.cells[-1], "text/html")  # a capability's result, rendered by show/ in the kernel
+    shown = outputs_of(cells[run], "text/html")  # a capability's result, rendered by show/ in the kernel
     assert "<table" in shown and "pipeline p" in shown and ">ran<" in shown
