@@ -23,6 +23,9 @@ Examples::
     (params.C >= 1 or tags.team like 'ml%') and status = 'finished'
     start_time > '2026-11-01' and metrics.`val loss` is not null
 
+A filter holds at most 400 comparisons (use ``in (...)`` for long lists of values),
+nests parentheses and ``not`` at most 32 deep, and a number has at most 30 digits.
+
 Metrics compare their latest value. Params compare as numbers when the value
 given is a number and the param is numeric, as text otherwise. A comparison on a
 key that a run lacks is false for that run (use ``is null`` to find those runs).
