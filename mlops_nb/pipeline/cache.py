@@ -73,3 +73,11 @@ def find_cached(store: Store, *, pipeline: str, step: str, key: str, root: Path)
         except NotFoundError:
             return None
     return found
+
+
+def why_not_cached(store: Store, *, pipeline: str, step: str) -> str:
+    """Why a step runs that may be cached: it never ran, or what it ran on changed."""
+    last = runs.last_finished_step(store, pipeline, step)
+    if last is None:
+        return "first run of this step"
+    return f"notebook, params or inputs changed since run {last[:8]} (or its output files did)"

@@ -68,6 +68,11 @@ def declared_params(notebook: str | Path) -> dict[str, Declared] | None:
     return None
 
 
+def declared_defaults(notebook: str | Path) -> dict[str, Any]:
+    """The literal defaults of a notebook's parameters cell (what a step runs with unless told otherwise)."""
+    return {name: d.default for name, d in (declared_params(notebook) or {}).items() if d.default is not _MISSING}
+
+
 def parameter_names(path: str | os.PathLike) -> list[str]:
     """The names the notebook's ``parameters`` cell declares ([] if none, or if the file cannot be read)."""
     try:

@@ -32,7 +32,8 @@ def create_pipeline_run(store: Store, pipeline: Pipeline, run_params: dict, trig
 
 
 def create_step_run(store: Store, pipeline: Pipeline, parent: str, step: Step, params: dict, key: str,
-                    cached_from: str | None = None) -> str:
+                    cached_from: str | None = None, why: str | None = None) -> str:
+    """A step run; ``why`` says why it ran or what it reused (its ``reason`` tag)."""
     experiment_id = runs.ensure_experiment(store, pipeline.name)
     run_id, _ = runs.create_run(store, experiment_id=experiment_id, name=step.name, kind="step",
                                 parent_id=parent, git=environment.git_state(pipeline.root),
@@ -40,15 +41,17 @@ def create_step_run(store: Store, pipeline: Pipeline, parent: str, step: Step, p
                                 pipeline=pipeline.name, step=step.name, cache_key=key, cached_from=cached_from)
     notebook = step.notebook.relative_to(pipeline.root) if step.notebook.is_relative_to(pipeline.root) \
         else step.notebook
-    runs.write_batch(store, params=[(run_id, *encode_param(k, v)) for k, v in params.items()],
-                     tags=[(run_id, "notebook", str(notebook))])
+    tags = [(run_id, "notebook", str(notebook))] + ([(run_id, "reason", why)] if why else [])
+    runs.write_batch(store, params=[(run_id, *encode_param(k, v)) for k, v in params.items()], tags=tags)
     return run_id
 
 
 def record_cached(store: Store, pipeline: Pipeline, parent: str, step: Step, params: dict, key: str,
-                  cached_from: str, input_files: list[Path]) -> str:
-    """A finished step run that reuses ``cached_from``: its outputs, metrics, artifacts and files."""
-    run_id = create_step_run(store, pipeline, parent, step, params, key, cached_from=cached_from)
+                  cached_from: str, input_files: list[Path], why: str | None = None) -> str:
+    """A finished step run that reuses ``cached_from``: its outputs, metrics, artifacts and files. It points
+    at the run that really computed them, never at another cached run, so one hop always finds it."""
+    cached_from = runs.computing_run(store, cached_from)
+    run_id = create_step_run(store, pipeline, parent, step, params, key, cached_from=cached_from, why=why)
     outputs.copy_outputs(store, cached_from, run_id)
     runs.copy_results(store, cached_from, run_id)
     runs.write_batch(store, tags=[(run_id, "cached_from", cached_from)])

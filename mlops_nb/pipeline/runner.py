@@ -23,7 +23,7 @@ from mlops_nb.pipeline import cache, record
 from mlops_nb.pipeline.watch import Watch
 from mlops_nb.pipeline.execute import StepFailure, execute_step, kernel_name_of
 from mlops_nb.pipeline.lock import PipelineLock
-from mlops_nb.pipeline.params import ParamError, parse_overrides, plan_params
+from mlops_nb.pipeline.params import ParamError, declared_defaults, parse_overrides, plan_params
 from mlops_nb.pipeline.progress import Progress
 from mlops_nb.pipeline.spec import Pipeline, Step, load_pipeline, order_steps
 from mlops_nb.registry import artifacts, runs
@@ -93,6 +93,7 @@ class RunOptions:
     engine: str | None = None             # warm | fresh; default $MLOPS_NB_ENGINE, else warm
     trigger: str = "manual"               # why the run happens, kept as its tag
     tags: Mapping[str, str] = field(default_factory=dict)
+    force_reason: str = "--force"         # why forced steps run again (a trigger's rerun names itself)
     run_name: str | None = None
     inputs_scope: str = "pipeline"        # where mlops.input looks: this run's steps, or "latest" producer
     lock: bool = True                     # take the pipeline's run lock (a trigger check holds it already)
@@ -294,14 +295,22 @@ def _run_step(state: _Run, step: Step) -> StepResult:
         return _failed_before_start(state, step, params, str(exc), started)
     key = cache.cache_key(store, notebook=step.notebook, params=params, kernel=step.kernel, input_files=input_files,
                           upstream_runs=upstream_runs, root=pipeline.root)
-    if not (state.options.force or step.name in state.options.force_steps):
+    recorded = {**declared_defaults(step.notebook), **params}  # the defaults it ran with count as params too
+    if not step.cache:
+        why = "always runs (cache: false)"
+    elif state.options.force or step.name in state.options.force_steps:
+        why = f"run again: {state.options.force_reason}"
+    else:
         cached_from = cache.find_cached(store, pipeline=pipeline.name, step=step.name, key=key, root=pipeline.root)
         if cached_from is not None:
-            run_id = record.record_cached(store, pipeline, state.run_id, step, params, key, cached_from,
-                                          input_files)
-            return StepResult(step.name, "cached", run_id, time.monotonic() - started, cached_from=cached_from)
+            why = f"reused run {cached_from[:8]}: notebook, params and inputs unchanged"
+            run_id = record.record_cached(store, pipeline, state.run_id, step, recorded, key, cached_from,
+                                          input_files, why)
+            return StepResult(step.name, "cached", run_id, time.monotonic() - started,
+                              cached_from=runs.computing_run(store, cached_from), reason=why)
+        why = cache.why_not_cached(store, pipeline=pipeline.name, step=step.name)
     state.warm_up()
-    run_id = record.create_step_run(store, pipeline, state.run_id, step, params, key)
+    run_id = record.create_step_run(store, pipeline, state.run_id, step, recorded, key, why=why)
     notebook_path = state.folder / f"{step.name}.ipynb"
     failure, attempts, status = None, 0, "failed"
     try:
@@ -327,7 +336,8 @@ def _run_step(state: _Run, step: Step) -> StepResult:
             None if status == "finished" else f"step {step.name!r} stopped ({status})")
         runs.finish_run(store, run_id, status, error)
     return StepResult(step.name, {"finished": "ran"}.get(status, status), run_id, time.monotonic() - started,
-                      attempts=attempts, notebook=notebook_path if notebook_path.exists() else None, failure=failure)
+                      attempts=attempts, notebook=notebook_path if notebook_path.exists() else None, failure=failure,
+                      reason=why)
 
 
 def _attempt(state: _Run, step: Step, params: dict, run_id: str, notebook_path: Path) -> StepFailure | None:

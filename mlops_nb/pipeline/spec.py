@@ -31,7 +31,7 @@ from mlops_nb.errors import InvalidInputError, NotFoundError
 
 PIPELINE_FIELDS = ("name", "params", "steps", "triggers", "preload", "description")
 STEP_FIELDS = ("name", "notebook", "params", "inputs", "outputs", "after", "retries", "timeout", "kernel",
-               "engine", "isolation", "description")
+               "engine", "isolation", "cache", "description")
 ENGINES = ("warm", "fresh")
 ISOLATIONS = ("namespace", "kernel")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
@@ -55,6 +55,7 @@ class Step:
     kernel: str | None = None
     engine: str | None = None      # None: the command's choice
     isolation: str = "namespace"
+    cache: bool = True             # False: always runs (it reads what no declared input shows: a database, an API)
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,11 @@ def parse_pipeline(data: Any, path: Path) -> Pipeline:
     pipeline = Pipeline(name=name, path=path, params=params, steps=tuple(steps),
                         triggers=tuple(parse_triggers(data.get("triggers"), where)),
                         preload=_strings(data.get("preload"), f"{where}: field 'preload'"))
+    for trigger in pipeline.triggers:
+        unknown = [s for s in trigger.rerun if s != "all" and s not in seen]
+        if unknown:
+            raise SpecError(f"{where}: trigger {trigger.key}, field 'rerun': no step {unknown[0]!r}"
+                            f"{suggest(unknown[0], seen)}; give 'all' or a list of step names")
     for step in steps:
         for item in (*step.after, *step.inputs):
             if item.split(".", 1)[0] == step.name and item not in step.outputs:
@@ -247,12 +253,16 @@ def _parse_step(raw: Any, index: int, path: Path) -> Step:
     if isolation not in ISOLATIONS:
         raise SpecError(f"{where}, field 'isolation': expected one of {', '.join(ISOLATIONS)}, got {isolation!r}"
                         f"{suggest(str(isolation), ISOLATIONS)}")
+    cache = raw.get("cache", True)
+    if not isinstance(cache, bool):
+        raise SpecError(f"{where}, field 'cache': true (reuse an unchanged step's results) or false (always run "
+                        f"it, e.g. when it reads a database or an API), got {cache!r}")
     return Step(name=name, notebook=notebook_path, params=_mapping(raw.get("params"), f"{where}, field 'params'"),
                 inputs=_strings(raw.get("inputs"), f"{where}, field 'inputs'"),
                 outputs=_strings(raw.get("outputs"), f"{where}, field 'outputs'"),
                 after=_strings(raw.get("after"), f"{where}, field 'after'"),
                 retries=retries, timeout=timeout, cell_timeout=cell_timeout, kernel=kernel, engine=engine,
-                isolation=isolation)
+                isolation=isolation, cache=cache)
 
 
 def _timeouts(value: Any, where: str) -> tuple[float | None, float | None]:

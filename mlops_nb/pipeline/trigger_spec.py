@@ -8,6 +8,10 @@
       - performance: {model: churn, metric: accuracy, drop: 0.05, step: monitor}
       - performance: {pipeline: churn-monitor, step: monitor, metric: accuracy, below: 0.8}
 
+Any trigger written as a mapping can say which steps its firing runs again even when they
+are unchanged: ``rerun: all`` or ``rerun: [train, gate]`` (a performance drop on unchanged
+data still retrains). Steps marked ``cache: false`` always run.
+
 A manual run (`mlops-nb run`, `%mlops run`) is the on-demand trigger and needs no entry.
 """
 
@@ -25,6 +29,7 @@ class Trigger:
     kind: str
     index: int
     options: dict = field(default_factory=dict)
+    rerun: tuple[str, ...] = ()       # steps a firing runs even if unchanged; ("all",) for every step
 
     @property
     def key(self) -> str:
@@ -32,6 +37,10 @@ class Trigger:
         return f"{self.kind}#{self.index + 1}"
 
     def describe(self) -> str:
+        rerun = f" (reruns {', '.join(self.rerun)})" if self.rerun else ""
+        return self._what() + rerun
+
+    def _what(self) -> str:
         o = self.options
         if self.kind == "schedule":
             return f"schedule {o['cron']!r}" + (f" ({o['timezone']})" if o.get("timezone") else "")
@@ -61,7 +70,21 @@ def _parse_one(entry, index: int, where: str) -> Trigger:
     kind, value = next(iter(entry.items()))
     if kind not in KINDS:
         raise SpecError(f"{here}: unknown trigger {kind!r}{suggest(str(kind), KINDS)}; known: {', '.join(KINDS)}")
-    return Trigger(kind, index, globals()[f"_{kind}"](value, f"{here} ({kind})"))
+    rerun: tuple[str, ...] = ()
+    if isinstance(value, dict) and "rerun" in value:
+        value = dict(value)
+        rerun = _rerun(value.pop("rerun"), f"{here} ({kind})")
+    return Trigger(kind, index, globals()[f"_{kind}"](value, f"{here} ({kind})"), rerun)
+
+
+def _rerun(value, here: str) -> tuple[str, ...]:
+    if value == "all":
+        return ("all",)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise SpecError(f"{here}: 'rerun' is all, or a list of step names to run even if unchanged, got {value!r}")
+    return tuple(value)
 
 
 def _schedule(value, here: str) -> dict:

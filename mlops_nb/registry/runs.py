@@ -271,11 +271,28 @@ def find_cached_step(store: Store, pipeline: str, step: str, cache_key: str) -> 
     return row[0] if row else None
 
 
+def last_finished_step(store: Store, pipeline: str, step: str) -> str | None:
+    row = store.query_one("SELECT id FROM runs WHERE pipeline = ? AND step = ? AND status = 'finished' "
+                          "ORDER BY start_time DESC LIMIT 1", (pipeline, step))
+    return row[0] if row else None
+
+
 def last_measured_step(store: Store, pipeline: str, step: str) -> str | None:
     """The run that really measured the newest finished run of ``step`` (a cached run points at it)."""
-    row = store.query_one("SELECT COALESCE(cached_from, id) FROM runs WHERE pipeline = ? AND step = ? AND "
-                          "status = 'finished' ORDER BY start_time DESC LIMIT 1", (pipeline, step))
-    return row[0] if row else None
+    last = last_finished_step(store, pipeline, step)
+    return computing_run(store, last) if last else None
+
+
+def computing_run(store: Store, run_id: str) -> str:
+    """The run that computed what ``run_id`` holds: itself, or the run its cache entry reuses (older
+    registries chained cached runs to cached runs; the chain is followed to its end)."""
+    seen = {run_id}
+    while True:
+        row = store.query_one("SELECT cached_from FROM runs WHERE id = ?", (run_id,))
+        if row is None or not row[0] or row[0] in seen:
+            return run_id
+        run_id = row[0]
+        seen.add(run_id)
 
 
 def latest_metric(store: Store, run_id: str, key: str) -> float | None:

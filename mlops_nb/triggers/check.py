@@ -96,8 +96,9 @@ def check_pipeline(path: str | Path = "pipeline.yaml", *, now: datetime | None =
             ids = [e["id"] for e in events]
             kinds = sorted({e["kind"] for e in events})
             outcome = run_pipeline(pipeline, replace(
-                options, params=(), trigger=",".join(kinds), lock=False,
-                tags={"trigger_events": ",".join(map(str, ids)), "reason": events[0]["reason"][:200]},
+                options, params=(), trigger=",".join(kinds), lock=False, **_reruns(pipeline, events),
+                tags={"trigger_events": ",".join(map(str, ids)),
+                      "reason": "; ".join(dict.fromkeys(e["reason"] for e in events))[:1000]},
                 on_start=lambda run_id, ids=ids: trigger_store.attach_events(store, ids, run_id)),
                 home=store.home, planned=planned)
             result.runs.append(outcome)
@@ -106,6 +107,18 @@ def check_pipeline(path: str | Path = "pipeline.yaml", *, now: datetime | None =
     finally:
         lock.release()
     return result
+
+
+def _reruns(pipeline, events: list[dict]) -> dict:
+    """The steps the firings ask to run again even if unchanged (their triggers' ``rerun:``)."""
+    by_key = {trigger.key: trigger for trigger in pipeline.triggers}
+    asked = [(event["trigger"], step) for event in events for step in getattr(by_key.get(event["trigger"]), "rerun", ())]
+    if not asked:
+        return {}
+    keys = ", ".join(dict.fromkeys(key for key, _ in asked))
+    if any(step == "all" for _, step in asked):
+        return {"force": True, "force_reason": f"rerun: all, asked by trigger {keys}"}
+    return {"force_steps": tuple(dict.fromkeys(step for _, step in asked)), "force_reason": f"rerun by trigger {keys}"}
 
 
 def trigger_status(path: str | Path = "pipeline.yaml", *, home: str | Path | None = None) -> list[dict]:

@@ -39,7 +39,8 @@ def test_first_run_injects_typed_params_and_passes_outputs(project, home):
     assert result.ok, [s.failure.describe() for s in result.steps.values() if s.failure]
     assert statuses(result) == {"prepare": "ran", "train": "ran", "evaluate": "ran", "report": "ran"}
     train = mlops.get_run(result.steps["train"].run_id)
-    assert train.params == {"C": 0.5} and train.kind == "step" and train.parent_id == result.run_id
+    assert train.params == {"C": 0.5, "max_iter": 100}  # the override, and the default it ran with
+    assert train.kind == "step" and train.parent_id == result.run_id
     assert train.metrics == {"accuracy": 0.6}  # 0.5 + 0.5/10 + 50 rows/1000
     assert mlops.get_run(result.steps["prepare"].run_id).params == {"limit": 50}  # the pipeline's param
     evaluate = open_store(home).query("SELECT value FROM outputs WHERE run_id = ? AND name = 'passed'",
@@ -278,3 +279,11 @@ def test_two_pipelines_in_one_process_keep_to_their_own_folders(tmp_path, home):
     assert {name: r.status for name, r in results.items()} == {"a": "finished", "b": "finished"}
     assert [(root / "out.txt").read_text() for root in roots] == ["a", "b"]
     assert os.getcwd() == here  # the process's own folder never moved
+
+
+def test_a_step_run_records_the_defaults_it_ran_with(project, home):
+    result = run_pipeline()  # train's parameters cell: C = 0.1, max_iter = 100; pipeline.yaml sets C: 1.0
+    train = mlops.get_run(result.steps["train"].run_id)
+    assert train.params == {"C": 1.0, "max_iter": 100}
+    assert mlops.get_run(result.steps["report"].run_id).params == {"title": "weekly"}
+    assert train.tags["reason"] == "first run of this step"

@@ -267,3 +267,46 @@ def test_a_firing_whose_run_was_killed_fires_again(project, home):
     assert retry["retry_of"] == first["id"] and retry["status"] == "started" and retry["run_id"] == result.runs[0].run_id
     assert retry["evidence"] == first["evidence"]
     assert not check_pipeline().runs  # done: nothing fires twice
+
+
+def test_a_measurement_repeated_by_cached_runs_is_judged_once(project, home):
+    write_pipeline(project, "- performance: {step: monitor, metric: accuracy, below: 0.95}\n")
+    fired = []
+    for _ in range(4):  # runs 2-4 are cached: they repeat run 1's measurement
+        assert run_pipeline().ok
+        fired.append(len(check_pipeline(run=False).fired))
+    assert fired == [1, 0, 0, 0]
+    steps = mlops.search_runs("kind = 'step'")
+    cached = steps[steps["run_id"] != steps["run_id"].iloc[-1]]
+    assert {mlops.get_run(r).tags.get("cached_from") for r in cached["run_id"]} == {steps["run_id"].iloc[-1]}
+
+
+def test_a_firing_reruns_the_steps_its_trigger_names(project, home):
+    write_notebook(project / "notebooks" / "other.ipynb", ["import mlops_nb as mlops\nmlops.log_metric('m', 1)"],
+                   parameters="n = 1")
+    (project / "pipeline.yaml").write_text(textwrap.dedent("""\
+        name: watched
+        steps:
+          - name: monitor
+            notebook: notebooks/monitor.ipynb
+          - name: other
+            notebook: notebooks/other.ipynb
+          - name: fetch
+            notebook: notebooks/other.ipynb
+            cache: false
+        triggers:
+          - schedule: {cron: "0 3 * * 1", timezone: UTC, rerun: [monitor]}
+        """))
+    assert run_pipeline().ok
+    monday = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    check_pipeline(now=monday)  # the schedule's baseline
+    result = check_pipeline(now=datetime(2026, 11, 30, 3, 0, 30, tzinfo=timezone.utc))
+    steps = result.runs[0].steps
+    assert {name: s.status for name, s in steps.items()} == {"monitor": "ran", "other": "cached", "fetch": "ran"}
+    assert steps["monitor"].reason == "run again: rerun by trigger schedule#1"
+    assert steps["fetch"].reason == "always runs (cache: false)"
+    assert steps["other"].reason.startswith("reused run ")
+    assert mlops.get_run(steps["monitor"].run_id).tags["reason"] == "run again: rerun by trigger schedule#1"
+    with pytest.raises(SpecError, match="trigger schedule#1, field 'rerun': no step 'trian'"):
+        (project / "pipeline.yaml").write_text((project / "pipeline.yaml").read_text().replace("[monitor]", "[trian]"))
+        load_pipeline()
