@@ -52,7 +52,8 @@ def test_models_promote_and_rollback_move_the_alias(project):
     code, out = invoke("models", "promote", "churn", "2")
     assert code == 0 and "churn@production -> version 2 (was version 1)" in out
     code, out = invoke("models", "rollback", "churn", "--json")
-    assert code == 0 and json.loads(out) == {"name": "churn", "alias": "production", "version": 1, "previous": 2}
+    assert code == 0 and json.loads(out) == {"name": "churn", "alias": "production", "version": 1, "previous": 2,
+                                             "gate": None}  # version 1 never went through a gate
     code, out = invoke("models", "show", "churn")
     assert code == 0 and "rollback" in out and "production" in out
 

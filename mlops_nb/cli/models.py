@@ -56,11 +56,13 @@ def models_promote(ctx, name, version, alias, reason, override, as_json) -> None
 @click.argument("name")
 @click.option("-a", "--alias", default="production", show_default=True, help="The alias to move back.")
 @click.option("--reason", help="Why, kept in the alias history.")
+@click.option("--override", metavar="REASON", help="Go back to a version whose gate failed, saying why (recorded).")
 @json_option
 @click.pass_context
-def models_rollback(ctx, name, alias, reason, as_json) -> None:
-    """Point NAME@ALIAS back at the version it held before the current one."""
+def models_rollback(ctx, name, alias, reason, override, as_json) -> None:
+    """Point NAME@ALIAS back at the version it held before the current one, and say which gate decision
+    that version carries; one whose gate failed is returned to only with --override REASON."""
     store = store_of(ctx)
     before = models.alias_version(store, name, alias)
-    result = models.rollback(store, name, alias, reason=reason)
-    show(ctx, views.AliasChange(name, alias, result.version, before), as_json)
+    result, decision = gates.rollback(store, name, alias, reason=reason, override=override)
+    show(ctx, views.AliasChange(name, alias, result.version, before, gate=decision, rolled_back=True), as_json)

@@ -102,8 +102,6 @@ def suggest(word: str, choices) -> str:
 
 def load_pipeline(path: str | Path = "pipeline.yaml") -> Pipeline:
     """Read and check a pipeline file; every problem is a SpecError naming where it is."""
-    import yaml
-
     path = Path(path).resolve()
     if path.is_dir():
         path = path / "pipeline.yaml"

@@ -1,4 +1,10 @@
-"""Gate decisions stored with the candidate model version, and promotion that honours them."""
+"""Gate decisions stored with the candidate model version, and promotion that honours them.
+
+Decisions are an append-only history. A version's decision of record is its latest from a
+pipeline's gate step (``source='pipeline'``); exploratory evaluations in a notebook
+(``source='exploratory'``) are kept beside it and never replace it (a version that has only
+those is judged by its latest one).
+"""
 
 from __future__ import annotations
 
@@ -10,25 +16,32 @@ from mlops_nb.registry import models
 from mlops_nb.registry.store import Store
 
 
+SOURCES = ("pipeline", "exploratory")
+
+
 def record_decision(store: Store, name: str, version: int, *, baseline_version: int | None, alias: str | None,
-                    passed: bool, results: list[dict], card: dict | None) -> int:
+                    passed: bool, results: list[dict], card: dict | None, source: str = "pipeline") -> int:
+    if source not in SOURCES:
+        raise InvalidInputError(f"a gate decision comes from {' or '.join(SOURCES)}, not {source!r}")
     models.get_version(store, name, version)
     with store.transaction() as conn:
         cursor = conn.execute(
-            "INSERT INTO gate_decisions (name, version, baseline_version, alias, passed, results, card, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO gate_decisions (name, version, baseline_version, alias, passed, results, card, created_at, "
+            "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, version, baseline_version, alias, int(passed), json.dumps(results, allow_nan=True),
-             json.dumps(card, allow_nan=True) if card else None, time.time()))
+             json.dumps(card, allow_nan=True) if card else None, time.time(), source))
         return cursor.lastrowid
 
 
 def latest_decision(store: Store, name: str, version: int) -> dict | None:
-    row = store.query_one("SELECT id, baseline_version, alias, passed, results, card, override_reason, created_at "
-                          "FROM gate_decisions WHERE name = ? AND version = ? ORDER BY id DESC LIMIT 1",
-                          (name, version))
+    """The version's decision of record: its latest from a pipeline, else its latest exploratory one."""
+    row = store.query_one("SELECT id, baseline_version, alias, passed, results, card, override_reason, created_at, "
+                          "source FROM gate_decisions WHERE name = ? AND version = ? "
+                          "ORDER BY source = 'pipeline' DESC, id DESC LIMIT 1", (name, version))
     if row is None:
         return None
-    keys = ("id", "baseline_version", "alias", "passed", "results", "card", "override_reason", "created_at")
+    keys = ("id", "baseline_version", "alias", "passed", "results", "card", "override_reason", "created_at",
+            "source")
     decision = dict(zip(keys, row))
     decision["passed"] = bool(decision["passed"])
     decision["results"] = json.loads(decision["results"])
@@ -60,3 +73,19 @@ def promote(store: Store, name: str, version: int, alias: str = "production", *,
         with store.transaction() as conn:
             conn.execute("UPDATE gate_decisions SET override_reason = ? WHERE id = ?", (override, decision["id"]))
     return models.set_alias(store, name, version, alias, reason=f"override: {override}")
+
+
+def rollback(store: Store, name: str, alias: str = "production", *, reason: str | None = None,
+             override: str | None = None) -> tuple[models.ModelVersion, dict | None]:
+    """Point ``name@alias`` back at the version it held before, and say which gate decision that version
+    carries. A version whose gate failed is returned to only with ``override`` (the reason), as promote asks."""
+    target = models.rollback_target(store, name, alias)
+    decision = latest_decision(store, name, target)
+    if decision is not None and not decision["passed"]:
+        if not override or not str(override).strip():
+            failed = "; ".join(r["detail"] for r in decision["results"] if not r.get("passed"))[:300]
+            raise InvalidInputError(f"rolling {name}@{alias} back would return to {name}/{target}, whose gate failed "
+                                    f"({failed}); to go back anyway, give the reason (override='...', or "
+                                    "--override in the CLI)")
+        reason = f"override: {override}"
+    return models.rollback(store, name, alias, reason=reason), decision

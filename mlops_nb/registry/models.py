@@ -175,6 +175,16 @@ def set_alias(store: Store, name: str, version: int, alias: str = "production", 
     return get_version(store, name, version)
 
 
+def rollback_target(store: Store, name: str, alias: str = "production") -> int:
+    """The version a rollback of ``name@alias`` would return to (nothing moves)."""
+    check_alias(alias)
+    current = alias_version(store, name, alias)
+    stack = _stack_of(store.query(_HISTORY_SQL, (name, alias)))
+    if len(stack) < 2:
+        raise InvalidInputError(f"{name}@{alias} (version {current}) has no earlier version to roll back to")
+    return stack[-2]
+
+
 def rollback(store: Store, name: str, alias: str = "production", *, reason: str | None = None) -> ModelVersion:
     """Point ``alias`` back at the version it held before the current one."""
     check_alias(alias)
@@ -222,10 +232,17 @@ def list_versions(store: Store, name: str) -> list[ModelVersion]:
     return [get_version(store, name, v) for v in versions]
 
 
+_HISTORY_SQL = "SELECT action, version FROM alias_history WHERE name = ? AND alias = ? ORDER BY id"
+
+
 def _alias_stack(conn, name: str, alias: str) -> list[int]:
+    return _stack_of(conn.execute(_HISTORY_SQL, (name, alias)).fetchall())
+
+
+def _stack_of(history: list[tuple]) -> list[int]:
+    """The versions an alias returns to, newest last: ``set`` pushes, ``rollback`` pops."""
     stack: list[int] = []
-    for action, version in conn.execute("SELECT action, version FROM alias_history WHERE name = ? AND alias = ? "
-                                        "ORDER BY id", (name, alias)):
+    for action, version in history:
         if action == "set":
             if not stack or stack[-1] != version:
                 stack.append(version)

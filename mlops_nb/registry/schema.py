@@ -194,6 +194,9 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "ALTER TABLE trigger_events ADD COLUMN retry_of INTEGER",
         "CREATE INDEX trigger_events_retry ON trigger_events(retry_of)",
     ]),
+    ("gate decisions say where they came from: a pipeline's gate step, or an exploratory evaluation", [
+        "ALTER TABLE gate_decisions ADD COLUMN source TEXT NOT NULL DEFAULT 'pipeline'",
+    ]),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -16,7 +16,7 @@ from pathlib import Path
 import tornado
 from jupyter_server.base.handlers import APIHandler
 
-from mlops_nb.show import terminal
+from mlops_nb.show import terminal, views
 from mlops_nb.errors import FilterSyntaxError, InvalidInputError, MlopsError, NotFoundError
 from mlops_nb.registry import datasets, gates, models, runs, search
 from mlops_nb.registry import triggers as trigger_store
@@ -216,11 +216,14 @@ class RollbackHandler(MlopsHandler):
     @tornado.web.authenticated
     def post(self, name, alias):
         def act():
-            reason = _text_field(self.body(), "reason")
+            data = self.body()
+            reason, override = _text_field(data, "reason"), _text_field(data, "override")
             store = self.store()
             before = models.alias_version(store, name, alias)
-            result = models.rollback(store, name, alias, reason=reason or "rolled back from JupyterLab")
-            self.reply({"name": name, "alias": alias, "version": result.version, "previous": before})
+            result, decision = gates.rollback(store, name, alias, reason=reason or "rolled back from JupyterLab",
+                                              override=override)
+            self.reply(views.AliasChange(name, alias, result.version, before, gate=decision,
+                                         rolled_back=True).to_json())
         self._handle(act)
 
 

@@ -164,14 +164,23 @@ class AliasChange(View):
     alias: str
     version: int
     previous: int | None
+    gate: dict | None = None       # the decision of record of the version the alias points at now
+    rolled_back: bool = False
 
     @property
     def text(self) -> str:
         was = f" (was version {self.previous})" if self.previous is not None else ""
-        return f"{self.name}@{self.alias} -> version {self.version}{was}"
+        text = f"{self.name}@{self.alias} -> version {self.version}{was}"
+        if self.rolled_back:
+            text += f"; {gate_text(self.gate)}"
+        return text
 
     def to_json(self):
-        return {"name": self.name, "alias": self.alias, "version": self.version, "previous": self.previous}
+        data = {"name": self.name, "alias": self.alias, "version": self.version, "previous": self.previous}
+        if self.rolled_back:
+            data["gate"] = None if self.gate is None else {k: self.gate[k] for k in (
+                "id", "passed", "source", "override_reason", "created_at")}
+        return data
 
     def print_terminal(self, out=None):
         (out or terminal.console()).print(self.text, markup=False)
@@ -181,6 +190,15 @@ class AliasChange(View):
 
     def __repr__(self):
         return self.text
+
+
+def gate_text(decision: dict | None) -> str:
+    """What a version's gate decision of record says, in a few words."""
+    if decision is None:
+        return "it has no gate decision"
+    verdict = "passed" if decision["passed"] else "failed"
+    override = f", overridden: {decision['override_reason']}" if decision.get("override_reason") else ""
+    return f"its gate {verdict} (decision {decision['id']}, {decision.get('source', 'pipeline')}{override})"
 
 
 def pipeline_result_dict(result) -> dict:

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 from mlops_nb.tracking import modelio
 from mlops_nb.registry import artifacts, models, runs, search
 from mlops_nb.registry.models import ModelVersion
-from mlops_nb.tracking import ActiveRun, flush_active, get_store
+from mlops_nb.tracking import ActiveRun, active_run, flush_active, get_store
 
 
 def search_runs(filter: str | None = None, *, order_by: Sequence[str] | str | None = None,
@@ -59,9 +59,13 @@ def set_alias(name: str, version: int, alias: str = "production", *, reason: str
     return models.set_alias(get_store(), name, version, alias, reason=reason)
 
 
-def rollback(name: str, alias: str = "production", *, reason: str | None = None) -> ModelVersion:
-    """Point ``name@alias`` back at the version it held before; return that version."""
-    return models.rollback(get_store(), name, alias, reason=reason)
+def rollback(name: str, alias: str = "production", *, reason: str | None = None,
+             override: str | None = None) -> ModelVersion:
+    """Point ``name@alias`` back at the version it held before; return that version. A version whose gate
+    failed is returned to only with ``override="why"``, as :func:`mlops.promote` asks."""
+    from mlops_nb.registry import gates
+
+    return gates.rollback(get_store(), name, alias, reason=reason, override=override)[0]
 
 
 def get_model_version(ref: str) -> ModelVersion:
@@ -124,10 +128,15 @@ def gate(candidate: str, baseline: str | None = "production", eval_data=None, ru
     decision = evaluate_gate(version, _load(store, version), base_version,
                              _load(store, base_version) if base_version is not None else None, eval_data, rules,
                              target=target, segment=segment, importance=importance)
+    # A gate inside a pipeline step is the version's record; one run by hand in a notebook is exploratory
+    # and is kept beside it, never replacing it.
+    active = active_run()
+    decision.source = "pipeline" if active is not None and active.attached else "exploratory"
     decision.id = gates.record_decision(
         store, version.name, version.version, baseline_version=base_version.version if base_version else None,
         alias=baseline if baseline and "/" not in baseline and "@" not in baseline else None,
-        passed=decision.passed, results=decision.results.to_dict(orient="records"), card=decision.card)
+        passed=decision.passed, results=decision.results.to_dict(orient="records"), card=decision.card,
+        source=decision.source)
     return decision
 
 

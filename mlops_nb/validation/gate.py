@@ -37,6 +37,7 @@ class GateDecision:
     results: Any                       # DataFrame: metric, segment, candidate, baseline, rule, limit, passed, detail
     card: dict = field(default_factory=dict)
     id: int | None = None
+    source: str = "exploratory"        # pipeline: the version's decision of record
 
     def __str__(self) -> str:
         head = (f"gate {'PASSED' if self.passed else 'FAILED'}: {self.candidate} against "
@@ -151,9 +152,15 @@ def _judge(metric: str, rule: dict, segment: str, cand: float, base: float | Non
             ok = bool(worse <= limit) and not math.isnan(cand)
             out.append({"metric": metric, "segment": segment, "candidate": cand, "baseline": base,
                         "rule": "max_regression", "limit": limit, "passed": ok,
-                        "detail": f"{metric}{where} = {cand:.4g} against {base:.4g} (worse by {max(worse, 0):.4g}, "
-                                  f"allowed {limit:g})"})
+                        "detail": f"{metric}{where} = {cand:.4g} against {base:.4g} ({_by(worse)}, "
+                                  f"allowed {limit:g} worse)"})
     return out
+
+
+def _by(worse: float) -> str:
+    if worse > 0:
+        return f"worse by {worse:.4g}"
+    return f"better by {-worse:.4g}" if worse < 0 else "as good"
 
 
 def _check_rules(rules: dict | None) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as w
 
 from mlops_nb.errors import MlopsError
-from mlops_nb.registry import models
+from mlops_nb.registry import gates, models
 from mlops_nb.tracking import get_store
 from mlops_nb.show import html
 from mlops_nb.widgets.base import StaticFallback, error_html, ok_html
@@ -94,7 +94,7 @@ class ModelsBrowser(StaticFallback, w.VBox):
             if kind == "promote":
                 result = models.set_alias(get_store(), name, version, alias, reason="promoted from the models widget")
             else:
-                result = models.rollback(get_store(), name, alias, reason="rolled back from the models widget")
+                result, _ = gates.rollback(get_store(), name, alias, reason="rolled back from the models widget")
         except MlopsError as exc:
             self.message.value = error_html(str(exc))
             return

@@ -116,3 +116,43 @@ def test_cli_promote_respects_a_failed_gate(versions, data):
     assert result.exit_code == 1 and "failed its gate" in result.output and "--override" in result.output
     result = CliRunner().invoke(cli, ["models", "promote", "churn", "2", "--override", "tested by hand"])
     assert result.exit_code == 0 and "churn@production -> version 2" in result.output
+
+
+def test_an_exploratory_gate_never_replaces_the_pipelines_decision(versions, data, home):
+    from mlops_nb.registry import gates
+
+    _, test = data
+    store = mlops.tracking.get_store()
+    record = gates.record_decision(store, "churn", 2, baseline_version=1, alias="production", passed=True,
+                                   results=[], card=None, source="pipeline")  # what the pipeline's gate step stored
+    exploring = mlops.gate("churn/2", "production", test, RULES, target="y")  # by hand in a notebook: it fails
+    assert not exploring.passed and exploring.source == "exploratory"
+    kept = gates.latest_decision(store, "churn", 2)
+    assert (kept["id"], kept["passed"], kept["source"]) == (record, True, "pipeline")
+    assert mlops.promote("churn", 2).version == 2  # promotion reads the pipeline's decision
+    assert mlops.model_card("churn/2").decision["id"] == record
+
+
+def test_rollback_says_the_gate_it_returns_to_and_refuses_a_failed_one(versions, data, home):
+    from mlops_nb.registry import gates
+
+    _, test = data
+    store = mlops.tracking.get_store()
+    gates.record_decision(store, "churn", 1, baseline_version=None, alias=None, passed=False,
+                          results=[{"passed": False, "detail": "accuracy = 0.5, at least 0.9"}], card=None)
+    mlops.set_alias("churn", 2, "production")
+    with pytest.raises(InvalidInputError, match=r"would return to churn/1, whose gate failed \(accuracy = 0.5, at "
+                                                r"least 0.9\); to go back anyway, give the reason"):
+        mlops.rollback("churn")
+    assert mlops.get_model_version("churn@production").version == 2
+    result = CliRunner().invoke(cli, ["models", "rollback", "churn", "--override", "v2 rejects every order"])
+    assert result.exit_code == 0, result.output
+    assert "churn@production -> version 1 (was version 2); its gate failed (decision" in result.output
+    assert models.alias_history(store, "churn")[-1]["reason"] == "override: v2 rejects every order"
+
+
+def test_a_better_candidate_is_said_to_be_better(versions, data):
+    _, test = data
+    decision = mlops.gate("churn/1", "churn/2", test, RULES, target="y")  # the good model against the dummy
+    details = decision.results.set_index(["metric", "rule"]).loc[("accuracy", "max_regression"), "detail"]
+    assert "better by 0." in details and "worse by 0" not in details
