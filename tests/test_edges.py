@@ -180,3 +180,27 @@ def test_init_where_nothing_can_be_written_is_one_line():
     result = CliRunner().invoke(cli, ["init", "/proc/mlops-nb-project"])
     assert result.exit_code == 1 and "cannot make the project in /proc/mlops-nb-project" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_set_home_on_a_project_folder_means_its_mlops(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLOPS_NB_HOME", raising=False)
+    (tmp_path / "pipeline.yaml").write_text("name: p\nsteps: []\n")
+    monkeypatch.chdir(tmp_path)
+    mlops.set_home(".")
+    try:
+        with mlops.start_run():
+            mlops.log_metric("m", 1.0)
+        assert (tmp_path / ".mlops" / "registry.db").is_file() and not (tmp_path / "registry.db").exists()
+    finally:
+        mlops.set_home(None)
+
+
+def test_a_run_name_used_twice_means_the_newest(store):
+    for value in (1.0, 2.0):  # a notebook executed twice names its runs again
+        with mlops.start_run(name="fit-rf"):
+            mlops.log_metric("m", value)
+    with mlops.start_run(name="fit-rf2"):
+        mlops.log_metric("m", 3.0)
+    assert mlops.get_run("fit-rf").metrics == {"m": 2.0}
+    result = CliRunner().invoke(cli, ["runs", "compare", "fit-rf", "fit-rf2"])
+    assert result.exit_code == 0, result.output

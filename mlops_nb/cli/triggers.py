@@ -75,11 +75,18 @@ def triggers_history(ctx, pipeline, max_results, as_json) -> None:
 @engine_option
 @click.pass_context
 def watch_command(ctx, pipelines, interval, on_stop, engine) -> None:
-    """Watch pipelines' triggers in the foreground and run them when they fire (default ./pipeline.yaml)."""
-    from mlops_nb.pipeline.spec import load_pipeline
-    from mlops_nb.triggers.watch import Watcher
+    """Watch pipelines' triggers in the foreground and run them when they fire (default: every pipeline file
+    of this folder, pipeline.yaml and monitor.yaml alike; a monitor is checked before the pipeline it feeds)."""
+    from pathlib import Path
 
-    paths = list(pipelines) or ["pipeline.yaml"]
+    from mlops_nb.errors import NotFoundError
+    from mlops_nb.pipeline.spec import load_pipeline, project_pipelines
+    from mlops_nb.triggers.watch import Watcher, watch_order
+
+    paths = watch_order(list(pipelines) or project_pipelines(Path.cwd()))
+    if not paths:
+        raise NotFoundError(f"no pipeline file in {Path.cwd()}: give its path, or run this in a project folder")
+    paths = [str(p) for p in paths]
     lines = []
     for path in paths:
         spec = load_pipeline(path)  # a broken file stops us before we start watching

@@ -3,6 +3,7 @@ engine, and a failure report a person can read (the cell, its source, the error)
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +125,10 @@ def execute_step(step, params: dict, *, run_id: str, pipeline_run: str, home: Pa
     except NoSuchKernel as exc:
         return StepFailure(step.name, f"step {step.name!r}: {kernel_problem(exc, kernel_name)}")
     except (StepTimeout, CellTimeoutError) as exc:
-        limit = f"{step.timeout:g} s for the step" if step.timeout else f"{step.cell_timeout:g} s per cell"
+        # Which limit ended it: the step's whole deadline, or one cell's own limit.
+        by_step = step.cell_timeout is None or isinstance(exc, StepTimeout) or (
+            step.timeout is not None and watch.deadline is not None and time.monotonic() >= watch.deadline - 1)
+        limit = f"{step.timeout:g} s for the step" if by_step else f"{step.cell_timeout:g} s per cell"
         return StepFailure(step.name, f"step {step.name!r} timed out ({limit}): {str(exc).splitlines()[0][:200]}",
                            source=watch.cell_source, ename="Timeout", evalue=f"stopped after {limit}",
                            notebook=output)

@@ -100,6 +100,25 @@ def suggest(word: str, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def project_pipelines(folder: str | Path) -> list[Path]:
+    """The pipeline files of a project folder, known by their content (a ``steps:`` list of notebooks), not
+    their name: ``pipeline.yaml`` first, then the others (``monitor.yaml``...) by name."""
+    folder = Path(folder)
+    found = [p for p in sorted(folder.glob("*.y*ml")) if p.suffix in (".yaml", ".yml") and is_pipeline_file(p)]
+    return sorted(found, key=lambda p: (p.name != "pipeline.yaml", p.name))
+
+
+def is_pipeline_file(path: Path) -> bool:
+    """Whether a YAML file reads as a pipeline, judged cheaply from its text (it is loaded only when used)."""
+    try:
+        if not path.is_file() or path.stat().st_size > 1_000_000:
+            return False
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"^steps\s*:", text, re.MULTILINE)) and "notebook:" in text
+
+
 def load_pipeline(path: str | Path = "pipeline.yaml") -> Pipeline:
     """Read and check a pipeline file; every problem is a SpecError naming where it is."""
     path = Path(path).resolve()
@@ -203,6 +222,10 @@ def parse_pipeline(data: Any, path: Path) -> Pipeline:
                         triggers=tuple(parse_triggers(data.get("triggers"), where)),
                         preload=_strings(data.get("preload"), f"{where}: field 'preload'"))
     for trigger in pipeline.triggers:
+        step = trigger.options.get("step") if trigger.kind == "performance" else None
+        if step and not trigger.options.get("pipeline") and step not in seen:
+            raise SpecError(f"{where}: trigger {trigger.key}, field 'step': no step {step!r}{suggest(step, seen)}; "
+                            "name one of this pipeline's steps, or add pipeline: <name> for another pipeline's")
         unknown = [s for s in trigger.rerun if s != "all" and s not in seen]
         if unknown:
             raise SpecError(f"{where}: trigger {trigger.key}, field 'rerun': no step {unknown[0]!r}"

@@ -22,6 +22,8 @@ def find_home(home: str | os.PathLike | None = None, *, start: str | os.PathLike
     explicit = home if home is not None else os.environ.get(ENV_VAR) or None
     if explicit is not None:
         path = Path(explicit).expanduser().resolve()
+        if _is_project(path):  # `set_home(".")` in a project means its .mlops, not a registry.db beside its files
+            path = path / HOME_DIRNAME
         if must_exist and not (path / "registry.db").exists():
             raise NotFoundError(
                 f"no mlops-nb registry at {path}: log a run there first, or point --home/"
@@ -37,3 +39,9 @@ def find_home(home: str | os.PathLike | None = None, *, start: str | os.PathLike
             f"no mlops-nb registry ({HOME_DIRNAME}/registry.db) in {here} or its parents: "
             f"log a run first, or pass --home / set {ENV_VAR}")
     return here / HOME_DIRNAME
+
+
+def _is_project(path: Path) -> bool:
+    """A project folder rather than a registry: it holds a .mlops/ or a pipeline file, and no registry.db."""
+    return (path.name != HOME_DIRNAME and path.is_dir() and not (path / "registry.db").exists()
+            and ((path / HOME_DIRNAME).is_dir() or (path / "pipeline.yaml").is_file()))

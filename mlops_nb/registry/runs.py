@@ -187,7 +187,8 @@ def _owner_gone(alive: bool | None, heartbeat: float, stale: float) -> bool:
 
 
 def resolve_run_id(store: Store, ref: str) -> str:
-    """A run's id from its full id, a unique id prefix (4+ characters) or a unique name."""
+    """A run's id from its full id, a unique id prefix (4+ characters) or its name (the newest run of that
+    name: a notebook run twice names its runs again)."""
     if not isinstance(ref, str) or not ref:
         raise InvalidInputError(f"a run is named by its id, an id prefix or its name, got {ref!r}")
     if store.query_one("SELECT 1 FROM runs WHERE id = ?", (ref,)):
@@ -198,7 +199,8 @@ def resolve_run_id(store: Store, ref: str) -> str:
         matches = [r[0] for r in store.query("SELECT id FROM runs WHERE id >= ? AND id < ? LIMIT 5",
                                              (low, low + "g"))]
     if not matches:
-        matches = [r[0] for r in store.query("SELECT id FROM runs WHERE name = ? LIMIT 5", (ref,))]
+        newest = store.query_one("SELECT id FROM runs WHERE name = ? ORDER BY start_time DESC LIMIT 1", (ref,))
+        matches = [newest[0]] if newest else []
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:

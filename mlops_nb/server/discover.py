@@ -44,13 +44,16 @@ def _last_write(home: Path) -> float:
 
 
 def find_pipelines(root: Path, limit: int = 200) -> list[Path]:
+    """Every pipeline file below the root, known by its content (``monitor.yaml`` as well as ``pipeline.yaml``)."""
+    from mlops_nb.pipeline.spec import project_pipelines
+
     found = []
     for here, files in _folders(root):
-        if "pipeline.yaml" in files:
-            found.append(here / "pipeline.yaml")
+        if any(name.endswith((".yaml", ".yml")) for name in files):
+            found.extend(project_pipelines(here))
             if len(found) >= limit:
                 break
-    return found
+    return found[:limit]
 
 
 def _folders(root: Path, depth: int | None = None):

@@ -296,7 +296,8 @@ def check_html(result) -> str:
             state, why = "waiting", result.notes.get(key, "")
         rows.append([cell(e(key)), cell(state), cell(e(why))])
     runs = "".join(f"<div>run <code>{e(r.run_id[:8])}</code> {status_html(r.status)}</div>" for r in result.runs)
-    busy = f"<div>busy: process {e(result.busy)} runs this pipeline; the events wait for it</div>" if result.busy else ""
+    busy = (f"<div>busy: process {e(result.busy)} runs this pipeline; the firings stay pending and run at the next "
+            "check after it ends</div>" if result.busy else "")
     return table(["trigger", "state", "why"], rows, title=f"triggers of {e(result.pipeline)}") + runs + busy
 
 

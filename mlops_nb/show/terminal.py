@@ -310,7 +310,8 @@ def check_report(result, quiet: bool = False, out: Console | None = None) -> Non
     for key, error in result.errors.items():
         out.print(f"{escape(result.pipeline)}: [red]{key} could not be evaluated[/]: {escape(error)}")
     if result.busy:
-        out.print(f"{escape(result.pipeline)}: running in process {result.busy}; the events wait for its follow-up run")
+        out.print(f"{escape(result.pipeline)}: process {result.busy} is running it; the firings stay pending and "
+                  "run at the next check after it ends")
     for run in result.runs:
         out.print(f"{escape(result.pipeline)}: run {run.run_id[:8]} {run.status}")
     if not quiet and not (result.fired or result.errors or result.runs):

@@ -182,6 +182,7 @@ def _performance(trigger: Trigger, *, store: Store, pipeline, state: dict, now: 
         # A cached step run repeats an earlier observation: judge the run that measured it.
         source = runs.last_measured_step(store, options.get("pipeline", pipeline.name), options["step"])
         if source is None:
+            _check_watched_step(pipeline, options)
             return None, state, f"no finished run of step {options['step']} yet"
         value = _step_value(store, source, metric)
     else:
@@ -213,6 +214,24 @@ def _performance(trigger: Trigger, *, store: Store, pipeline, state: dict, now: 
                         rule={"drop": options["drop"]})
     new_state = {"seen": source, "value": value}
     return (Firing(trigger, reason, evidence) if fired else None), new_state, f"{metric} = {value:.4g}"
+
+
+def _check_watched_step(pipeline, options: dict) -> None:
+    """A performance trigger on another pipeline's step: that pipeline, if it is one of this project's files,
+    must have the step (else the trigger would wait forever)."""
+    other = options.get("pipeline")
+    if not other or other == pipeline.name:
+        return
+    from mlops_nb.pipeline.spec import load_pipeline, project_pipelines
+
+    for path in project_pipelines(pipeline.root):
+        try:
+            spec = load_pipeline(path)
+        except InvalidInputError:
+            continue
+        if spec.name == other and options["step"] not in [s.name for s in spec.steps]:
+            raise InvalidInputError(f"pipeline {other!r} ({path.name}) has no step {options['step']!r}; its steps: "
+                                    f"{', '.join(s.name for s in spec.steps)}")
 
 
 def _step_value(store: Store, run_id: str, metric: str):

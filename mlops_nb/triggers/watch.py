@@ -1,6 +1,7 @@
 """`mlops-nb watch`: check triggers on a short interval, in the foreground, until told to stop.
 
-SIGINT or SIGTERM stops the watcher: between checks at once; during a run, either
+Each round checks the pipelines in :func:`watch_order` (monitors before the pipelines whose
+performance triggers read them). SIGINT or SIGTERM stops the watcher: between checks at once; during a run, either
 after the run finishes (``on_stop="finish"``, the default) or by interrupting it
 (``on_stop="interrupt"``: kernels stopped, runs marked interrupted). A second
 signal always interrupts.
@@ -17,11 +18,31 @@ from mlops_nb.pipeline.runner import RunOptions
 from mlops_nb.triggers.check import CheckResult, check_pipeline
 
 
+def watch_order(paths: list[str | Path]) -> list[Path]:
+    """The order pipelines are checked in each round: one whose step another pipeline's performance trigger
+    reads (a monitor) comes before that pipeline, so a new batch is first judged on the production model and
+    only then trained on. Otherwise the order given."""
+    from mlops_nb.pipeline.spec import load_pipeline
+
+    specs = [(Path(p), load_pipeline(p)) for p in paths]
+    names = {spec.name for _, spec in specs}
+    reads = {spec.name: {t.options["pipeline"] for t in spec.triggers
+                         if t.kind == "performance" and t.options.get("pipeline") in names - {spec.name}}
+             for _, spec in specs}
+    ordered: list[tuple[Path, object]] = []
+    pending = list(specs)
+    while pending:
+        ready = next((s for s in pending if reads[s[1].name] <= {o.name for _, o in ordered}), pending[0])
+        ordered.append(ready)
+        pending.remove(ready)
+    return [path for path, _ in ordered]
+
+
 class Watcher:
     def __init__(self, paths: list[str | Path], *, interval: float = 5.0, on_stop: str = "finish",
                  engine: str | None = None, report: Callable[[CheckResult], None] | None = None,
                  home: str | Path | None = None):
-        self.paths = [Path(p) for p in paths]
+        self.paths = watch_order(paths)
         self.interval = interval
         self.on_stop = on_stop
         self.engine = engine

@@ -113,12 +113,13 @@ def test_retries_run_a_flaky_step_again(project, home):
 def test_a_hanging_cell_is_ended_by_the_timeout(project, home):
     write_notebook(project / "notebooks" / "hang.ipynb", ["import time\ntime.sleep(60)"], parameters="n = 1")
     (project / "pipeline.yaml").write_text("name: hang\nsteps:\n  - name: h\n    notebook: notebooks/hang.ipynb\n"
-                                           "    timeout: {cell: 2}\n")
+                                           "    timeout: {cell: 2, step: 60}\n")
     started = time.monotonic()
     result = run_pipeline()
     assert time.monotonic() - started < 20
     assert result.status == "failed" and result.steps["h"].failure.ename == "Timeout"
     assert "time.sleep(60)" in (result.steps["h"].failure.source or "")
+    assert "timed out (2 s per cell)" in result.steps["h"].failure.message  # the limit that ended it
 
 
 def test_independent_steps_run_in_parallel_with_jobs(project, home):

@@ -13,11 +13,12 @@ import pytest
 
 import mlops_nb as mlops
 from mlops_nb import run_pipeline
+from mlops_nb.pipeline.lock import PipelineBusy, PipelineLock
 from mlops_nb.pipeline.spec import SpecError, load_pipeline
 from mlops_nb.registry import triggers as trigger_store
 from mlops_nb.registry.store import open_store
+from mlops_nb.show.views import CheckView
 from mlops_nb.triggers.check import check_pipeline
-from mlops_nb.pipeline.lock import PipelineBusy, PipelineLock
 from tests.notebooks_util import notebook_html, write_notebook
 from tests.waiting import wait_for
 
@@ -310,3 +311,44 @@ def test_a_firing_reruns_the_steps_its_trigger_names(project, home):
     with pytest.raises(SpecError, match="trigger schedule#1, field 'rerun': no step 'trian'"):
         (project / "pipeline.yaml").write_text((project / "pipeline.yaml").read_text().replace("[monitor]", "[trian]"))
         load_pipeline()
+
+
+def test_a_performance_trigger_on_a_missing_step_is_refused(project, home):
+    write_pipeline(project, "- performance: {step: moniter, metric: accuracy, below: 0.5}\n")
+    with pytest.raises(SpecError, match="field 'step': no step 'moniter' \\(did you mean 'monitor'\\?\\)"):
+        load_pipeline()
+    (project / "other.yaml").write_text("name: other\nsteps:\n  - name: score\n    notebook: notebooks/monitor.ipynb\n")
+    write_pipeline(project, "- performance: {pipeline: other, step: monitor, metric: accuracy, below: 0.5}\n")
+    result = check_pipeline()
+    assert "pipeline 'other' (other.yaml) has no step 'monitor'; its steps: score" in result.errors["performance#1"]
+
+
+def test_firings_during_someone_elses_run_stay_pending_and_run_next(project, home):
+    write_pipeline(project, '- new_data: {paths: ["data/incoming/*.csv"], settle: 0}\n')
+    check_pipeline()  # baseline
+    (project / "data" / "incoming" / "a.csv").write_text("x\n1\n")
+    with PipelineLock(home, "watched"):  # a manual run holds the pipeline
+        busy = check_pipeline()
+    assert busy.busy and not busy.runs and [f.trigger.key for f in busy.fired] == ["new_data#1"]
+    assert "run at the next check after it ends" in str(CheckView(busy))
+    assert trigger_store.pending_events(open_store(home), "watched")
+    after = check_pipeline()
+    assert len(after.runs) == 1 and after.runs[0].ok and not after.fired
+    assert not trigger_store.pending_events(open_store(home), "watched")
+
+
+def test_watch_with_no_argument_watches_every_pipeline_monitor_first(tmp_path, home):
+    from mlops_nb.project.scaffold import init_project
+
+    init_project(tmp_path / "churn")
+    watcher = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "watch", "--interval", "0.3"],
+                               cwd=tmp_path / "churn", env=dict(os.environ, MLOPS_NB_HOME=str(home)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = [watcher.stdout.readline() for _ in range(6)]
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        out, err = watcher.communicate(timeout=60)
+    lines = "".join(first) + out
+    assert lines.index("churn-monitor: new_data#1") < lines.index("churn: new_data#1"), (lines, err)
+    assert "watching " in lines and "monitor.yaml" in lines and "pipeline.yaml" in lines
