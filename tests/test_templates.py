@@ -136,3 +136,63 @@ def test_chdir_project_moves_up_to_the_pipeline_and_says_when_there_is_none(tmp_
     monkeypatch.chdir(tmp_path)
     with pytest.raises(mlops.MlopsError, match=f"no pipeline.yaml in {tmp_path} or its parents"):
         mlops.chdir_project()
+
+
+@pytest.mark.slow
+def test_the_loop_retrains_for_each_triggers_own_reason(tmp_path, home, monkeypatch):
+    """The template's level-1 loop, trigger by trigger: each firing means the work is done again."""
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from mlops_nb.triggers.evaluate import utcnow
+
+    project = tmp_path / "churn"
+    init_project(project)
+    monkeypatch.chdir(project)
+    incoming = project / "data" / "incoming"
+    assert mlops.run_pipeline().ok
+    age(*incoming.glob("*.csv"))
+    assert not check_pipeline().fired  # every trigger takes its baseline
+
+    def fired(result):
+        return sorted(f.trigger.kind for f in result.fired)
+
+    # A schedule with unchanged files: extract always runs (cache: false), what reads its unchanged
+    # output is reused, and the schedule's rerun: [train, gate] retrains.
+    weekly = check_pipeline(now=utcnow() + timedelta(days=7))
+    assert fired(weekly) == ["schedule"]
+    steps = weekly.runs[0].steps
+    assert {n: s.status for n, s in steps.items()} == {"extract": "ran", "validate": "cached", "prepare": "cached",
+                                                     "train": "ran", "gate": "ran"}
+    assert steps["extract"].reason == "always runs (cache: false)" and "schedule#3" in steps["train"].reason
+
+    # The monitor's score falls below the rule: one firing, one retraining, however often the monitor reruns.
+    text = (project / "pipeline.yaml").read_text()
+    (project / "pipeline.yaml").write_text(text.replace("metric: accuracy, below: 0.6", "metric: accuracy, below: 0.99"))
+    assert mlops.run_pipeline(project / "monitor.yaml").ok
+    drop = check_pipeline()
+    assert fired(drop) == ["performance"] and drop.runs[0].steps["train"].status == "ran"
+    assert mlops.run_pipeline(project / "monitor.yaml").ok  # cached: the same measurement
+    assert not check_pipeline().fired
+    (project / "pipeline.yaml").write_text(text)
+
+    # Five normal batches: new data each time, never drift; then a shifted one drifts on its own.
+    for i in range(2, 7):
+        age(write_batch(incoming / f"batch-{i:03d}.csv", n_rows=800, seed=i))
+        assert fired(check_pipeline()) == ["new_data"], i
+    age(write_batch(incoming / "batch-007.csv", n_rows=800, seed=7, shift=1.0))
+    shifted = check_pipeline()
+    assert fired(shifted) == ["drift", "new_data"] and shifted.runs[0].ok
+    drift_event = next(f for f in shifted.fired if f.trigger.kind == "drift")
+    assert drift_event.evidence["current_files"] == ["data/incoming/batch-007.csv"]
+    assert drift_event.evidence["window"] == "newest" and drift_event.evidence["reference"].startswith("churn/")
+
+    # After the retraining, data like the new training data is quiet against reference: production.
+    production = mlops.get_model_version("churn@production")
+    assert mlops.get_run(production.run_id).parent_id == shifted.runs[0].run_id  # trained on the shifted batch too
+    like_training = pd.read_csv(project / "data" / "train.csv").sample(800, random_state=0)
+    like_training.to_csv(incoming / "batch-008.csv", index=False)
+    age(incoming / "batch-008.csv")
+    quiet = check_pipeline(run=False)
+    assert fired(quiet) == ["new_data"], quiet.notes

@@ -4,9 +4,15 @@
       - schedule: "0 3 * * 1"                    # or {cron: "0 3 * * 1", timezone: Europe/Paris}
       - new_data: ["data/incoming/*.csv"]        # or {paths: [...], settle: 5}
       - drift: {reference: data/train.csv, current: "data/incoming/*.csv", column: age, threshold: 0.2, settle: 2}
+      - drift: {reference: production, current: "data/incoming/*.csv", window: 3, model: churn}
       - performance: {step: monitor, metric: accuracy, below: 0.85}
       - performance: {model: churn, metric: accuracy, drop: 0.05, step: monitor}
       - performance: {pipeline: churn-monitor, step: monitor, metric: accuracy, below: 0.8}
+
+A drift trigger reads the newest batch of ``current`` by default (``window: newest``), or
+the newest N (``window: 3``), ``all`` of them, or those since the production model was
+trained (``since-production``); ``reference: production`` is the data that model was
+trained on, so the alarm compares like with like and re-arms after each retraining.
 
 Any trigger written as a mapping can say which steps its firing runs again even when they
 are unchanged: ``rerun: all`` or ``rerun: [train, gate]`` (a performance drop on unchanged
@@ -48,7 +54,11 @@ class Trigger:
             return f"new data in {', '.join(o['paths'])}"
         if self.kind == "drift":
             target = f"column {o['column']}" if o.get("column") else "the dataset"
-            return f"drift of {target} in {o['current']} against {o['reference']}"
+            window = o.get("window", "newest")
+            batches = {"newest": "the newest batch", "all": "all batches",
+                       "since-production": "the batches since the production model"}.get(window,
+                                                                                         f"the newest {window} batches")
+            return f"drift of {target} in {batches} of {o['current']} against {o['reference']}"
         rule = next(f"{k} {o[k]}" for k in ("below", "above", "drop") if k in o)
         source = (f"step {o['step']}" + (f" of {o['pipeline']}" if o.get("pipeline") else "")
                   if o.get("step") else f"model {o['model']}")
@@ -127,10 +137,16 @@ def _new_data(value, here: str) -> dict:
 def _drift(value, here: str) -> dict:
     if not isinstance(value, dict):
         raise SpecError(f"{here}: expected {{reference: ..., current: ...}}, got {value!r}")
-    _known(value, ("reference", "current", "column", "threshold", "share", "settle"), here)
+    _known(value, ("reference", "current", "window", "model", "column", "threshold", "share", "settle"), here)
     for key in ("reference", "current"):
         if not isinstance(value.get(key), str) or not value[key]:
-            raise SpecError(f"{here}: '{key}' is required: a file, a glob, or (reference) a logged dataset's name")
+            raise SpecError(f"{here}: '{key}' is required: a file or a glob; reference may also be production "
+                            "(what the production model was trained on) or a logged dataset's name")
+    window = value.get("window", "newest")
+    if not (window in ("newest", "all", "since-production") or (
+            isinstance(window, int) and not isinstance(window, bool) and window >= 1)):
+        raise SpecError(f"{here}: 'window' is newest (the default: the newest batch), a number of the newest "
+                        f"batches, all, or since-production, got {window!r}")
     threshold = value.get("threshold")
     if threshold is not None and (not isinstance(threshold, (int, float)) or isinstance(threshold, bool)):
         raise SpecError(f"{here}: 'threshold' must be a number, got {threshold!r}")

@@ -108,48 +108,121 @@ def _new_data(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
             {"files": current}, f"watching {len(current)} file(s)")
 
 
-def _read_frames(root: Path, pattern: str):
+_frames: dict[tuple, object] = {}  # (path, size, mtime) -> frame: a watcher reads only changed files again
+
+
+def _read_files(files: list[Path]):
     import pandas as pd
 
+    frames = []
+    for path in files:
+        info = path.stat()
+        key = (str(path), info.st_size, info.st_mtime_ns)
+        frame = _frames.get(key)
+        if frame is None:
+            frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+            if len(_frames) >= 64:
+                _frames.pop(next(iter(_frames)))
+            _frames[key] = frame
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _read_frames(root: Path, pattern: str):
     files = matching_files(root, [pattern])
     if not files:
         raise NotFoundError(f"no file matches {pattern!r} (in {root})")
-    frames = []
-    for path in files:
-        if path.suffix == ".parquet":
-            frames.append(pd.read_parquet(path))
-        else:
-            frames.append(pd.read_csv(path))
-    return pd.concat(frames, ignore_index=True), files
+    return _read_files(files), files
+
+
+def _window(files: list[Path], window, store: Store, model: str | None) -> list[Path]:
+    """The current files a drift check reads: the newest batch (default), the newest N, every one, or those
+    that arrived after the production model was trained (``since-production``)."""
+    arrived = sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+    if window == "all":
+        return arrived
+    if window == "newest":
+        return arrived[-1:]
+    if isinstance(window, int):
+        return arrived[-window:]
+    trained = runs.get_run(store, _production(store, model).run_id).start_time
+    return [p for p in arrived if p.stat().st_mtime > trained]
+
+
+def _production(store: Store, model: str | None):
+    if not model:
+        raise InvalidInputError("drift trigger: reference: production and window: since-production need the "
+                                "model: add model: <registered model name> (or a model_name pipeline param)")
+    return models.resolve_model(store, f"{model}@production")
+
+
+def _production_reference(store: Store, model: str | None):
+    """The data the production model was trained on: the training dataset its run logged, else the file its
+    run read as training input, from the registry's copy (the file itself may have changed since)."""
+    from mlops_nb.registry import artifacts, datasets
+
+    version = _production(store, model)
+    used = datasets.run_datasets(store, version.run_id)
+    chosen = next((d for d in used if d["role"] == "train"), None) or next(
+        (d for d in used if d["role"] == "input" and "train" in d["name"]), None) or next(
+        (d for d in used if d["role"] == "input"), None)
+    if chosen is None:
+        raise NotFoundError(f"drift trigger: {version.ref}'s run logged no training data to compare with")
+    blob = artifacts.blob_path(store.artifacts_dir, chosen["fingerprint"])
+    if not blob.is_file():
+        raise NotFoundError(f"drift trigger: the training data of {version.ref} ({chosen['name']}) is not in the "
+                            "registry; log it with mlops.log_dataset(df, name, reference=True)")
+    import pandas as pd
+
+    name = chosen["name"]
+    frame = pd.read_parquet(blob) if name.endswith(".parquet") else pd.read_csv(blob)
+    return frame, f"{version.ref}: {name}"
 
 
 def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
     from mlops_nb.validation.drift import drift
 
     options = trigger.options
-    current_files = matching_files(pipeline.root, [options["current"]])
-    if not current_files:
+    model = options.get("model") or pipeline.params.get("model_name")
+    every_file = matching_files(pipeline.root, [options["current"]])
+    if not every_file:
         return None, state, f"no current data matches {options['current']}"
     settle = float(options.get("settle", 2.0))
-    writing = [p for p in current_files if now.timestamp() - p.stat().st_mtime < settle]
+    writing = [p for p in every_file if now.timestamp() - p.stat().st_mtime < settle]
     if writing:  # never judge a half-written file
         return None, state, f"waiting for {len(writing)} file(s) to settle"
+    window = options.get("window", "newest")
+    current_files = _window(every_file, window, store, model)
+    if not current_files:
+        return None, state, "no data arrived since the production model was trained"
     signature = {_relative(p, pipeline.root): outputs.fingerprint_file(store, p) for p in current_files}
-    if state.get("current") == signature:
+    reference_name = options["reference"]
+    if reference_name == "production":
+        try:
+            version = _production(store, model)
+        except NotFoundError:  # nothing in production yet: there is nothing to drift from
+            return None, state, f"waiting for a production model of {model!r} to compare with"
+        identity = version.ref
+    else:
+        identity = reference_name
+    if state.get("current") == signature and state.get("reference", reference_name) == identity:
         return None, state, "current data unchanged since the last drift check"
-    reference_path = pipeline.root / options["reference"]
-    if glob.has_magic(options["reference"]) or reference_path.exists():
-        reference, _ = _read_frames(pipeline.root, options["reference"])
-    elif "/" in options["reference"] or Path(options["reference"]).suffix in (".csv", ".parquet"):
-        raise NotFoundError(f"reference {options['reference']} does not exist (in {pipeline.root}); give a file, a "
-                            "glob, or the name of a dataset logged with reference=True")
+    reference_path = pipeline.root / reference_name
+    if reference_name == "production":
+        reference, identity = _production_reference(store, model)
+        identity = identity.split(":")[0]
+    elif glob.has_magic(reference_name) or reference_path.exists():
+        reference, _ = _read_frames(pipeline.root, reference_name)
+    elif "/" in reference_name or Path(reference_name).suffix in (".csv", ".parquet"):
+        raise NotFoundError(f"reference {reference_name} does not exist (in {pipeline.root}); give a file, a "
+                            "glob, production, or the name of a dataset logged with reference=True")
     else:
         from mlops_nb.registry.datasets import reference_profile
         from mlops_nb.validation.profile import ReferenceProfile
 
         # a dataset logged with reference=True
-        reference = ReferenceProfile.from_dict(reference_profile(store, options["reference"]))
-    current, _ = _read_frames(pipeline.root, options["current"])
+        reference = ReferenceProfile.from_dict(reference_profile(store, reference_name))
+    current = _read_files(current_files)
     report = drift(reference, current, share=options.get("share", 0.5))
     column = options.get("column")
     if column is not None:
@@ -163,15 +236,18 @@ def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
     else:
         fired = report.drifted
         reason = f"dataset drift: {report.share:.0%} of columns drifted ({', '.join(report.drifted_columns[:5])})"
+    where = {"newest": "the newest batch", "all": "all batches", "since-production":
+             "the data since the production model"}.get(window, f"the newest {window} batches")
+    reason += f" in {where} against {identity}"
     columns = report.columns.sort_values("drifted", ascending=False).head(_LISTED)
     evidence = {"share": report.share, "drifted": report.drifted, "drifted_columns": report.drifted_columns,
                 "columns": [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
                             for r in columns[["column", "test", "statistic", "p_value", "threshold", "drifted"]]
                             .to_dict(orient="records")],
-                "current_files": list(signature)[:_LISTED], "reference": options["reference"],
+                "current_files": list(signature)[:_LISTED], "window": window, "reference": identity,
                 "n_reference": report.n_reference, "n_current": report.n_current}
-    new_state = {"current": signature, "last_share": report.share}
-    note = f"last share drifted {report.share:.0%}"
+    new_state = {"current": signature, "reference": identity, "last_share": report.share}
+    note = f"last share drifted {report.share:.0%} ({where} against {identity})"
     return (Firing(trigger, reason, evidence) if fired else None), new_state, note
 
 

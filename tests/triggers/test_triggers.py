@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from mlops_nb.registry.store import open_store
 from mlops_nb.show.views import CheckView
 from mlops_nb.triggers.check import check_pipeline
 from tests.notebooks_util import notebook_html, write_notebook
-from tests.waiting import wait_for
+from tests.waiting import age, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -352,3 +353,23 @@ def test_watch_with_no_argument_watches_every_pipeline_monitor_first(tmp_path, h
     lines = "".join(first) + out
     assert lines.index("churn-monitor: new_data#1") < lines.index("churn: new_data#1"), (lines, err)
     assert "watching " in lines and "monitor.yaml" in lines and "pipeline.yaml" in lines
+
+
+def test_drift_reads_the_window_and_only_changed_files_again(project, home, monkeypatch):
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(0, 1, 2000)}).to_csv(project / "data" / "ref.csv", index=False)
+    write_pipeline(project, '- drift: {reference: data/ref.csv, current: "data/incoming/*.csv", settle: 0, '
+                            'window: all}\n- drift: {reference: data/ref.csv, current: "data/incoming/*.csv", '
+                            'settle: 0}\n')
+    for i in range(5):
+        pd.DataFrame({"a": rng.normal(0, 1, 500)}).to_csv(project / "data" / "incoming" / f"b{i}.csv", index=False)
+        age(project / "data" / "incoming" / f"b{i}.csv", seconds=100 - i)
+    check_pipeline(run=False)
+    read = []
+    original = pd.read_csv
+    monkeypatch.setattr(pd, "read_csv", lambda path, *a, **k: read.append(Path(path).name) or original(path, *a, **k))
+    pd.DataFrame({"a": rng.normal(0.3, 1, 500)}).to_csv(project / "data" / "incoming" / "b5.csv", index=False)
+    result = check_pipeline(run=False)
+    assert [f.trigger.key for f in result.fired] == ["drift#2"]  # the newest batch drifts; diluted in all six, not
+    assert result.fired[0].evidence["current_files"] == ["data/incoming/b5.csv"]
+    assert read == ["b5.csv"]  # the reference and the five older batches were not read again
