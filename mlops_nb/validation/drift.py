@@ -3,9 +3,12 @@
 Default tests (each column's test and threshold can be overridden, and the report
 says which were used, the sample sizes and the effect size):
 
-- reference of up to 1,000 rows: Kolmogorov-Smirnov for numeric columns with more
-  than 5 distinct values, chi-squared for the others (a two-proportion z-test for
-  two values); drift when p < 0.05;
+- columns are typed as Evidently 0.7 types them: floats are numeric, integers with at
+  most 10 distinct values are categories, text and booleans are categories; a numeric
+  column with at most 5 distinct values (over both sides) is compared as categories;
+- reference of up to 1,000 rows: Kolmogorov-Smirnov for numeric columns, chi-squared
+  goodness of fit for the others (a two-proportion z-test for two values); drift when
+  p < 0.05;
 - above 1,000 rows: Wasserstein distance divided by the reference's standard
   deviation for numeric columns, Jensen-Shannon distance for the others; drift
   when >= 0.1;
@@ -30,7 +33,7 @@ import numpy as np
 
 from mlops_nb.errors import InvalidInputError
 from mlops_nb.validation import stats
-from mlops_nb.validation.profile import ColumnProfile, ReferenceProfile, profile_frame
+from mlops_nb.validation.profile import INTEGER_CATEGORIES, ColumnProfile, ReferenceProfile, labels, profile_frame
 
 SMALL = 1000
 TESTS = ("ks", "chi2", "z", "wasserstein", "jensenshannon", "psi")
@@ -133,7 +136,10 @@ def drift(reference, current, schema=None, *, tests: dict[str, str] | None = Non
     if bad:
         raise InvalidInputError(f"unknown test(s) {', '.join(sorted(bad))}; choose from {', '.join(TESTS)}")
     if profile is None:
-        profile = profile_frame(reference[common], schema=schema, keep_values=True)
+        # Integer columns are typed on the current data, as Evidently types them.
+        integer_kinds = {c: ("categorical" if current[c].nunique() <= INTEGER_CATEGORIES else "numeric")
+                         for c in common if pd.api.types.is_integer_dtype(current[c])}
+        profile = profile_frame(reference[common], schema=schema, keep_values=True, integer_kinds=integer_kinds)
     kinds = {c.name: c.kind for c in schema.columns.values()} if schema is not None else {}
 
     def one(column: str):
@@ -175,8 +181,11 @@ def _column(ref: ColumnProfile, series, kind_override: str | None, test: str | N
             signals.append({"column": ref.name, "signal": "infinite_values", "reference": ref.infinite,
                             "current": infinite, "detail": f"{infinite} infinite values now, {ref.infinite} in the reference"})
         current = values[np.isfinite(values)]
-        test = test or ("psi" if use_psi else ("ks" if ref.n <= SMALL and (ref.n_unique or 0) > 5 else
-                                                "wasserstein" if ref.n > SMALL and (ref.n_unique or 0) > 5 else None))
+        # As Evidently: a numeric column with more than 5 distinct values, counted over both sides, gets a
+        # distribution test; with fewer, its values are compared as categories.
+        many = (ref.n_unique or 0) > 5 or len(set(ref.counts or ()) | set(np.unique(current).astype(str))) > 5
+        test = test or ("psi" if use_psi else ("ks" if ref.n <= SMALL and many else
+                                                "wasserstein" if ref.n > SMALL and many else None))
         if test in ("ks", "wasserstein", "psi") and current.size and ref.count:
             return _numeric(ref, current, test, threshold), signals
         if test in ("ks", "wasserstein", "psi"):
@@ -184,7 +193,7 @@ def _column(ref: ColumnProfile, series, kind_override: str | None, test: str | N
         current_values = pd.Series(current)  # few distinct values: compare as categories
     else:
         current_values = series.dropna()
-    counts_now = current_values.astype(str).value_counts() if len(current_values) else pd.Series(dtype=int)
+    counts_now = labels(current_values).value_counts() if len(current_values) else pd.Series(dtype=int)
     categories = sorted(set(ref.counts) | set(counts_now.index))
     ref_counts = np.array([ref.counts.get(c, 0) for c in categories], dtype=float)
     cur_counts = np.array([counts_now.get(c, 0) for c in categories], dtype=float)

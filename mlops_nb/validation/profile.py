@@ -27,6 +27,7 @@ QUANTILES = 1000
 BINS = 10
 SMALL = 1000
 MAX_COUNTED = 10_000
+INTEGER_CATEGORIES = 10  # Evidently's INTEGER_CARDINALITY_LIMIT: integers with at most 10 values are categories
 
 
 @dataclass
@@ -89,7 +90,7 @@ class ReferenceProfile:
         return f"ReferenceProfile({self.n_rows} rows, {len(self.columns)} columns)"
 
 
-def profile_frame(df, *, schema=None, keep_values: bool = False) -> ReferenceProfile:
+def profile_frame(df, *, schema=None, keep_values: bool = False, integer_kinds: dict | None = None) -> ReferenceProfile:
     """The profile of a reference frame; ``keep_values`` keeps every finite value in memory
     (exact tests when the reference frame itself is at hand)."""
     import pandas as pd
@@ -105,6 +106,11 @@ def profile_frame(df, *, schema=None, keep_values: bool = False) -> ReferencePro
         wanted = kinds.get(str(name))
         numeric = (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
                    and wanted not in ("categorical", "text", "boolean"))
+        if numeric and wanted != "numeric" and pd.api.types.is_integer_dtype(series):
+            # A small integer code (a rating, a count of 1-10) is compared as categories; the caller may
+            # have judged that on the current data, as Evidently does.
+            kind = (integer_kinds or {}).get(str(name))
+            numeric = kind == "numeric" if kind else series.nunique() > INTEGER_CATEGORIES
         columns[str(name)] = (_numeric_profile(str(name), series, keep_values) if numeric
                               else _categorical_profile(str(name), series))
     return ReferenceProfile(columns=columns, n_rows=len(df))
@@ -139,9 +145,18 @@ def _numeric_profile(name: str, series, keep_values: bool) -> ColumnProfile:
     return column
 
 
+def labels(values):
+    """Category labels of a series: integral numbers read as integers (3.0 and 3 are one label)."""
+    import pandas as pd
+
+    if pd.api.types.is_float_dtype(values) and len(values) and bool(np.all(np.mod(values.to_numpy(), 1) == 0)):
+        return values.astype("int64").astype(str)
+    return values.astype(str)
+
+
 def _categorical_profile(name: str, series) -> ColumnProfile:
     present = series.dropna()
-    counts = present.astype(str).value_counts()
+    counts = labels(present).value_counts()
     column = ColumnProfile(name, "categorical", n=len(series), count=int(len(present)),
                            missing=int(len(series) - len(present)), n_unique=int(counts.size))
     column.counts = {str(k): int(v) for k, v in counts.head(MAX_COUNTED).items()}

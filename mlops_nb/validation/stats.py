@@ -21,15 +21,19 @@ def ks(reference: np.ndarray, current: np.ndarray) -> tuple[float, float, float]
 
 
 def chi2(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[float, float, float]:
-    """Chi-squared test of homogeneity on a 2 x k table; effect size is Cramer's V."""
+    """Chi-squared goodness of fit of the current counts to the reference's shares (Evidently's form);
+    a value the reference never had makes the fit infinitely bad. Effect size: sqrt(chi2 / n)."""
     from scipy import stats
 
-    table = np.vstack([reference_counts, current_counts]).astype(float)
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2:
+    keep = (reference_counts + current_counts) > 0
+    ref, cur = reference_counts[keep].astype(float), current_counts[keep].astype(float)
+    if ref.size < 2:
         return 0.0, 1.0, 0.0
-    statistic, p_value, _, _ = stats.chi2_contingency(table, correction=False)
-    return float(statistic), float(p_value), math.sqrt(statistic / table.sum())
+    if np.any((ref == 0) & (cur > 0)):
+        return math.inf, 0.0, math.inf
+    expected = ref * (cur.sum() / ref.sum())
+    statistic, p_value = stats.chisquare(cur, expected)
+    return float(statistic), float(p_value), math.sqrt(float(statistic) / cur.sum())
 
 
 def two_proportion_z(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[float, float, float]:
