@@ -50,9 +50,10 @@ def two_proportion_z(reference_counts: np.ndarray, current_counts: np.ndarray) -
     return float(z), float(2 * stats.norm.sf(abs(z))), float(p2 - p1)
 
 
-def wasserstein(reference: np.ndarray, current: np.ndarray) -> float:
-    """The first Wasserstein distance between two samples (as scipy.stats.wasserstein_distance)."""
-    u, v = np.sort(reference), np.sort(current)
+def wasserstein(reference: np.ndarray, current: np.ndarray, *, presorted: bool = False) -> float:
+    """The first Wasserstein distance between two samples (as scipy.stats.wasserstein_distance);
+    ``presorted``: both are sorted already (a profile keeps its values sorted)."""
+    u, v = (reference, current) if presorted else (np.sort(reference), np.sort(current))
     if u.size == v.size:
         return float(np.mean(np.abs(u - v)))
     values = np.concatenate([u, v])
@@ -88,3 +89,18 @@ def psi(reference_counts: np.ndarray, current_counts: np.ndarray, floor: float =
     p = np.maximum(reference_counts / reference_counts.sum(), floor)
     q = np.maximum(current_counts / current_counts.sum(), floor)
     return float(np.sum((q - p) * np.log(q / p)))
+
+
+def sorted_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """``np.quantile(values, levels)`` (its linear method) for values already sorted: no partition."""
+    position = np.asarray(levels, dtype=float) * (values.size - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, values.size - 1)
+    return values[low] + (position - low) * (values[high] - values[low])
+
+
+def sorted_bin_counts(values: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:
+    """How many sorted values fall in each bin (a value equal to an edge goes right), as
+    ``np.bincount(np.searchsorted(inner_edges, values, side="right"))`` computes it, in O(bins log n)."""
+    cuts = np.searchsorted(values, inner_edges, side="left")
+    return np.diff(np.concatenate([[0], cuts, [values.size]]))
