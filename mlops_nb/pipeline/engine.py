@@ -8,6 +8,7 @@ kernel from the project's kernel daemon when one runs.
 
 from __future__ import annotations
 
+import logging
 import math
 
 from papermill.clientwrap import PapermillNotebookClient
@@ -17,6 +18,18 @@ from papermill.utils import remove_args
 from mlops_nb.pipeline.watch import Watch
 
 ENGINE_NAME = "mlops-nb"
+
+
+class _AbandonedOutputPoll(logging.Filter):
+    """nbclient leaves a cell's output poll pending when the cell times out; asyncio then reports the task
+    as destroyed when it is collected. The step's failure already says what happened, so that is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("Task was destroyed but it is pending" in message and "_async_poll_output_msg" in message)
+
+
+logging.getLogger("asyncio").addFilter(_AbandonedOutputPoll())
 
 
 class MlopsEngine(NBClientEngine):

@@ -288,3 +288,13 @@ def test_a_step_run_records_the_defaults_it_ran_with(project, home):
     assert train.params == {"C": 1.0, "max_iter": 100}
     assert mlops.get_run(result.steps["report"].run_id).params == {"title": "weekly"}
     assert train.tags["reason"] == "first run of this step"
+
+
+def test_a_cell_timeout_from_the_terminal_prints_only_the_failure(project, home):
+    write_notebook(project / "notebooks" / "hang.ipynb", ["import time\ntime.sleep(60)"], parameters="n = 1")
+    (project / "pipeline.yaml").write_text("name: hang\nsteps:\n  - name: h\n    notebook: notebooks/hang.ipynb\n"
+                                           "    timeout: {cell: 2}\n")
+    done = subprocess.run([sys.executable, "-m", "mlops_nb.cli", "run", "--quiet"], cwd=project,
+                          env=dict(os.environ, MLOPS_NB_HOME=str(home)), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "step 'h' timed out (2 s per cell)" in done.stderr
+    assert "Task was destroyed" not in done.stderr and "Traceback" not in done.stderr, done.stderr
