@@ -20,11 +20,14 @@ def test_demo_tells_the_level_one_story(tmp_path, monkeypatch):
     monkeypatch.delenv("MLOPS_NB_HOME", raising=False)
     try:
         result = run_demo(tmp_path / "demo")
-        assert len(result["runs"]) == 2
+        assert len(result["runs"]) == 3
         kinds = {e["kind"] for e in result["events"]}
-        assert {"new_data", "drift", "manual"} <= kinds
+        assert {"new_data", "drift", "performance", "manual"} <= kinds
         drift = next(e for e in result["events"] if e["kind"] == "drift")
         assert drift["evidence"]["drifted"] and drift["run_id"] == result["runs"][1]
+        performance = next(e for e in result["events"] if e["kind"] == "performance")
+        assert performance["run_id"] == result["runs"][2]  # each trigger fired for its own batch
+        assert not any(e["kind"] == "drift" and e["run_id"] == result["runs"][2] for e in result["events"])
         decision = result["decision"]
         assert decision["baseline_version"] == 1
         assert result["production"] == (2 if decision["passed"] else 1)

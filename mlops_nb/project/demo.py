@@ -2,8 +2,8 @@
 
 1. scaffold a project from the tabular-classification template (synthetic data);
 2. run its pipeline: validate the data, train, gate, promote version 1;
-3. a new batch arrives whose distribution has shifted;
-4. the triggers fire (new data, drift), the pipeline retrains, the gate decides;
+3. a batch arrives whose distribution has shifted: the drift trigger retrains, the gate decides;
+4. customers change why they leave: the monitor's score falls, the performance trigger retrains;
 5. the registry explains why; a rollback is one command.
 """
 
@@ -21,10 +21,9 @@ def run_demo(directory: str | Path = "demo") -> dict:
     import mlops_nb as mlops
     from mlops_nb.show import terminal
     from mlops_nb.show.progress import LineProgress
-    from mlops_nb.registry import gates, models
+    from mlops_nb.registry import gates, models, runs
     from mlops_nb.registry import triggers as trigger_store
     from mlops_nb.project.scaffold import init_project, write_batch
-    from mlops_nb.pipeline.runner import RunOptions
     from mlops_nb.triggers.check import check_pipeline
 
     out = terminal.console()
@@ -51,30 +50,41 @@ def run_demo(directory: str | Path = "demo") -> dict:
     check_pipeline(root / "pipeline.yaml", home=home)  # the triggers take their baselines
     out.print(f"   churn@production -> version {models.alias_version(store, 'churn', 'production')}\n")
 
-    out.print("[bold]3. A new batch arrives[/]: older customers on pricier plans, calling support more (a shift)")
+    out.print("[bold]3. A shifted batch arrives[/]: older customers on pricier plans, calling support more")
     write_batch(root / "data" / "incoming" / "batch-002.csv", n_rows=3000, seed=2, shift=1.0)
     time.sleep(2.0)  # the triggers wait for files to settle (1 s)
-    out.print("[bold]4. mlops-nb triggers check[/] (what cron or `mlops-nb watch` runs):")
-    seen = check_pipeline(root / "pipeline.yaml", run=False, home=home)  # what fired, before the run it starts
-    for firing in seen.fired:
-        out.print(f"   [bold]{firing.trigger.key}[/] fired: {firing.reason}", markup=True, highlight=False)
-    result = check_pipeline(root / "pipeline.yaml", options=RunOptions(progress=progress), home=home)  # one run for the pending events
-    second = result.runs[0] if result.runs else None
-    _require(second)
+    out.print("   mlops-nb triggers check (what cron or `mlops-nb watch` runs):")
+    second = _check_and_run(root, home, progress, out)
     decision = gates.latest_decision(store, "churn", 2)
     verdict = "passed: promoted" if decision["passed"] else "failed: production keeps version 1"
     out.print(f"   the gate compared churn/2 with churn/1 on the new test data ({verdict})")
     for rule in decision["results"]:
         out.print(f"     {'ok  ' if rule['passed'] else 'FAIL'} {rule['detail']}", markup=False)
+    out.print("   why each step ran or was reused:")
+    for step in second.steps.values():
+        out.print(f"     {step.name:<9} {step.status:<7} {step.reason}", markup=False, highlight=False)
+
+    out.print("\n[bold]4. The customers change why they leave[/]: they look like the data production was trained "
+              "on (no drift), but the model is wrong more often")
+    write_batch(root / "data" / "incoming" / "batch-003.csv", n_rows=3000, seed=3, shift=0.5, concept=1.0)
+    monitor = mlops.run_pipeline(root / "monitor.yaml")  # what `mlops-nb watch` checks first: the monitor
+    _require(monitor)
+    accuracy = runs.get_run(store, monitor.steps["monitor"].run_id).metrics.get("accuracy")
+    out.print(f"   monitor.yaml scored churn@production on the newest batch: accuracy {accuracy:.3f}")
+    time.sleep(2.0)
+    third = _check_and_run(root, home, progress, out)
+    retrained = gates.latest_decision(store, "churn", models.list_versions(store, "churn")[-1].version)
     production = models.alias_version(store, "churn", "production")
+    out.print(f"   the retrained model's gate {'passed' if retrained['passed'] else 'failed'}: churn@production -> "
+              f"version {production}")
 
     out.print("\n[bold]5. Why did the model change?[/] (mlops-nb triggers history)")
-    events = trigger_store.history(store, "churn", 5)
+    events = trigger_store.history(store, "churn", 6)
     terminal.events_table(events, out)
-    if decision["passed"]:
+    if len(models.alias_history(store, "churn", "production")) > 1:
         back = mlops.rollback("churn", reason="demo: one-command rollback")
         out.print(f"A bad model is rolled back in one command: mlops.rollback('churn') -> version {back.version}; "
-                  "the demo puts version 2 back")
+                  f"the demo puts version {production} back")
         mlops.set_alias("churn", production, "production", reason="demo: restore")
 
     elapsed = time.perf_counter() - started
@@ -83,8 +93,22 @@ def run_demo(directory: str | Path = "demo") -> dict:
               f"{root / 'reports' / 'gate.html'}\nExecuted notebooks: {home / 'runs'}/<run>/<step>.ipynb\n"
               f"Look around:  cd {root} && {tools}/mlops-nb runs ls\n"
               f"In JupyterLab: cd {root} && {tools}/jupyter lab   (the mlops tab of the left sidebar)")
-    return {"root": root, "home": home, "runs": [first.run_id, second.run_id], "production": production,
+    return {"root": root, "home": home, "runs": [first.run_id, second.run_id, third.run_id], "production": production,
             "decision": decision, "events": events, "seconds": elapsed}
+
+
+def _check_and_run(root: Path, home: Path, progress, out):
+    """What fired (said before the run it starts), then the one run for every pending firing."""
+    from mlops_nb.pipeline.runner import RunOptions
+    from mlops_nb.triggers.check import check_pipeline
+
+    seen = check_pipeline(root / "pipeline.yaml", run=False, home=home)
+    for firing in seen.fired:
+        out.print(f"   [bold]{firing.trigger.key}[/] fired: {firing.reason}", markup=True, highlight=False)
+    result = check_pipeline(root / "pipeline.yaml", options=RunOptions(progress=progress), home=home)
+    run = result.runs[0] if result.runs else None
+    _require(run)
+    return run
 
 
 def _require(result) -> None:

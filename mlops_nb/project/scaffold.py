@@ -50,9 +50,15 @@ def init_project(directory: str | Path, template: str = "tabular-classification"
     return written
 
 
-def write_batch(path: str | Path, *, n_rows: int = 1000, seed: int = 0, shift: float = 0.0) -> Path:
+def write_batch(path: str | Path, *, n_rows: int = 1000, seed: int = 0, shift: float = 0.0,
+                concept: float = 0.0) -> Path:
     """A batch of synthetic customers with a churn label; ``shift`` moves the distribution
-    (older, heavier users on pricier plans) the way new data drifts."""
+    (older, heavier users on pricier plans) the way new data drifts; ``concept`` (0 to 1) changes
+    why customers churn while they look the same (long-standing customers leave, support keeps
+    people): no drift in the data, but the production model's accuracy falls.
+
+    Batches for each trigger of the template: a plain one (``new_data``), ``shift=1`` (``drift``),
+    ``concept=1`` (the monitor's score, so ``performance``); ``schedule`` needs only time."""
     import numpy as np
     import pandas as pd
 
@@ -67,7 +73,9 @@ def write_batch(path: str | Path, *, n_rows: int = 1000, seed: int = 0, shift: f
     base = np.select([plan == "basic", plan == "plus"], [20.0, 45.0], 80.0)
     monthly = (base + 2.5 * support + rng.gamma(2 + shift, 6, n_rows)).round(2)
     region = rng.choice(["north", "south", "east", "west"], n_rows)
-    logit = -1.2 + 0.04 * support * 6 - 0.05 * tenure + 0.012 * monthly + (plan == "basic") * 0.6
+    sign = 1 - 2 * concept  # the relationship between the features and churning turns around
+    logit = -1.2 + sign * (0.04 * support * 6 - 0.05 * tenure + 0.012 * monthly + (plan == "basic") * 0.6 - 0.6)
+    logit += 0.6
     churned = (rng.random(n_rows) < 1 / (1 + np.exp(-logit))).astype(int)
     frame = pd.DataFrame({"age": age, "tenure_months": tenure, "monthly_charges": monthly, "support_calls": support,
                           "plan": plan, "region": region, "churned": churned})
