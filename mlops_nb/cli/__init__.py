@@ -1,4 +1,4 @@
-"""The terminal face: ``mlops-nb runs|models|datasets|run|sweep|triggers|watch|kernels|init|demo|help``.
+"""The terminal face: ``mlops-nb runs|models|datasets|run|sweep|triggers|watch|kernels|serve|init|demo|help``.
 
 The root group and what commands share are in :mod:`mlops_nb.cli.base`; each
 command group has its module, imported here to add its commands to ``cli``.
@@ -6,7 +6,7 @@ command group has its module, imported here to add its commands to ``cli``.
 
 from __future__ import annotations
 
-from mlops_nb.cli import datasets, kernels, models, pipelines, project, runs, triggers  # noqa: F401 - registers
+from mlops_nb.cli import datasets, kernels, models, pipelines, project, runs, serve, triggers  # noqa: F401 - registers
 from mlops_nb.cli.base import cli
 
 __all__ = ["cli", "main"]

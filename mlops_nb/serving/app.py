@@ -1,0 +1,97 @@
+"""The prediction service: a Starlette app on uvicorn (``mlops-nb serve churn``).
+
+Starlette rather than FastAPI: the requests are checked against the model's own signature,
+known only when the model loads, so FastAPI's declared request models would add a layer
+(and pydantic) without checking anything more; Starlette keeps the service small and fast.
+
+    POST /invocations   MLflow's scoring protocol (see mlops_nb.serving.protocol)
+    POST /predict       a JSON list of records
+    GET  /ping          200 while the service can answer
+    GET  /health        the model, its version and since when it serves
+
+Each answer is ``{"predictions": [...], "ids": [...], "model": {"name", "version"}}``: MLflow's
+``predictions`` with one prediction id per row and the version that answered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mlops_nb.serving.model import ServedModel
+from mlops_nb.serving.protocol import RequestError, check, read_mlflow, read_records
+
+MAX_BODY = 16 * 1024 * 1024  # bytes; a bigger batch is split by the client
+
+
+def create_app(home: str | Path | None = None, ref: str | None = None) -> Starlette:
+    """The service for ``ref`` ("churn" or "churn@staging") in the registry ``home``; without arguments
+    (uvicorn's factory, one per worker) they come from $MLOPS_NB_HOME and $MLOPS_NB_SERVE."""
+    served = ServedModel(home or os.environ["MLOPS_NB_HOME"], ref or os.environ["MLOPS_NB_SERVE"])
+
+    async def invocations(request: Request) -> Response:
+        return await _answer(request, served, lambda body, signature: read_mlflow(body, signature))
+
+    async def predict(request: Request) -> Response:
+        return await _answer(request, served, lambda body, signature: read_records(body))
+
+    async def ping(request: Request) -> Response:
+        return Response("", status_code=200)
+
+    async def health(request: Request) -> Response:
+        current = served.current
+        return JSONResponse({"model": current.name, "alias": served.alias, "version": current.version,
+                             "since": current.since})
+
+    app = Starlette(routes=[Route("/invocations", invocations, methods=["POST"]),
+                            Route("/predict", predict, methods=["POST"]),
+                            Route("/ping", ping, methods=["GET"]), Route("/health", health, methods=["GET"])],
+                    on_startup=[served.follow], on_shutdown=[served.stop])
+    app.state.served = served
+    return app
+
+
+async def _answer(request: Request, served: ServedModel, read) -> Response:
+    current = served.current  # one version for the whole request, whatever the alias does meanwhile
+    try:
+        body = await _body(request)
+        frame = check(read(body, current.signature), current.signature)
+        predictions = current.model.predict(frame)
+    except RequestError as exc:
+        return _error(exc.status, str(exc), exc.fields)
+    except (ValueError, TypeError) as exc:  # what the model itself refuses (e.g. an unseen category)
+        return _error(422, f"the model cannot score these rows: {str(exc).splitlines()[0][:300]}")
+    values = predictions.tolist() if hasattr(predictions, "tolist") else list(predictions)
+    return JSONResponse({"predictions": values, "ids": [uuid.uuid4().hex for _ in values],
+                         "model": {"name": current.name, "version": current.version}})
+
+
+async def _body(request: Request):
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise RequestError(413, f"the body is over {MAX_BODY // 2**20} MiB: send the rows in smaller batches")
+    data = bytearray()
+    async for chunk in request.stream():
+        data.extend(chunk)
+        if len(data) > MAX_BODY:
+            raise RequestError(413, f"the body is over {MAX_BODY // 2**20} MiB: send the rows in smaller batches")
+    try:
+        return json.loads(data or b"null")
+    except RecursionError:
+        raise RequestError(400, "the body nests too deeply") from None
+    except ValueError:
+        raise RequestError(400, "the body is not JSON (send Content-Type: application/json)") from None
+
+
+def _error(status: int, message: str, fields: list | None = None) -> JSONResponse:
+    payload = {"error": message.splitlines()[0] if message else "bad request"}
+    if fields:
+        payload["fields"] = fields
+    return JSONResponse(payload, status_code=status)

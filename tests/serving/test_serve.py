@@ -1,0 +1,174 @@
+"""mlops-nb serve: a real uvicorn server on 127.0.0.1, real HTTP, the real registry."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import mlops_nb as mlops
+
+pytestmark = pytest.mark.slow
+
+
+def train(C: float, seed: int):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"age": rng.integers(18, 80, 300), "charges": rng.normal(50, 20, 300),
+                      "calls": rng.integers(0, 8, 300)})
+    y = ((X["charges"] / 20 + X["calls"] - X["age"] / 30 + rng.normal(0, 1, 300)) > 2).astype(int)
+    with mlops.start_run() as run:
+        mlops.log_model(LogisticRegression(C=C, max_iter=500).fit(X, y), "model", X=X)
+    return mlops.register_model(run, "churn"), X
+
+
+@pytest.fixture
+def registry(home):
+    first, X = train(1.0, 0)
+    second, _ = train(0.001, 1)
+    mlops.set_alias("churn", first.version, "production")
+    return {"X": X, "versions": (first.version, second.version)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(registry, home, tmp_path):
+    port = free_port()
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "--home", str(home), "serve", "churn",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/ping", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError((tmp_path / "serve.log").read_text())
+            time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+def post(base, path, body, raw: bytes | None = None):
+    request = urllib.request.Request(f"{base}{path}", method="POST", headers={"Content-Type": "application/json"},
+                                     data=raw if raw is not None else json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_each_mlflow_form_gets_the_models_own_predictions(server, registry):
+    X = registry["X"].head(5)
+    expected = mlops.load_model("churn@production").predict(X).tolist()
+    records = X.to_dict(orient="records")
+    forms = [{"dataframe_split": {"columns": list(X.columns), "data": X.values.tolist()}},
+             {"dataframe_records": records}, {"instances": records}, {"instances": X.values.tolist()},
+             {"inputs": {c: X[c].tolist() for c in X.columns}}, {"inputs": records}]
+    for body in forms:
+        status, answer = post(server, "/invocations", body)
+        assert status == 200, (body, answer)
+        assert answer["predictions"] == expected and len(set(answer["ids"])) == 5
+        assert answer["model"] == {"name": "churn", "version": registry["versions"][0]}
+    status, answer = post(server, "/predict", records)
+    assert status == 200 and answer["predictions"] == expected
+    with urllib.request.urlopen(f"{server}/health", timeout=10) as response:
+        health = json.loads(response.read())
+    assert (health["model"], health["alias"], health["version"]) == ("churn", "production", registry["versions"][0])
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"dataframe_records": [{"age": 30, "charges": 50.0}]}, 422, "calls (missing column)"),
+    ({"dataframe_records": [{"age": 30, "charges": 50.0, "calls": 1, "plan": "pro"}]}, 422, "plan (unknown column"),
+    ({"dataframe_records": [{"age": "thirty", "charges": 50.0, "calls": 1}]}, 422, "age (expected a number (int64), got 'thirty')"),
+    ({"dataframe_records": [{"age": True, "charges": 50.0, "calls": 1}]}, 422, "expected a number"),
+    ({"records": []}, 400, "names exactly one of"),
+    ({"dataframe_records": [], "instances": []}, 400, "names exactly one of"),
+    ({"dataframe_split": {"columns": ["age"], "data": [[1, 2]]}}, 400, "every row needs 1 values"),
+    ({"dataframe_records": []}, 400, "no rows to score"),
+])
+def test_a_bad_request_is_a_4xx_naming_what_is_wrong(server, registry, body, status, message):
+    code, answer = post(server, "/invocations", body)
+    assert code == status and message in answer["error"] and "\n" not in answer["error"], answer
+    if status == 422:
+        assert answer["fields"]
+    ok, _ = post(server, "/invocations", {"dataframe_records": registry["X"].head(1).to_dict(orient="records")})
+    assert ok == 200  # and it keeps serving
+
+
+def test_not_json_and_too_big_are_refused(server):
+    import http.client
+    from urllib.parse import urlparse
+
+    assert post(server, "/invocations", None, raw=b"{not json")[0] == 400
+    where = urlparse(server)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+    connection.putrequest("POST", "/invocations")  # a body announced at 20 MiB is refused before it is read
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(20 * 2**20))
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413 and "over 16 MiB" in json.loads(response.read())["error"]
+    connection.close()
+
+
+def test_promotion_during_traffic_switches_versions_at_one_point_and_fails_nothing(server, registry):
+    row = {"dataframe_records": registry["X"].head(1).to_dict(orient="records")}
+    first, second = registry["versions"]
+    seen, failures, stop = [], [], threading.Event()
+
+    def traffic():
+        while not stop.is_set():
+            status, answer = post(server, "/invocations", row)
+            (seen if status == 200 else failures).append(answer["model"]["version"] if status == 200 else answer)
+
+    threads = [threading.Thread(target=traffic) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1)
+    mlops.set_alias("churn", second, "production", reason="test: promotion under traffic")
+    deadline = time.time() + 20
+    while time.time() < deadline and (not seen or seen[-1] != second):
+        time.sleep(0.2)
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not failures and seen[0] == first and seen[-1] == second
+    switch = seen.index(second)
+    assert all(v == first for v in seen[:switch]) and all(v == second for v in seen[switch:])
+
+
+def test_a_version_that_does_not_load_is_not_swapped_in(server, registry, home, tmp_path):
+    from mlops_nb.registry.artifacts import blob_path
+
+    first, second = registry["versions"]
+    path = blob_path(home / "artifacts", mlops.get_model_version(f"churn/{second}").sha256)
+    path.write_bytes(b"tampered")  # its sha256 no longer matches
+    mlops.set_alias("churn", second, "production", reason="test: a broken version")
+    row = {"dataframe_records": registry["X"].head(1).to_dict(orient="records")}
+    deadline = time.time() + 3
+    while time.time() < deadline:  # the follower looks every second: it must keep the old version
+        status, answer = post(server, "/invocations", row)
+        assert status == 200 and answer["model"]["version"] == first
+        time.sleep(0.2)
+    logged = (tmp_path / "serve.log").read_text()
+    assert f"churn/{second} not swapped in, churn/{first} keeps serving: artifact" in logged
