@@ -1,7 +1,6 @@
 """mlops-nb serve: a real uvicorn server on 127.0.0.1, real HTTP, the real registry."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
