@@ -17,7 +17,7 @@ from mlops_nb.tracking import (active_run, end_run, get_store, log_artifact, log
                                log_metrics, log_model, log_param, log_params, set_experiment, set_home, set_tag,
                                set_tags, start_run)
 from mlops_nb.tracking.client import (get_model_version, get_run, list_experiments, load_model, metric_history,
-                                      register_model, rollback, search_runs, set_alias, trigger_history)
+                                      predictions, register_model, rollback, search_runs, set_alias, trigger_history)
 
 __version__ = "0.1.0"
 
@@ -165,7 +165,7 @@ __all__ = [
     "active_run", "attach_step", "chdir_project", "check_triggers", "drift", "end_run", "gate",
     "get_model_version", "get_run", "infer_schema", "input", "list_experiments", "load_model", "log_artifact",
     "log_dataset", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "metric_history",
-    "MlopsError", "model_card", "output", "profile_reference", "promote", "register_model", "rollback",
+    "MlopsError", "model_card", "output", "predictions", "profile_reference", "promote", "register_model", "rollback",
     "run_pipeline", "search_runs", "set_alias", "set_experiment", "set_home", "set_tag", "set_tags",
     "start_run", "sweep", "trigger_history", "validate",
 ]

@@ -10,13 +10,18 @@ known only when the model loads, so FastAPI's declared request models would add 
     GET  /health        the model, its version and since when it serves
 
 Each answer is ``{"predictions": [...], "ids": [...], "model": {"name", "version"}}``: MLflow's
-``predictions`` with one prediction id per row and the version that answered.
+``predictions`` with one prediction id per row and the version that answered. Every prediction
+goes to the prediction log (:mod:`mlops_nb.registry.predictions`; ``MLOPS_NB_PREDICTION_LOG=off``
+turns it off).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -25,16 +30,39 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mlops_nb.registry.predictions import FLUSH_SECONDS, PredictionLog
 from mlops_nb.serving.model import ServedModel
 from mlops_nb.serving.protocol import RequestError, check, read_mlflow, read_records
 
 MAX_BODY = 16 * 1024 * 1024  # bytes; a bigger batch is split by the client
+log = logging.getLogger("mlops_nb.serving")
 
 
 def create_app(home: str | Path | None = None, ref: str | None = None) -> Starlette:
     """The service for ``ref`` ("churn" or "churn@staging") in the registry ``home``; without arguments
     (uvicorn's factory, one per worker) they come from $MLOPS_NB_HOME and $MLOPS_NB_SERVE."""
-    served = ServedModel(home or os.environ["MLOPS_NB_HOME"], ref or os.environ["MLOPS_NB_SERVE"])
+    home = home or os.environ["MLOPS_NB_HOME"]
+    served = ServedModel(home, ref or os.environ["MLOPS_NB_SERVE"])
+    served.log = None if os.environ.get("MLOPS_NB_PREDICTION_LOG") == "off" else PredictionLog(home, served.name)
+    flushing = threading.Event()
+
+    def flush_now_and_then() -> None:
+        while not flushing.wait(FLUSH_SECONDS / 2):
+            try:
+                served.log.flush_if_due()
+            except Exception as exc:  # a full disk: say so, keep answering, try again
+                log.warning("mlops-nb serve: cannot write the prediction log: %s", exc)
+
+    def start() -> None:
+        served.follow()
+        if served.log is not None:
+            threading.Thread(target=flush_now_and_then, name="mlops-nb-prediction-log", daemon=True).start()
+
+    def stop() -> None:
+        served.stop()
+        flushing.set()
+        if served.log is not None:
+            served.log.flush()
 
     async def invocations(request: Request) -> Response:
         return await _answer(request, served, lambda body, signature: read_mlflow(body, signature))
@@ -53,24 +81,31 @@ def create_app(home: str | Path | None = None, ref: str | None = None) -> Starle
     app = Starlette(routes=[Route("/invocations", invocations, methods=["POST"]),
                             Route("/predict", predict, methods=["POST"]),
                             Route("/ping", ping, methods=["GET"]), Route("/health", health, methods=["GET"])],
-                    on_startup=[served.follow], on_shutdown=[served.stop])
+                    on_startup=[start], on_shutdown=[stop])
     app.state.served = served
     return app
 
 
 async def _answer(request: Request, served: ServedModel, read) -> Response:
+    started = time.perf_counter()
     current = served.current  # one version for the whole request, whatever the alias does meanwhile
     try:
         body = await _body(request)
         frame = check(read(body, current.signature), current.signature)
         predictions = current.model.predict(frame)
+        probabilities = current.model.predict_proba(frame).tolist() if hasattr(current.model, "predict_proba") \
+            and served.log is not None else None
     except RequestError as exc:
         return _error(exc.status, str(exc), exc.fields)
     except (ValueError, TypeError) as exc:  # what the model itself refuses (e.g. an unseen category)
         return _error(422, f"the model cannot score these rows: {str(exc).splitlines()[0][:300]}")
     values = predictions.tolist() if hasattr(predictions, "tolist") else list(predictions)
-    return JSONResponse({"predictions": values, "ids": [uuid.uuid4().hex for _ in values],
-                         "model": {"name": current.name, "version": current.version}})
+    ids = [uuid.uuid4().hex for _ in values]
+    if served.log is not None:  # written in batches by the flusher: the answer does not wait for the disk
+        served.log.add(ids=ids, version=current.version, features=frame, predictions=values,
+                       probabilities=probabilities, latency_ms=(time.perf_counter() - started) * 1000)
+    return JSONResponse({"predictions": values, "ids": ids, "model": {"name": current.name,
+                                                                     "version": current.version}})
 
 
 async def _body(request: Request):

@@ -49,6 +49,7 @@ class ServedModel:
         self._failed: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.log = None  # the prediction log the app writes to
 
     def _load(self, version: int) -> Loaded:
         found = models.get_version(self.store, self.name, version)

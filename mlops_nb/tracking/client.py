@@ -153,3 +153,11 @@ def model_card(ref: str):
 
 def _load(store, version: ModelVersion) -> Any:
     return modelio.deserialize_model(artifacts.read_verified(store.artifacts_dir, version.sha256))
+
+
+def predictions(model: str, *, since: float | None = None, version: int | None = None):
+    """The predictions a service of ``model`` made (``mlops-nb serve``), oldest first, as a DataFrame: ``id,
+    time, model, version, latency_ms, prediction, proba`` and the input features as ``feature.<name>``."""
+    from mlops_nb.registry.predictions import read_predictions
+
+    return read_predictions(get_store().home, model, since=since, version=version)

@@ -43,26 +43,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(registry, home, tmp_path):
+def start_server(home, tmp_path):
+    """`mlops-nb serve churn` on a free port: (its URL, its process), once it answers /ping."""
     port = free_port()
     log = open(tmp_path / "serve.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "--home", str(home), "serve", "churn",
                              "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    log.close()
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
             urllib.request.urlopen(f"{base}/ping", timeout=2)
-            break
+            return base, proc
         except OSError:
             if proc.poll() is not None:
                 raise AssertionError((tmp_path / "serve.log").read_text())
             time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("the server did not answer /ping within 60 s")
+
+
+@pytest.fixture
+def server(registry, home, tmp_path):
+    base, proc = start_server(home, tmp_path)
     yield base
     proc.terminate()
     proc.wait(timeout=30)
-    log.close()
 
 
 def post(base, path, body, raw: bytes | None = None):
@@ -171,3 +178,51 @@ def test_a_version_that_does_not_load_is_not_swapped_in(server, registry, home, 
         time.sleep(0.2)
     logged = (tmp_path / "serve.log").read_text()
     assert f"churn/{second} not swapped in, churn/{first} keeps serving: artifact" in logged
+
+
+def test_every_prediction_is_logged_with_its_features_and_version(server, registry):
+    X = registry["X"].head(4)
+    status, answer = post(server, "/invocations", {"dataframe_records": X.to_dict(orient="records")})
+    assert status == 200
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            logged = mlops.predictions("churn")
+            break
+        except mlops.MlopsError:
+            time.sleep(0.3)
+    assert list(logged["id"]) == answer["ids"] and list(logged["prediction"]) == answer["predictions"]
+    assert list(logged["feature.age"]) == X["age"].tolist() and set(logged["version"]) == {registry["versions"][0]}
+    assert (logged["latency_ms"] > 0).all() and len(logged["proba"].iloc[0]) == 2
+
+
+def test_a_killed_server_keeps_every_flushed_prediction_readable(registry, home, tmp_path):
+    import signal
+
+    base, proc = start_server(home, tmp_path)
+    row = {"dataframe_records": registry["X"].head(2).to_dict(orient="records")}
+    acknowledged, stop = [], threading.Event()
+
+    def traffic():
+        while not stop.is_set():
+            try:
+                status, answer = post(base, "/invocations", row)
+            except OSError:
+                return  # the server is gone
+            if status == 200:
+                acknowledged.append((time.time(), answer["ids"]))
+
+    threads = [threading.Thread(target=traffic) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    cutoff = time.time()
+    time.sleep(2)  # more than a flush interval: what was answered before the cutoff is on disk
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    logged = set(mlops.predictions("churn")["id"])  # reads every partition; none is half-written
+    before = [i for at, ids in acknowledged if at < cutoff for i in ids]
+    assert before and set(before) <= logged
