@@ -100,3 +100,12 @@ def read_predictions(home: str | Path, model: str, *, since: float | None = None
     frame = frame.sort_values("time", kind="stable").reset_index(drop=True)
     frame["prediction"] = frame["prediction"].map(json.loads)
     return frame
+
+
+def logged_ids(home: str | Path, model: str) -> set[str]:
+    """The ids of every prediction logged for ``model`` (reading only that column)."""
+    import pandas as pd
+
+    folder = log_folder(home, model)
+    files = sorted(folder.glob("date=*/part-*.parquet")) if folder.is_dir() else []
+    return {i for path in files for i in pd.read_parquet(path, columns=["id"])["id"]}

@@ -197,6 +197,15 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("gate decisions say where they came from: a pipeline's gate step, or an exploratory evaluation", [
         "ALTER TABLE gate_decisions ADD COLUMN source TEXT NOT NULL DEFAULT 'pipeline'",
     ]),
+    ("feedback: the true labels of logged predictions, as they arrive (all kept, the last counts)", [
+        """CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            model TEXT NOT NULL,
+            prediction_id TEXT NOT NULL,
+            label TEXT NOT NULL,
+            received_at REAL NOT NULL)""",
+        "CREATE INDEX feedback_prediction ON feedback(model, prediction_id, id)",
+    ]),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -6,6 +6,7 @@ known only when the model loads, so FastAPI's declared request models would add 
 
     POST /invocations   MLflow's scoring protocol (see mlops_nb.serving.protocol)
     POST /predict       a JSON list of records
+    POST /feedback      {"ids": [...], "labels": [...]}: the true labels of earlier predictions
     GET  /ping          200 while the service can answer
     GET  /health        the model, its version and since when it serves
 
@@ -26,6 +27,7 @@ import uuid
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -70,6 +72,23 @@ def create_app(home: str | Path | None = None, ref: str | None = None) -> Starle
     async def predict(request: Request) -> Response:
         return await _answer(request, served, lambda body, signature: read_records(body))
 
+    async def feedback(request: Request) -> Response:
+        from mlops_nb.errors import MlopsError
+        from mlops_nb.registry.feedback import record_feedback
+
+        try:
+            body = await _body(request)
+            if not isinstance(body, dict) or set(body) != {"ids", "labels"}:
+                raise RequestError(400, 'feedback is {"ids": [...], "labels": [...]}')
+            if served.log is not None:
+                served.log.flush()  # an id answered a moment ago is known
+            result = await run_in_threadpool(record_feedback, served.store, served.name, body["ids"], body["labels"])
+        except RequestError as exc:
+            return _error(exc.status, str(exc))
+        except MlopsError as exc:
+            return _error(422, str(exc))
+        return JSONResponse(result)
+
     async def ping(request: Request) -> Response:
         return Response("", status_code=200)
 
@@ -80,6 +99,7 @@ def create_app(home: str | Path | None = None, ref: str | None = None) -> Starle
 
     app = Starlette(routes=[Route("/invocations", invocations, methods=["POST"]),
                             Route("/predict", predict, methods=["POST"]),
+                            Route("/feedback", feedback, methods=["POST"]),
                             Route("/ping", ping, methods=["GET"]), Route("/health", health, methods=["GET"])],
                     on_startup=[start], on_shutdown=[stop])
     app.state.served = served

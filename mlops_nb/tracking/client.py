@@ -157,7 +157,25 @@ def _load(store, version: ModelVersion) -> Any:
 
 def predictions(model: str, *, since: float | None = None, version: int | None = None):
     """The predictions a service of ``model`` made (``mlops-nb serve``), oldest first, as a DataFrame: ``id,
-    time, model, version, latency_ms, prediction, proba`` and the input features as ``feature.<name>``."""
+    time, model, version, latency_ms, prediction, proba``, the input features as ``feature.<name>``, and the
+    feedback: ``label`` (the last one that came, or None) and ``labelled_at``."""
+    from mlops_nb.registry.feedback import latest_labels
     from mlops_nb.registry.predictions import read_predictions
 
-    return read_predictions(get_store().home, model, since=since, version=version)
+    store = get_store()
+    frame = read_predictions(store.home, model, since=since, version=version)
+    labels = latest_labels(store, model)
+    import pandas as pd
+
+    frame["label"] = pd.Series([labels[i][0] if i in labels else None for i in frame["id"]], dtype=object,
+                               index=frame.index)  # as they came: 1 stays 1, "yes" stays "yes"
+    frame["labelled_at"] = [labels[i][1] if i in labels else None for i in frame["id"]]
+    return frame
+
+
+def log_feedback(model: str, ids: list, labels: list) -> dict:
+    """The true labels of predictions ``model`` made (by their ids), as they arrive; several for one id:
+    the last counts. Returns ``{"stored": n, "unknown": [ids no logged prediction has]}``."""
+    from mlops_nb.registry.feedback import record_feedback
+
+    return record_feedback(get_store(), model, list(ids), list(labels))

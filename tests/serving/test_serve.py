@@ -226,3 +226,14 @@ def test_a_killed_server_keeps_every_flushed_prediction_readable(registry, home,
     logged = set(mlops.predictions("churn")["id"])  # reads every partition; none is half-written
     before = [i for at, ids in acknowledged if at < cutoff for i in ids]
     assert before and set(before) <= logged
+
+
+def test_feedback_over_http_names_the_predictions_it_labels(server, registry):
+    status, answer = post(server, "/invocations", {"dataframe_records": registry["X"].head(3).to_dict(orient="records")})
+    assert status == 200
+    status, result = post(server, "/feedback", {"ids": answer["ids"][:2] + ["nope"], "labels": [1, 0, 1]})
+    assert status == 200 and result == {"stored": 2, "unknown": ["nope"]}
+    assert post(server, "/feedback", {"ids": ["a"]})[0] == 400
+    assert post(server, "/feedback", {"ids": ["a", "b"], "labels": [1]})[0] == 422
+    frame = mlops.predictions("churn").set_index("id")
+    assert list(frame.loc[answer["ids"], "label"]) == [1, 0, None]
