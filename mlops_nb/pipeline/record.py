@@ -48,9 +48,8 @@ def create_step_run(store: Store, pipeline: Pipeline, parent: str, step: Step, p
 
 def record_cached(store: Store, pipeline: Pipeline, parent: str, step: Step, params: dict, key: str,
                   cached_from: str, input_files: list[Path], why: str | None = None) -> str:
-    """A finished step run that reuses ``cached_from``: its outputs, metrics, artifacts and files. It points
-    at the run that really computed them, never at another cached run, so one hop always finds it."""
-    cached_from = runs.computing_run(store, cached_from)
+    """A finished step run that reuses ``cached_from`` (the run that really computed them, never another cached
+    run, so one hop always finds it): its outputs, metrics, artifacts and files."""
     run_id = create_step_run(store, pipeline, parent, step, params, key, cached_from=cached_from, why=why)
     outputs.copy_outputs(store, cached_from, run_id)
     runs.copy_results(store, cached_from, run_id)

@@ -303,11 +303,12 @@ def _run_step(state: _Run, step: Step) -> StepResult:
     else:
         cached_from = cache.find_cached(store, pipeline=pipeline.name, step=step.name, key=key, root=pipeline.root)
         if cached_from is not None:
+            cached_from = runs.computing_run(store, cached_from)  # the run that computed it, in one hop
             why = f"reused run {cached_from[:8]}: notebook, params and inputs unchanged"
             run_id = record.record_cached(store, pipeline, state.run_id, step, recorded, key, cached_from,
                                           input_files, why)
-            return StepResult(step.name, "cached", run_id, time.monotonic() - started,
-                              cached_from=runs.computing_run(store, cached_from), reason=why)
+            return StepResult(step.name, "cached", run_id, time.monotonic() - started, cached_from=cached_from,
+                              reason=why)
         why = cache.why_not_cached(store, pipeline=pipeline.name, step=step.name)
     state.warm_up()
     run_id = record.create_step_run(store, pipeline, state.run_id, step, recorded, key, why=why)

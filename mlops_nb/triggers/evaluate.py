@@ -156,12 +156,11 @@ def _production(store: Store, model: str | None):
     return models.resolve_model(store, f"{model}@production")
 
 
-def _production_reference(store: Store, model: str | None):
-    """The data the production model was trained on: the training dataset its run logged, else the file its
-    run read as training input, from the registry's copy (the file itself may have changed since)."""
+def _production_reference(store: Store, version):
+    """The data ``version`` was trained on: the training dataset its run logged, else the file its run read
+    as training input, from the registry's copy (the file itself may have changed since)."""
     from mlops_nb.registry import artifacts, datasets
 
-    version = _production(store, model)
     used = datasets.run_datasets(store, version.run_id)
     chosen = next((d for d in used if d["role"] == "train"), None) or next(
         (d for d in used if d["role"] == "input" and "train" in d["name"]), None) or next(
@@ -175,8 +174,7 @@ def _production_reference(store: Store, model: str | None):
     import pandas as pd
 
     name = chosen["name"]
-    frame = pd.read_parquet(blob) if name.endswith(".parquet") else pd.read_csv(blob)
-    return frame, f"{version.ref}: {name}"
+    return pd.read_parquet(blob) if name.endswith(".parquet") else pd.read_csv(blob)
 
 
 def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
@@ -209,8 +207,7 @@ def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
         return None, state, "current data unchanged since the last drift check"
     reference_path = pipeline.root / reference_name
     if reference_name == "production":
-        reference, identity = _production_reference(store, model)
-        identity = identity.split(":")[0]
+        reference = _production_reference(store, version)
     elif glob.has_magic(reference_name) or reference_path.exists():
         reference, _ = _read_frames(pipeline.root, reference_name)
     elif "/" in reference_name or Path(reference_name).suffix in (".csv", ".parquet"):

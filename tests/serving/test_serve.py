@@ -1,7 +1,6 @@
 """mlops-nb serve: a real uvicorn server on 127.0.0.1, real HTTP, the real registry."""
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import mlops_nb as mlops
+from tests.jupyter_util import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +35,6 @@ def registry(home):
     second, _ = train(0.001, 1)
     mlops.set_alias("churn", first.version, "production")
     return {"X": X, "versions": (first.version, second.version)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(home, tmp_path):
