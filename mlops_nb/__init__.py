@@ -136,6 +136,25 @@ def check_triggers(path="pipeline.yaml", *, run: bool = True, engine: str | None
     return check_pipeline(path, run=run, options=options, home=tracking.configured_home())
 
 
+def monitor(model: str, *, alias: str = "production", window="1h", since: float | None = None,
+            metric: str | None = None, last: int | None = None):
+    """How the served ``model`` does, per window of its prediction log (``"1h"``, ``"1d"``, or ``500``
+    predictions): traffic, latency, input and prediction drift against the serving version's training data,
+    the live ``metric`` on the labelled predictions and their coverage. See :mod:`mlops_nb.monitoring.monitor`."""
+    from mlops_nb.monitoring.monitor import monitor as summarise
+
+    return summarise(tracking.get_store(), model, alias=alias, window=window, since=since, metric=metric, last=last)
+
+
+def labelled_predictions(model: str, *, since: float | None = None, version: int | None = None,
+                         target: str | None = None):
+    """The predictions of ``model`` whose true labels came back, as new training rows: the features under their
+    own names and the label under ``target`` (by default the training data's target column)."""
+    from mlops_nb.monitoring.monitor import labelled_predictions as labelled
+
+    return labelled(tracking.get_store(), model, since=since, version=version, target=target)
+
+
 def _show_results_in_notebooks() -> None:
     """In a kernel, results (a pipeline run, a sweep, a trigger check, a model version) display as tables."""
     import sys
@@ -164,9 +183,10 @@ def load_ipython_extension(ipython) -> None:
 
 __all__ = [
     "active_run", "attach_step", "chdir_project", "check_triggers", "drift", "end_run", "gate",
-    "get_model_version", "get_run", "infer_schema", "input", "list_experiments", "load_model", "log_artifact",
+    "get_model_version", "get_run", "infer_schema", "input", "labelled_predictions", "list_experiments",
+    "load_model", "log_artifact",
     "log_dataset", "log_feedback", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "metric_history",
-    "MlopsError", "model_card", "output", "predictions", "profile_reference", "promote", "register_model", "rollback",
+    "MlopsError", "model_card", "monitor", "output", "predictions", "profile_reference", "promote", "register_model", "rollback",
     "run_pipeline", "search_runs", "set_alias", "set_experiment", "set_home", "set_tag", "set_tags",
     "start_run", "sweep", "trigger_history", "validate",
 ]

@@ -8,6 +8,15 @@
       - performance: {step: monitor, metric: accuracy, below: 0.85}
       - performance: {model: churn, metric: accuracy, drop: 0.05, step: monitor}
       - performance: {pipeline: churn-monitor, step: monitor, metric: accuracy, below: 0.8}
+      - drift: {predictions: churn, window: 1d}                 # what the served model was asked
+      - performance: {model: churn, metric: accuracy, below: 0.8, min_labels: 200}   # its live accuracy
+
+The last two read the prediction log of the version serving at ``alias`` (default
+production) and the labels that came back for it: the inputs of the last ``window``
+against that version's training data (at least ``min_rows`` predictions, default 200),
+and the metric on its labelled predictions (at least ``min_labels``, default 100, within
+``window`` if given). After a firing, only predictions made since count for the next,
+and a new version starts afresh.
 
 A drift trigger reads the newest batch of ``current`` by default (``window: newest``), or
 the newest N (``window: 3``), ``all`` of them, or those since the production model was
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mlops_nb.monitoring.windows import window_seconds
 from mlops_nb.pipeline.spec import SpecError, suggest
 
 KINDS = ("schedule", "new_data", "drift", "performance")
@@ -52,6 +62,9 @@ class Trigger:
             return f"schedule {o['cron']!r}" + (f" ({o['timezone']})" if o.get("timezone") else "")
         if self.kind == "new_data":
             return f"new data in {', '.join(o['paths'])}"
+        if self.kind == "drift" and o.get("predictions"):
+            return (f"drift of the inputs of {o['predictions']}@{o.get('alias', 'production')} in the last "
+                    f"{o.get('window', '1d')} against its training data")
         if self.kind == "drift":
             target = f"column {o['column']}" if o.get("column") else "the dataset"
             window = o.get("window", "newest")
@@ -61,7 +74,8 @@ class Trigger:
             return f"drift of {target} in {batches} of {o['current']} against {o['reference']}"
         rule = next(f"{k} {o[k]}" for k in ("below", "above", "drop") if k in o)
         source = (f"step {o['step']}" + (f" of {o['pipeline']}" if o.get("pipeline") else "")
-                  if o.get("step") else f"model {o['model']}")
+                  if o.get("step") else f"{o['model']}@{o.get('alias', 'production')} in service "
+                                        f"(at least {o.get('min_labels', 100)} labels)")
         return f"performance: {o['metric']} of {source} {rule}"
 
 
@@ -136,7 +150,10 @@ def _new_data(value, here: str) -> dict:
 
 def _drift(value, here: str) -> dict:
     if not isinstance(value, dict):
-        raise SpecError(f"{here}: expected {{reference: ..., current: ...}}, got {value!r}")
+        raise SpecError(f"{here}: expected {{reference: ..., current: ...}} or {{predictions: <model>}}, "
+                        f"got {value!r}")
+    if "predictions" in value:
+        return _drift_of_predictions(value, here)
     _known(value, ("reference", "current", "window", "model", "column", "threshold", "share", "settle"), here)
     for key in ("reference", "current"):
         if not isinstance(value.get(key), str) or not value[key]:
@@ -153,10 +170,32 @@ def _drift(value, here: str) -> dict:
     return dict(value)
 
 
+def _drift_of_predictions(value: dict, here: str) -> dict:
+    _known(value, ("predictions", "alias", "window", "min_rows", "column", "threshold", "share"), here)
+    from mlops_nb.registry.models import check_alias, check_model_name
+    from mlops_nb.errors import InvalidInputError
+
+    try:
+        check_model_name(value["predictions"])
+        check_alias(value.get("alias", "production"))
+        window_seconds(value.get("window", "1d"))
+    except InvalidInputError as exc:
+        raise SpecError(f"{here}: {exc}") from None
+    _count(value, "min_rows", here)
+    return {"window": "1d", "min_rows": 200, **value}
+
+
+def _count(value: dict, key: str, here: str) -> None:
+    given = value.get(key, 1)
+    if not isinstance(given, int) or isinstance(given, bool) or given < 1:
+        raise SpecError(f"{here}: '{key}' is a whole number of at least 1, got {given!r}")
+
+
 def _performance(value, here: str) -> dict:
     if not isinstance(value, dict):
         raise SpecError(f"{here}: expected {{step: ..., metric: ..., below: ...}}, got {value!r}")
-    _known(value, ("step", "pipeline", "model", "metric", "below", "above", "drop", "alias"), here)
+    _known(value, ("step", "pipeline", "model", "metric", "below", "above", "drop", "alias", "min_labels",
+                   "window"), here)
     if not isinstance(value.get("metric"), str):
         raise SpecError(f"{here}: 'metric' is required: the metric or output to watch")
     if not value.get("step") and not value.get("model"):
@@ -168,6 +207,23 @@ def _performance(value, here: str) -> dict:
         raise SpecError(f"{here}: '{rules[0]}' must be a number, got {value[rules[0]]!r}")
     if rules[0] == "drop" and not value.get("model"):
         raise SpecError(f"{here}: 'drop' compares with a model's metric: add model: <registered model name>")
+    if not value.get("step"):  # the served model's live metric
+        from mlops_nb.errors import InvalidInputError
+        from mlops_nb.monitoring.monitor import METRICS
+
+        if value["metric"] not in METRICS:
+            raise SpecError(f"{here}: the live metric of a served model is one of {', '.join(METRICS)}, "
+                            f"got {value['metric']!r}")
+        _count(value, "min_labels", here)
+        if "window" in value:
+            try:
+                window_seconds(value["window"])
+            except InvalidInputError as exc:
+                raise SpecError(f"{here}: {exc}") from None
+        return {"min_labels": 100, **value}
+    if "min_labels" in value or "window" in value:
+        raise SpecError(f"{here}: 'min_labels' and 'window' belong to a served model's live metric "
+                        "(model: without step:)")
     return dict(value)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import time
 
-from mlops_nb.errors import InvalidInputError
+from mlops_nb.errors import InvalidInputError, NotFoundError
 from mlops_nb.registry.models import check_model_name
-from mlops_nb.registry.predictions import logged_ids
+from mlops_nb.registry.predictions import frame_of, logged_ids, logged_models, read_log
 from mlops_nb.registry.store import Store
 
 
@@ -37,8 +37,38 @@ def record_feedback(store: Store, model: str, ids: list, labels: list) -> dict:
     return {"stored": len(rows), "unknown": unknown}
 
 
-def latest_labels(store: Store, model: str) -> dict[str, tuple]:
-    """prediction id -> (its last label, when it came)."""
-    rows = store.query("SELECT prediction_id, label, received_at FROM feedback WHERE model = ? ORDER BY id",
-                       (model,))
-    return {pid: (json.loads(label), at) for pid, label, at in rows}
+def model_of(store: Store, ids: list[str]) -> str:
+    """The model whose prediction log holds (most of) these prediction ids."""
+    wanted = set(ids)
+    found = {model: len(wanted & logged_ids(store.home, model)) for model in logged_models(store.home)}
+    best = max(found, key=found.get, default=None)
+    if best is None or not found[best]:
+        raise NotFoundError(f"no logged prediction has any of these ids (e.g. {ids[0]!r}); give the ids a "
+                            "service answered with, or name the model with --model")
+    return best
+
+
+def read_labelled(store: Store, model: str, *, since: float | None = None, version: int | None = None,
+                  columns: list[str] | None = None):
+    """The prediction log (:func:`~mlops_nb.registry.predictions.read_log`) as a DataFrame with ``label``, each
+    prediction's last label as it came (1 stays 1, "yes" stays "yes"; None where none came), and
+    ``labelled_at``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = read_log(store.home, model, since=since, version=version, columns=columns)
+    # In the table's own order (its rowid, id): no index, no sort.
+    rows = store.query("SELECT prediction_id, label, received_at FROM feedback NOT INDEXED WHERE model = ? "
+                       "ORDER BY id", (model,))
+    last = {pid: k for k, (pid, _, _) in enumerate(rows)}  # the last label of each prediction counts
+    chosen = [rows[k] for k in last.values()]
+    decoded = {text: json.loads(text) for text in {label for _, label, _ in chosen}}
+    at = pc.index_in(table["id"], value_set=pa.array(list(last), type=pa.string()))
+    positions = at.fill_null(-1).to_numpy(zero_copy_only=False)
+    frame = frame_of(table)
+    labels = np.array([decoded[label] for _, label, _ in chosen] + [None], dtype=object)
+    times = np.array([received for _, _, received in chosen] + [np.nan], dtype=float)
+    frame["label"] = labels[positions]  # -1, the last entry: no label
+    frame["labelled_at"] = times[positions]
+    return frame

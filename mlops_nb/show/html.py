@@ -7,6 +7,7 @@ charts as inline SVG so that nothing needs a plotting library or JavaScript.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from html import escape
 from typing import Any, Iterable, Sequence
 
@@ -182,11 +183,13 @@ def compare_html(found: list, histories: dict[str, dict[str, list[tuple[int, flo
 
 
 def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str = "", width: int = 420,
-               height: int = 180) -> str:
-    """An inline SVG line chart: one polyline per series of (step, value) points."""
+               height: int = 180, x_format=None, marks: list[tuple[float, str]] = ()) -> str:
+    """An inline SVG line chart: one polyline per series of (x, value) points (x a step by default;
+    ``x_format`` writes it otherwise), and a dashed vertical line with a title per mark ``(x, text)``."""
     points = [(x, y) for pts in series.values() for x, y in pts if y is not None and math.isfinite(y)]
     if not points:
         return ""
+    x_format = x_format or (lambda x: f"step {fmt_plain(x)}")
     x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
     y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
     x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
@@ -199,10 +202,14 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str = "",
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts if y is not None and math.isfinite(y))
         lines.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{coords}"/>')
         legend.append(f'<span style="color:{color}">&#9632; {e(label)}</span>')
+    for x, text in marks:
+        if x0 <= x <= x1:
+            lines.append(f'<line class="mark" x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{top}" y2="{height - bottom}" '
+                         f'stroke="#999" stroke-dasharray="3,3"><title>{e(text)}</title></line>')
     axis = (f'<text x="4" y="{top + 4}" font-size="10">{e(fmt_plain(y1))}</text>'
             f'<text x="4" y="{height - bottom}" font-size="10">{e(fmt_plain(y0))}</text>'
-            f'<text x="{left}" y="{height - 6}" font-size="10">step {e(fmt_plain(x0))}</text>'
-            f'<text x="{width - right - 60}" y="{height - 6}" font-size="10">step {e(fmt_plain(x1))}</text>'
+            f'<text x="{left}" y="{height - 6}" font-size="10">{e(x_format(x0))}</text>'
+            f'<text x="{width - right}" y="{height - 6}" font-size="10" text-anchor="end">{e(x_format(x1))}</text>'
             f'<text x="{left}" y="12" font-size="11" font-weight="600">{e(title)}</text>'
             f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
             'fill="none" stroke="#ccc"/>')
@@ -338,3 +345,51 @@ def model_version_html(version) -> str:
             f"<code>{e(version.source)}</code> from run <code>{e(version.run_id[:8])}</code> · registered "
             f"{e(fmt_time(version.created_at))}" + (f"<br><span style='font-size:12px'>inputs: {e(inputs)}</span>"
                                                   if inputs else "") + "</div>")
+
+
+def monitor_html(m) -> str:
+    """A served model's windows as time series (traffic, latency, drift, the live metric), with a dashed line
+    where the alias moved or a trigger fired, then the windows as a table."""
+    w = m.windows
+    xs = list(w["start"])
+    clock = (lambda x: datetime.fromtimestamp(x).strftime("%m-%d %H:%M:%S"))
+    marks = [(mark["time"], f"{mark['kind']}: {mark['text']}") for mark in m.markers]
+
+    def series(column: str) -> list[tuple[float, float]]:
+        return [(x, float(v)) for x, v in zip(xs, w[column]) if v is not None and v == v]
+
+    charts = [line_chart({"predictions": series("n")}, title="traffic", x_format=clock, marks=marks),
+              line_chart({"p50": series("p50_ms"), "p99": series("p99_ms")}, title="latency (ms)", x_format=clock,
+                         marks=marks),
+              line_chart({"inputs": series("drift_share")}, title="share of features drifted", x_format=clock,
+                         marks=marks),
+              line_chart({m.metric: series("metric"), "label coverage": series("coverage")},
+                         title=f"live {m.metric}", x_format=clock, marks=marks)]
+    rows = [[cell(clock(r.start)), cell(r.n, numeric=True), cell(r.versions), cell(_ms(r.p50_ms), numeric=True),
+             cell(_ms(r.p99_ms), numeric=True), cell(_pct(r.drift_share), numeric=True),
+             cell(", ".join(r.drifted or [])), cell("yes" if r.prediction_drifted else
+                                                    ("no" if r.prediction_drifted is False else "–")),
+             cell(fmt_plain(r.metric) if r.metric is not None and r.metric == r.metric else "–", numeric=True),
+             cell(f"{r.labelled} ({r.coverage:.0%})", numeric=True)] for r in w.itertuples()]
+    headers = ["window", "n", "versions", "p50 ms", "p99 ms", "drift", "drifted", "prediction drift", m.metric,
+               "labels"]
+    marked = "".join(f"<li>{e(clock(mark['time']))} {e(mark['kind'])}: {e(mark['text'])}</li>" for mark in m.markers)
+    notes = "".join(message_html(note) for note in m.notes)
+    return (f"<div class='mlops-nb-monitor'>{message_html(monitor_summary(m))}"
+            f"<div style='display:flex;flex-wrap:wrap;gap:8px'>{''.join(charts)}</div>"
+            f"{table(headers, rows)}{'<ul>' + marked + '</ul>' if marked else ''}{notes}</div>")
+
+
+def monitor_summary(m) -> str:
+    serving = f"version {m.serving} serving" if m.serving is not None else f"no version at {m.alias}"
+    share = f" ({m.labelled / m.total:.0%})" if m.total else ""
+    return (f"{m.model}@{m.alias}: {serving}; {m.total:,} predictions, {m.labelled:,} labelled{share}; "
+            f"windows of {m.window}")
+
+
+def _ms(value) -> str:
+    return "–" if value is None or value != value else f"{value:.1f}"
+
+
+def _pct(value) -> str:
+    return "–" if value is None or value != value else f"{value:.0%}"

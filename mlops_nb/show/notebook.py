@@ -1,7 +1,7 @@
 """How a notebook shows what the capabilities return: HTML formatters that IPython looks up by type.
 
 Capabilities return plain data (``PipelineResult``, ``SweepResult``, ``CheckResult``,
-``ModelVersion``) and know nothing of rendering; ``import mlops_nb`` in a kernel (and
+``ModelVersion``, ``Monitoring``) and know nothing of rendering; ``import mlops_nb`` in a kernel (and
 ``%load_ext mlops_nb``) registers these formatters, by type name, so nothing is imported
 until a result is displayed.
 """
@@ -13,6 +13,7 @@ _FORMATTERS = {
     ("mlops_nb.pipeline.sweep", "SweepResult"): "sweep_html",
     ("mlops_nb.triggers.check", "CheckResult"): "check_html",
     ("mlops_nb.registry.models", "ModelVersion"): "model_version_html",
+    ("mlops_nb.monitoring.monitor", "Monitoring"): "monitor_html",
 }
 
 

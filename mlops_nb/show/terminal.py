@@ -347,3 +347,36 @@ def events_table(events: list[dict], out: Console | None = None) -> None:
     for e in events:
         table.add_row(fmt_time(e["fired_at"]), e["trigger"], e["status"], (e["run_id"] or "")[:8], escape(e["reason"]))
     out.print(table)
+
+
+def monitor_table(m, out: Console | None = None) -> None:
+    """A served model's windows, oldest first, then where the alias moved and triggers fired."""
+    from mlops_nb.show.html import monitor_summary
+
+    out = out or console()
+    out.print(escape(monitor_summary(m)))
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("window", "n", "versions", "p50 ms", "p99 ms", "drift", "drifted", "pred. drift", m.metric,
+                   "labels"):
+        table.add_column(header, justify="right" if header in ("n", "p50 ms", "p99 ms", "drift", m.metric,
+                                                                "labels") else "left")
+    for r in m.windows.itertuples():
+        drifted = ", ".join(r.drifted or [])
+        table.add_row(_clock(r.start) + "–" + _clock(r.end)[-8:], f"{r.n:,}", r.versions, _num(r.p50_ms, ".1f"),
+                      _num(r.p99_ms, ".1f"), _num(r.drift_share, ".0%"),
+                      escape(drifted if len(drifted) <= 30 else drifted[:29] + "…"),
+                      {True: "[red]yes[/]", False: "no"}.get(r.prediction_drifted, "–"),
+                      _num(r.metric, ".3f"), f"{r.labelled:,} ({r.coverage:.0%})")
+    out.print(table)
+    for mark in m.markers:
+        out.print(f"  {_clock(mark['time'])}  {mark['kind']:<8} {escape(mark['text'])}")
+    for note in m.notes:
+        out.print(f"[dim]{escape(note)}[/]")
+
+
+def _clock(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%m-%d %H:%M:%S")
+
+
+def _num(value, spec: str) -> str:
+    return "–" if value is None or value != value else format(value, spec)

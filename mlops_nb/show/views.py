@@ -350,6 +350,22 @@ class MessageView(View):
         return self.text
 
 
+@dataclass(repr=False)
+class MonitorView(View):
+    """A served model, window by window (:class:`mlops_nb.monitoring.monitor.Monitoring`)."""
+
+    monitoring: Any
+
+    def to_json(self):
+        return self.monitoring.to_dict()
+
+    def print_terminal(self, out=None):
+        terminal.monitor_table(self.monitoring, out)
+
+    def _repr_html_(self):
+        return html.monitor_html(self.monitoring)
+
+
 def check_dict(result) -> dict:
     return {"pipeline": result.pipeline, "busy": result.busy, "errors": result.errors, "notes": result.notes,
             "retried": result.retried,

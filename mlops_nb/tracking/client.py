@@ -159,18 +159,9 @@ def predictions(model: str, *, since: float | None = None, version: int | None =
     """The predictions a service of ``model`` made (``mlops-nb serve``), oldest first, as a DataFrame: ``id,
     time, model, version, latency_ms, prediction, proba``, the input features as ``feature.<name>``, and the
     feedback: ``label`` (the last one that came, or None) and ``labelled_at``."""
-    from mlops_nb.registry.feedback import latest_labels
-    from mlops_nb.registry.predictions import read_predictions
+    from mlops_nb.registry.feedback import read_labelled
 
-    store = get_store()
-    frame = read_predictions(store.home, model, since=since, version=version)
-    labels = latest_labels(store, model)
-    import pandas as pd
-
-    frame["label"] = pd.Series([labels[i][0] if i in labels else None for i in frame["id"]], dtype=object,
-                               index=frame.index)  # as they came: 1 stays 1, "yes" stays "yes"
-    frame["labelled_at"] = [labels[i][1] if i in labels else None for i in frame["id"]]
-    return frame
+    return read_labelled(get_store(), model, since=since, version=version)
 
 
 def log_feedback(model: str, ids: list, labels: list) -> dict:

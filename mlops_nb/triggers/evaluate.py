@@ -156,31 +156,13 @@ def _production(store: Store, model: str | None):
     return models.resolve_model(store, f"{model}@production")
 
 
-def _production_reference(store: Store, version):
-    """The data ``version`` was trained on: the training dataset its run logged, else the file its run read
-    as training input, from the registry's copy (the file itself may have changed since)."""
-    from mlops_nb.registry import artifacts, datasets
-
-    used = datasets.run_datasets(store, version.run_id)
-    chosen = next((d for d in used if d["role"] == "train"), None) or next(
-        (d for d in used if d["role"] == "input" and "train" in d["name"]), None) or next(
-        (d for d in used if d["role"] == "input"), None)
-    if chosen is None:
-        raise NotFoundError(f"drift trigger: {version.ref}'s run logged no training data to compare with")
-    blob = artifacts.blob_path(store.artifacts_dir, chosen["fingerprint"])
-    if not blob.is_file():
-        raise NotFoundError(f"drift trigger: the training data of {version.ref} ({chosen['name']}) is not in the "
-                            "registry; log it with mlops.log_dataset(df, name, reference=True)")
-    import pandas as pd
-
-    name = chosen["name"]
-    return pd.read_parquet(blob) if name.endswith(".parquet") else pd.read_csv(blob)
-
-
 def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
+    from mlops_nb.monitoring.reference import training_data
     from mlops_nb.validation.drift import drift
 
     options = trigger.options
+    if options.get("predictions"):
+        return _drift_of_predictions(trigger, store=store, state=state, now=now)
     model = options.get("model") or pipeline.params.get("model_name")
     every_file = matching_files(pipeline.root, [options["current"]])
     if not every_file:
@@ -207,7 +189,7 @@ def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
         return None, state, "current data unchanged since the last drift check"
     reference_path = pipeline.root / reference_name
     if reference_name == "production":
-        reference = _production_reference(store, version)
+        reference = training_data(store, version)
     elif glob.has_magic(reference_name) or reference_path.exists():
         reference, _ = _read_frames(pipeline.root, reference_name)
     elif "/" in reference_name or Path(reference_name).suffix in (".csv", ".parquet"):
@@ -248,20 +230,112 @@ def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
     return (Firing(trigger, reason, evidence) if fired else None), new_state, note
 
 
+def _served(store: Store, model: str, alias: str, state: dict, now: datetime, window: str | None):
+    """The version serving at ``alias`` and the time from which its predictions count: the window's start,
+    or the last firing on that version if later (what fired once does not fire again)."""
+    from mlops_nb.monitoring.windows import window_seconds
+
+    version = models.alias_version_or_none(store, model, alias)
+    since = now.timestamp() - window_seconds(window) if window else None
+    if version is not None and state.get("version") == version and state.get("fired_at"):
+        since = max(since or 0.0, state["fired_at"])
+    return version, since
+
+
+def _drift_of_predictions(trigger: Trigger, *, store: Store, state: dict, now: datetime):
+    from mlops_nb.monitoring.monitor import input_drift
+
+    o = trigger.options
+    model, alias = o["predictions"], o.get("alias", "production")
+    version, since = _served(store, model, alias, state, now, o["window"])
+    if version is None:
+        return None, state, f"waiting for a version of {model!r} at {alias}"
+    try:
+        report = input_drift(store, model, version, since=since, share=o.get("share", 0.5))
+    except NotFoundError as exc:
+        if "logged yet" in str(exc):
+            return None, state, f"waiting for predictions of {model} (serve it with `mlops-nb serve {model}`)"
+        raise
+    n = report.n_current if report is not None else 0
+    if n < o["min_rows"]:
+        return None, state, f"{n} of {o['min_rows']} predictions of {model}/{version} to judge drift on"
+    column = o.get("column")
+    if column is not None:
+        rows = report.columns[report.columns["column"] == column]
+        if rows.empty:
+            raise InvalidInputError(f"drift trigger: column {column!r} is not an input of {model}/{version}")
+        row = rows.iloc[0]
+        threshold = o.get("threshold")
+        fired = bool(row["drifted"]) if threshold is None else float(row["statistic"]) >= float(threshold)
+        reason = f"input {column} of {model}/{version} drifted: {row['test']} {row['statistic']:.4g}"
+    else:
+        fired = report.drifted
+        reason = (f"{report.share:.0%} of the inputs of {model}/{version} drifted "
+                  f"({', '.join(report.drifted_columns[:5])})")
+    reason += f" over {n} predictions against its training data"
+    evidence = {"model": model, "version": version, "alias": alias, "share": report.share,
+                "drifted_columns": report.drifted_columns, "n_current": n, "n_reference": report.n_reference,
+                "since": since, "window": o["window"]}
+    note = f"last share drifted {report.share:.0%} over {n} predictions of {model}/{version}"
+    if not fired:
+        return None, {**state, "version": version}, note
+    return Firing(trigger, reason, evidence), {"version": version, "fired_at": now.timestamp()}, note
+
+
+def _live_performance(trigger: Trigger, *, store: Store, state: dict, now: datetime):
+    from mlops_nb.monitoring.monitor import live_metric
+
+    o = trigger.options
+    model, alias, metric = o["model"], o.get("alias", "production"), o["metric"]
+    version, since = _served(store, model, alias, state, now, o.get("window"))
+    if version is None:
+        return None, state, f"waiting for a version of {model!r} at {alias}"
+    try:
+        live = live_metric(store, model, version, metric, since=since)
+    except NotFoundError as exc:
+        if "logged yet" in str(exc):
+            return None, state, f"waiting for predictions of {model} (serve it with `mlops-nb serve {model}`)"
+        raise
+    if live["labelled"] < o["min_labels"]:
+        return None, state, (f"{live['labelled']} of {o['min_labels']} labels for the predictions of "
+                             f"{model}/{version}")
+    value = live["value"]
+    coverage = live["labelled"] / live["n"] if live["n"] else 0.0
+    evidence = {"model": model, "version": version, "alias": alias, "metric": metric, "value": value,
+                "labelled": live["labelled"], "predictions": live["n"], "coverage": coverage, "since": since}
+    on = f"{live['labelled']} labelled predictions of {model}/{version} ({coverage:.0%} of {live['n']})"
+    if "below" in o:
+        fired, rule = value < o["below"], f"below {o['below']:g}"
+        evidence["rule"] = {"below": o["below"]}
+    elif "above" in o:
+        fired, rule = value > o["above"], f"above {o['above']:g}"
+        evidence["rule"] = {"above": o["above"]}
+    else:
+        trained = runs.get_run(store, models.get_version(store, model, version).run_id).metrics.get(metric)
+        if trained is None or trained == 0:
+            raise NotFoundError(f"performance trigger: {model}/{version}'s run logged no {metric} to compare with")
+        relative = (trained - value) / abs(trained)
+        fired, rule = relative > o["drop"], (f"{relative:.1%} below its {trained:.4g} at training "
+                                              f"(allowed drop {o['drop']:.1%})")
+        evidence.update(baseline=trained, relative_drop=relative, rule={"drop": o["drop"]})
+    note = f"live {metric} = {value:.4g} on {on}"
+    if not fired:
+        return None, {**state, "version": version}, note
+    return (Firing(trigger, f"live {metric} {value:.4g} is {rule} on {on}", evidence),
+            {"version": version, "fired_at": now.timestamp()}, note)
+
+
 def _performance(trigger: Trigger, *, store: Store, pipeline, state: dict, now: datetime):
     options = trigger.options
+    if not options.get("step"):
+        return _live_performance(trigger, store=store, state=state, now=now)
     metric = options["metric"]
-    if options.get("step"):
-        # A cached step run repeats an earlier observation: judge the run that measured it.
-        source = runs.last_measured_step(store, options.get("pipeline", pipeline.name), options["step"])
-        if source is None:
-            _check_watched_step(pipeline, options)
-            return None, state, f"no finished run of step {options['step']} yet"
-        value = _step_value(store, source, metric)
-    else:
-        version = models.resolve_model(store, f"{options['model']}@{options.get('alias', 'production')}")
-        source = version.run_id
-        value = runs.get_run(store, source).metrics.get(metric)
+    # A cached step run repeats an earlier observation: judge the run that measured it.
+    source = runs.last_measured_step(store, options.get("pipeline", pipeline.name), options["step"])
+    if source is None:
+        _check_watched_step(pipeline, options)
+        return None, state, f"no finished run of step {options['step']} yet"
+    value = _step_value(store, source, metric)
     if value is None:
         raise NotFoundError(f"performance trigger: run {source[:8]} has no metric or output {metric!r}")
     if state.get("seen") == source:
