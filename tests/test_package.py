@@ -30,9 +30,19 @@ def test_demo_tells_the_level_one_story(tmp_path, monkeypatch):
         assert not any(e["kind"] == "drift" and e["run_id"] == result["runs"][2] for e in result["events"])
         decision = result["decision"]
         assert decision["baseline_version"] == 1
-        assert result["production"] == (2 if decision["passed"] else 1)
-        assert mlops.get_model_version("churn@production").version == result["production"]
+        # step 3 promoted version 2; step 4 retrained on the newest rows (the customers who changed): version 3
+        assert decision["passed"] and result["production"] == 3
         assert (result["root"] / "reports" / "gate.html").exists()
+        # 6. the loop closed on the service's own traffic: late labels fired the live performance trigger,
+        # the retrained version passed its gate, and the running service answered with it
+        served = result["served"]
+        assert served["after"] == served["before"] + 1 and served["switched"] == served["after"]
+        assert served["decision"]["passed"] and served["accuracy_before"] < 0.6 < served["accuracy_after"]
+        live = [e for e in mlops.trigger_history("churn").to_dict(orient="records") if e["trigger"] == "performance#5"]
+        assert len(live) == 1 and live[0]["run_id"] == served["run"] and live[0]["evidence"]["labelled"] == 2600
+        windows = served["monitor"].windows
+        assert windows["versions"].iloc[-1] == str(served["after"]) and windows["metric"].iloc[-1] > 0.6
+        assert mlops.get_model_version("churn@production").version == served["after"]
     finally:
         mlops.set_home(None)
         forget_stores()

@@ -52,13 +52,22 @@ def init_project(directory: str | Path, template: str = "tabular-classification"
 
 def write_batch(path: str | Path, *, n_rows: int = 1000, seed: int = 0, shift: float = 0.0,
                 concept: float = 0.0) -> Path:
-    """A batch of synthetic customers with a churn label; ``shift`` moves the distribution
-    (older, heavier users on pricier plans) the way new data drifts; ``concept`` (0 to 1) changes
-    why customers churn while they look the same (long-standing customers leave, support keeps
-    people): no drift in the data, but the production model's accuracy falls.
+    """Write a batch of synthetic customers (:func:`customer_batch`) as CSV.
 
     Batches for each trigger of the template: a plain one (``new_data``), ``shift=1`` (``drift``),
     ``concept=1`` (the monitor's score, so ``performance``); ``schedule`` needs only time."""
+    frame = customer_batch(n_rows=n_rows, seed=seed, shift=shift, concept=concept)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def customer_batch(*, n_rows: int = 1000, seed: int = 0, shift: float = 0.0, concept: float = 0.0):
+    """Synthetic customers with a churn label; ``shift`` moves the distribution (older, heavier users on
+    pricier plans) the way new data drifts; ``concept`` (0 to 1) changes why customers churn while they look
+    the same (long-standing customers leave, support keeps people): no drift in the data, but the production
+    model's accuracy falls."""
     import numpy as np
     import pandas as pd
 
@@ -77,9 +86,5 @@ def write_batch(path: str | Path, *, n_rows: int = 1000, seed: int = 0, shift: f
     logit = -1.2 + sign * (0.04 * support * 6 - 0.05 * tenure + 0.012 * monthly + (plan == "basic") * 0.6 - 0.6)
     logit += 0.6
     churned = (rng.random(n_rows) < 1 / (1 + np.exp(-logit))).astype(int)
-    frame = pd.DataFrame({"age": age, "tenure_months": tenure, "monthly_charges": monthly, "support_calls": support,
-                          "plan": plan, "region": region, "churned": churned})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
-    return path
+    return pd.DataFrame({"age": age, "tenure_months": tenure, "monthly_charges": monthly, "support_calls": support,
+                         "plan": plan, "region": region, "churned": churned})

@@ -143,12 +143,12 @@ class PredictionLog:
 
 def _alike(added: list[_Added]) -> list[list[_Added]]:
     """Consecutive adds that can make one frame: the same version, feature columns and kind of probabilities."""
-    groups, key = [], None
+    groups = []
     for a in added:
-        this = (a.version, tuple(a.features.columns), a.predict_proba is None)
-        if this != key:
+        last = groups[-1][-1] if groups else None
+        if last is None or (a.version, a.predict_proba is None) != (last.version, last.predict_proba is None) \
+                or not a.features.columns.equals(last.features.columns):  # the same Index object, mostly: quick
             groups.append([])
-            key = this
         groups[-1].append(a)
     return groups
 
@@ -192,15 +192,15 @@ def read_log(home: str | Path, model: str, *, since: float | None = None, versio
     """The log as one Arrow table, oldest first. Files are read with pyarrow and their schemas unified (a
     batch of whole numbers and one with decimals make one float column); a partition of many small files
     is compacted into one as it is read."""
+    if since is not None and (isinstance(since, bool) or not isinstance(since, (int, float))):
+        raise InvalidInputError(f"since is a time in seconds (time.time()), got {since!r}")
+    if not log_files(home, model):  # said before pyarrow is needed: a project that never served has no log
+        raise NotFoundError(f"no predictions of {model!r} are logged yet (serve it with `mlops-nb serve {model}`)")
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if since is not None and (isinstance(since, bool) or not isinstance(since, (int, float))):
-        raise InvalidInputError(f"since is a time in seconds (time.time()), got {since!r}")
     _compact(log_folder(home, model))
     files = _unmerged(log_files(home, model))
-    if not files:
-        raise NotFoundError(f"no predictions of {model!r} are logged yet (serve it with `mlops-nb serve {model}`)")
     wanted = None if columns is None else list(dict.fromkeys(["id", "time", "version", *columns]))
     filters = [("time", ">=", float(since))] if since is not None else None
     tables = [_read_file(path, wanted, filters) for path in files]

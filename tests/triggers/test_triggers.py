@@ -346,7 +346,7 @@ def test_watch_with_no_argument_watches_every_pipeline_monitor_first(tmp_path, h
                                cwd=tmp_path / "churn", env=dict(os.environ, MLOPS_NB_HOME=str(home)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        first = [watcher.stdout.readline() for _ in range(6)]
+        first = [watcher.stdout.readline() for _ in range(8)]  # one line per trigger, then what it watches
     finally:
         watcher.send_signal(signal.SIGTERM)
         out, err = watcher.communicate(timeout=60)
