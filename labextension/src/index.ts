@@ -7,12 +7,13 @@ import { Message } from '@lumino/messaging';
 import { BoxPanel, TabPanel, Widget } from '@lumino/widgets';
 
 import { api, apiPath, setRegistry } from './api';
+import { MonitorTab } from './monitor';
 import { ModelsTab, PipelinesTab, RunsTab, Tab, TriggersTab } from './panels';
 
 const OPEN = 'mlops-nb:open';
 const TRACK = 'mlops-nb:track-notebook';
 
-/** The sidebar: a registry picker over the Runs, Models, Pipelines and Triggers tabs. It polls lightly,
+/** The sidebar: a registry picker over the Runs, Models, Pipelines, Triggers and Monitor tabs. It polls lightly,
  * and closely only while a run goes on. */
 class Sidebar extends BoxPanel {
   readonly tabs: Tab[];
@@ -25,7 +26,7 @@ class Sidebar extends BoxPanel {
     super({ direction: 'top-to-bottom', spacing: 0 });
     this.id = 'mlops-nb-sidebar';
     this.addClass('mlops-sidebar');
-    this.title.caption = 'mlops-nb: runs, models, pipelines and triggers';
+    this.title.caption = 'mlops-nb: runs, models, pipelines, triggers and monitoring';
     this.title.label = 'mlops';
     const header = new Widget();
     header.addClass('mlops-registry');
@@ -40,7 +41,7 @@ class Sidebar extends BoxPanel {
     this.picker.onfocus = () => void this.loadRegistries();
     header.node.append(label);
     this.panel = new TabPanel({ tabPlacement: 'top' });
-    this.tabs = [new RunsTab(), new ModelsTab(), new PipelinesTab(open), new TriggersTab()];
+    this.tabs = [new RunsTab(), new ModelsTab(), new PipelinesTab(open), new TriggersTab(), new MonitorTab()];
     for (const tab of this.tabs) {
       this.panel.addWidget(tab);
     }

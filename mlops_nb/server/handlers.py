@@ -1,7 +1,7 @@
 """The REST API under /mlops-nb/api/: thin handlers over the library functions the CLI uses.
 
 Here: what every handler shares, runs, models and registries; pipelines and triggers are in
-:mod:`mlops_nb.server.pipelines`.
+:mod:`mlops_nb.server.pipelines`, a served model's monitoring in :mod:`mlops_nb.server.monitoring`.
 
 Every handler goes through Jupyter Server's authentication (a request without the
 server's token or login cookie is refused) and its XSRF check on POST. A user
@@ -246,6 +246,7 @@ def _text_field(data: dict, key: str) -> str | None:
 
 
 def handlers(base: str) -> list[tuple]:
+    from mlops_nb.server.monitoring import MonitorHandler
     from mlops_nb.server.pipelines import (PipelineRunsHandler, PipelinesHandler, TriggerEventsHandler,
                                            TriggersHandler)
 
@@ -258,6 +259,7 @@ def handlers(base: str) -> list[tuple]:
         (f"{api}/runs/{name}/notebook", ExecutedNotebookHandler),
         (f"{api}/models", ModelsHandler),
         (f"{api}/models/{name}", ModelHandler),
+        (f"{api}/models/{name}/monitor", MonitorHandler),
         (f"{api}/models/{name}/aliases/{name}", AliasHandler),
         (f"{api}/models/{name}/aliases/{name}/rollback", RollbackHandler),
         (f"{api}/pipelines", PipelinesHandler),

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 import mlops_nb as mlops
 from mlops_nb.cli import cli
 from tests.monitoring.test_monitor import customers, train_version
+from tests.test_magics import ip  # noqa: F401 - the IPython shell fixture
 
 
 def invoke(*args):
@@ -96,3 +97,14 @@ def test_monitor_bad_options_get_one_line(trained, tmp_path, args, message):
 def test_monitor_before_any_prediction_says_how_to_get_some(trained):
     result = CliRunner().invoke(cli, ["monitor", "churn"])
     assert result.exit_code == 1 and "no predictions of 'churn' are logged yet (serve it with" in result.output
+
+
+def test_a_notebook_shows_the_monitor_as_charts_and_the_magic_speaks_it(trained, tmp_path, ip, capsys):
+    invoke("predict", "churn", str(tmp_path / "new.csv"), "-o", str(tmp_path / "scored.csv"))
+    mlops.set_alias("churn", 1, "production")  # a marker: the alias set again
+    monitored = mlops.monitor("churn", window=200)
+    html = ip.display_formatter.formatters["text/html"].lookup(monitored)(monitored)  # what a kernel shows
+    assert html.count("<polyline") == 6 and "churn@production: version 1 serving; 400 predictions" in html
+    assert 'class="mark"' in html and "alias: production -&gt; churn/1" in html
+    result = ip.run_cell("%mlops monitor churn --window 200 --json")
+    assert result.error_in_exec is None and '"total": 400' in capsys.readouterr().out

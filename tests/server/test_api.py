@@ -92,10 +92,30 @@ def test_without_the_token_everything_is_refused(server):
     ("/triggers/events?max_results=0", 400, "max_results must be a whole number"),
     ("/triggers/events?max_results=%C2%B2", 400, "max_results must be a whole number"),
     ("/models/nope", 404, "no model named 'nope'"),
+    ("/models/churn/monitor", 404, "no predictions of 'churn' are logged yet (serve it with `mlops-nb serve churn`)"),
+    ("/models/churn/monitor?window=soon", 400, "window 'soon' is a duration (30m, 1h, 1d, 1w)"),
+    ("/models/churn/monitor?last=0", 400, "last must be a whole number from 1 to 1,000"),
 ])
 def test_bad_input_is_a_4xx_json_error(server, path, code, message):
     status, data = call(server, path)
     assert status == code and message in data["error"] and "\n" not in data["error"]
+
+
+def test_monitor_gives_the_windows_of_a_served_models_log(server, home):
+    import pandas as pd
+
+    from mlops_nb.registry.predictions import PredictionLog
+
+    log = PredictionLog(home, "churn")
+    for k in range(3):
+        log.add(ids=[f"{k}-{i}" for i in range(100)], version=1, features=pd.DataFrame({"x": range(100)}),
+                predictions=[i % 2 for i in range(100)], latency_ms=2.0 + k)
+        log.flush()
+    mlops.log_feedback("churn", [f"0-{i}" for i in range(50)], [i % 2 for i in range(50)])
+    status, data = call(server, "/models/churn/monitor?window=100")
+    assert status == 200 and data["serving"] == 1 and data["total"] == 300 and data["labelled"] == 50
+    assert [w["n"] for w in data["windows"]] == [100, 100, 100] and data["windows"][0]["metric"] == 1.0
+    assert [w["p50_ms"] for w in data["windows"]] == [2.0, 3.0, 4.0] and data["metric"] == "accuracy"
 
 
 def test_promote_and_rollback_change_the_registry(server):
