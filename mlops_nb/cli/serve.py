@@ -39,8 +39,8 @@ def serve_command(ctx, model, host, port, workers) -> None:
         import uvicorn
 
         from mlops_nb.serving.model import ServedModel
-    except ImportError:
-        raise click.ClickException("serving needs Starlette and uvicorn: pip install 'mlops-nb[serve]'") from None
+    except ImportError as exc:  # Starlette, uvicorn, pyarrow, orjson: the serve extra
+        raise click.ClickException(f"serving needs {exc.name}: pip install 'mlops-nb[serve]'") from None
     home = find_home(home_option(ctx), must_exist=True)
     current = ServedModel(home, model).current  # a model that does not load stops us here, in one line
     show(ctx, views.MessageView(f"serving {current.name}/{current.version} ({model}) on http://{host}:{port}: "
@@ -152,10 +152,11 @@ def monitor_command(ctx, model, window, since, last, metric, as_json) -> None:
 
 
 def _need_pyarrow() -> None:
-    try:
-        import pyarrow  # noqa: F401 - the prediction log is Parquet
-    except ImportError:
-        raise click.ClickException("the prediction log needs pyarrow: pip install 'mlops-nb[serve]'") from None
+    from importlib.util import find_spec
+
+    missing = [name for name in ("pyarrow", "orjson") if find_spec(name) is None]  # the log is Parquet
+    if missing:
+        raise click.ClickException(f"the prediction log needs {' and '.join(missing)}: pip install 'mlops-nb[serve]'")
 
 
 def _since(text: str | None) -> float | None:
