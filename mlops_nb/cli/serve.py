@@ -46,8 +46,10 @@ def serve_command(ctx, model, host, port, workers) -> None:
     show(ctx, views.MessageView(f"serving {current.name}/{current.version} ({model}) on http://{host}:{port}: "
                                 "POST /invocations or /predict, GET /health (Ctrl-C to stop)"))
     os.environ.update(MLOPS_NB_HOME=str(home), MLOPS_NB_SERVE=model)
+    # http and loop stay "auto": httptools and uvloop (the serve extra) where they install, else uvicorn's own.
+    # No access log: at log level warning its lines are dropped, but only after each request has made one.
     uvicorn.run("mlops_nb.serving.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+                log_level="warning", access_log=False)
 
 
 @cli.command("predict")

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from datetime import datetime, timezone
+from itertools import chain
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -24,7 +25,7 @@ from mlops_nb.errors import InvalidInputError, NotFoundError
 from mlops_nb.registry.models import check_model_name
 
 FLUSH_SECONDS = 1.0
-FLUSH_ROWS = 20_000
+FLUSH_ROWS = 100_000  # a bound on memory (~20 MB); each flush costs ~2 ms more than its rows, so not too few
 log = logging.getLogger("mlops_nb.registry.predictions")
 
 
@@ -39,7 +40,7 @@ class _Added(NamedTuple):
     version: int
     ids: list[str]
     features: Any  # a DataFrame
-    predictions: list
+    predictions: Any  # a list, or the model's numpy array
     probabilities: list | None
     predict_proba: Callable | None
     latency_ms: float
@@ -62,11 +63,18 @@ class PredictionLog:
         self._writing = threading.Lock()  # one flush at a time: when flush() returns, all added before is on disk
         self._flushed_at = time.monotonic()
         self._written = 0
+        # Loaded now rather than at the first flush: a background thread that imports while requests keep the
+        # interpreter busy waits for it at every file it reads (seconds, under load).
+        import pyarrow.parquet  # noqa: F401
+        from threadpoolctl import ThreadpoolController  # scikit-learn's: finds the BLAS and OpenMP loaded
 
-    def add(self, *, ids: list[str], version: int, features, predictions: list, probabilities: list | None = None,
+        self._threads = ThreadpoolController()
+
+    def add(self, *, ids: list[str], version: int, features, predictions, probabilities: list | None = None,
             predict_proba: Callable | None = None, latency_ms: float) -> None:
-        """Log one answer: a prediction per row of ``features``, with its class probabilities given as a list
-        (``probabilities``) or as the model's function that gives them (``predict_proba``, called at the flush)."""
+        """Log one answer: a prediction per row of ``features`` (a list, or the model's numpy array), with its
+        class probabilities given as a list (``probabilities``) or as the model's function that gives them
+        (``predict_proba``, called at the flush)."""
         added = _Added(time.time(), version, ids, features, predictions, probabilities, predict_proba, latency_ms)
         with self._lock:
             self._added.append(added)
@@ -95,11 +103,13 @@ class PredictionLog:
             self._written += 1
             name = f"part-{int(time.time() * 1000)}-{os.getpid()}-{self._written}.parquet"
             tmp = folder / f".{name}.tmp"
-            # Dictionary pages for the columns that repeat (model, version, labels, text); not for the
-            # ids and decimals, where trying them costs more than the rest of the write.
+            # Dictionary pages for the columns that repeat (model, version, labels, text), not for the ids
+            # and decimals, where trying them costs more than the rest of the write; random hex ids do not
+            # compress either (by a tenth), and not trying saves a sixth of the write.
             repeating = [f.name for f in table.schema if f.name != "id" and
                          (pa.types.is_string(f.type) or pa.types.is_integer(f.type))]
-            pq.write_table(table, tmp, use_dictionary=repeating)
+            compression = {name: "none" if name == "id" else "snappy" for name in table.column_names}
+            pq.write_table(table, tmp, use_dictionary=repeating, compression=compression)
             os.replace(tmp, folder / name)  # whole or absent: never a half-written partition
             return table.num_rows
 
@@ -112,11 +122,11 @@ class PredictionLog:
         features = pd.concat([a.features for a in group], ignore_index=True)
         counts = [len(a.ids) for a in group]
         rows = sum(counts)
-        columns = {"id": pa.array([i for a in group for i in a.ids], pa.string()),
+        columns = {"id": pa.array(list(chain.from_iterable(a.ids for a in group)), pa.string()),
                    "time": np.repeat([a.time for a in group], counts), "model": pa.repeat(self.model, rows),
                    "version": np.full(rows, group[0].version, dtype=np.int64),
                    "latency_ms": np.repeat([a.latency_ms for a in group], counts),
-                   "prediction": _json_texts([p for a in group for p in a.predictions]),
+                   "prediction": _json_texts([a.predictions for a in group]),
                    "proba": self._probabilities(group, features)}
         # One thread: for these few columns, starting a pool at every flush costs more than it saves.
         given = pa.Table.from_pandas(features, preserve_index=False, nthreads=1)
@@ -130,7 +140,10 @@ class PredictionLog:
 
         if group[0].predict_proba is not None:  # one call of the model for the whole group
             try:
-                proba = np.asarray(group[0].predict_proba(features), dtype=np.float64)
+                # On one thread: for the few columns of a log's rows, BLAS or OpenMP threads would mostly
+                # spin, on the core that answers the requests.
+                with self._threads.limit(limits=1):
+                    proba = np.asarray(group[0].predict_proba(features), dtype=np.float64)
                 if proba.ndim != 2:
                     raise ValueError(f"predict_proba gave a {proba.ndim}-dimensional array")
             except Exception as exc:  # the predictions are logged all the same, without their probabilities
@@ -153,20 +166,27 @@ def _alike(added: list[_Added]) -> list[list[_Added]]:
     return groups
 
 
-def _json_texts(values: list):
-    """Each value as JSON text, an Arrow column. A classifier repeats a few labels: each distinct one is
-    encoded once, then taken for every row."""
+def _json_texts(parts: list):
+    """The predictions of many adds as JSON texts, an Arrow column. A classifier repeats a few labels: each
+    distinct value is encoded once, then taken for every row."""
     import numpy as np
     import pyarrow as pa
 
-    typed = len(set(map(type, values))) > 1  # then keyed by type too: 1, 1.0 and True are equal keys, not equal JSON
-    keys = list(zip(map(type, values), values)) if typed else values
-    try:
-        distinct = {key: k for k, key in enumerate(dict.fromkeys(keys))}
-    except TypeError:  # unhashable (a list per row): one by one
-        return pa.array([json.dumps(v) for v in values], pa.string())
-    texts = pa.array([json.dumps(key[1] if typed else key) for key in distinct], pa.string())
-    return texts.take(np.fromiter(map(distinct.__getitem__, keys), dtype=np.int64, count=len(keys)))
+    if all(isinstance(p, np.ndarray) and p.ndim == 1 and p.dtype.kind in "biufU" for p in parts):
+        # One dtype: Arrow finds the distinct values (as Python values, those of the answer's tolist()).
+        encoded = pa.array(np.concatenate(parts)).dictionary_encode()
+        distinct, codes = encoded.dictionary.to_pylist(), encoded.indices
+    else:
+        values = [v for p in parts for v in (p.tolist() if isinstance(p, np.ndarray) else p)]
+        typed = len(set(map(type, values))) > 1  # then keyed by type too: 1, 1.0, True are equal keys, not JSON
+        keys = list(zip(map(type, values), values)) if typed else values
+        try:
+            index = {key: k for k, key in enumerate(dict.fromkeys(keys))}
+        except TypeError:  # unhashable (a list per row): one by one
+            return pa.array([json.dumps(v) for v in values], pa.string())
+        distinct = [key[1] if typed else key for key in index]
+        codes = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
+    return pa.array([json.dumps(v) for v in distinct], pa.string()).take(codes)
 
 
 def logged_models(home: str | Path) -> list[str]:
@@ -202,8 +222,7 @@ def read_log(home: str | Path, model: str, *, since: float | None = None, versio
     _compact(log_folder(home, model))
     files = _unmerged(log_files(home, model))
     wanted = None if columns is None else list(dict.fromkeys(["id", "time", "version", *columns]))
-    filters = [("time", ">=", float(since))] if since is not None else None
-    tables = [_read_file(path, wanted, filters) for path in files]
+    tables = [_read_file(path, wanted, since) for path in files]
     table = pa.concat_tables([t for t in tables if t.num_rows] or tables[:1], promote_options="permissive")
     if version is not None:
         table = table.filter(pc.equal(table["version"], version))
@@ -224,13 +243,22 @@ def frame_of(table):
     return frame
 
 
-def _read_file(path: Path, columns: list[str] | None, filters):
+def _read_file(path: Path, columns: list[str] | None, since: float | None):
+    """One file of the log (its columns that exist of ``columns``), its rows since ``since``; a file whose
+    statistics say it ends before ``since`` is not read. pyarrow.parquet.ParquetFile, not read_table: that
+    goes through pyarrow.dataset, a quarter of a second to import and slower per small file."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    if columns is not None:
-        present = set(pq.read_schema(path).names)
-        columns = [c for c in columns if c in present]
-    return pq.read_table(path, columns=columns, filters=filters, partitioning=None)
+    file = pq.ParquetFile(path)
+    names = file.schema_arrow.names
+    if since is not None and "time" in names:
+        at = names.index("time")
+        groups = [file.metadata.row_group(g).column(at).statistics for g in range(file.metadata.num_row_groups)]
+        if groups and all(st is not None and st.has_min_max and st.max < since for st in groups):
+            return file.schema_arrow.empty_table().select([c for c in columns if c in names] if columns else names)
+    table = file.read(columns=[c for c in columns if c in names] if columns is not None else None)
+    return table.filter(pc.greater_equal(table["time"], since)) if since is not None else table
 
 
 def _decode(encoded):
@@ -267,7 +295,7 @@ def _compact(folder: Path) -> None:
         if len(parts) <= COMPACT_FILES:
             continue
         try:
-            table = pa.concat_tables([pq.read_table(p, partitioning=None) for p in parts],
+            table = pa.concat_tables([pq.ParquetFile(p).read() for p in parts],
                                      promote_options="permissive")
             table = table.replace_schema_metadata({_MERGED: json.dumps([p.name for p in parts])})
             name = f"part-{int(time.time() * 1000)}-{os.getpid()}-compacted.parquet"

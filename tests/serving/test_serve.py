@@ -1,5 +1,6 @@
 """mlops-nb serve: a real uvicorn server on 127.0.0.1, real HTTP, the real registry."""
 
+import http.client
 import json
 import subprocess
 import sys
@@ -115,7 +116,6 @@ def test_a_bad_request_is_a_4xx_naming_what_is_wrong(server, registry, body, sta
 
 
 def test_not_json_and_too_big_are_refused(server):
-    import http.client
     from urllib.parse import urlparse
 
     assert post(server, "/invocations", None, raw=b"{not json")[0] == 400
@@ -201,7 +201,7 @@ def test_a_killed_server_keeps_every_flushed_prediction_readable(registry, home,
         while not stop.is_set():
             try:
                 status, answer = post(base, "/invocations", row)
-            except OSError:
+            except (OSError, http.client.HTTPException):  # IncompleteRead: killed between headers and body
                 return  # the server is gone
             if status == 200:
                 acknowledged.append((time.time(), answer["ids"]))

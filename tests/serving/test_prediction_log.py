@@ -1,0 +1,67 @@
+"""The prediction log's writer: add() keeps what it is given, flush() makes the rows of many adds at once."""
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from sklearn.linear_model import LogisticRegression
+
+from mlops_nb.registry.predictions import PredictionLog, log_files, read_predictions
+
+
+def test_probabilities_are_asked_for_once_per_flush_and_match_the_models(home):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    model = LogisticRegression().fit(X, X["a"] > 0)
+    calls = []
+
+    def predict_proba(features):
+        calls.append(len(features))
+        return model.predict_proba(features)
+
+    log = PredictionLog(home, "churn")
+    for start, stop in ((0, 1), (1, 3), (3, 8)):  # three answers: 1, 2 and 5 rows
+        rows = X.iloc[start:stop]
+        log.add(ids=[f"p{i}" for i in range(start, stop)], version=1, features=rows, predictions=model.predict(rows),
+                predict_proba=predict_proba, latency_ms=1.0)
+    assert log.flush() == 8 and calls == [8]
+    logged = read_predictions(home, "churn")
+    assert np.allclose(np.stack(logged["proba"].to_list()), model.predict_proba(X.iloc[:8]))
+    assert logged["prediction"].tolist() == model.predict(X.iloc[:8]).tolist()
+
+
+def test_each_prediction_keeps_its_own_json_whether_an_array_or_a_list_came(home):
+    log = PredictionLog(home, "churn")
+    features = pd.DataFrame({"x": [1, 2, 3]})
+    log.add(ids=["a", "b", "c"], version=1, features=features, predictions=np.array([0, 1, 0]), latency_ms=1.0)
+    log.add(ids=["d", "e", "f"], version=1, features=features, predictions=[1, 1.0, True], latency_ms=1.0)
+    log.add(ids=["g", "h", "i"], version=1, features=features, predictions=[[1, 2], None, "yes"], latency_ms=1.0)
+    log.flush()
+    (path,) = log_files(home, "churn")
+    assert pq.read_table(path)["prediction"].to_pylist() == ["0", "1", "0", "1", "1.0", "true", "[1, 2]", "null",
+                                                            '"yes"']
+
+
+def test_versions_with_other_features_flush_into_one_file(home):
+    log = PredictionLog(home, "churn")
+    log.add(ids=["a"], version=1, features=pd.DataFrame({"age": [41], "plan": ["pro"]}), predictions=[0],
+            latency_ms=1.0)
+    log.add(ids=["b"], version=2, features=pd.DataFrame({"age": [35.5], "calls": [3]}), predictions=[1],
+            latency_ms=2.0)
+    log.flush()
+    assert len(log_files(home, "churn")) == 1
+    logged = read_predictions(home, "churn").set_index("id")
+    assert logged.loc["a", "feature.plan"] == "pro" and logged.loc["b", "feature.calls"] == 3
+    assert logged["feature.age"].tolist() == [41.0, 35.5] and logged["version"].tolist() == [1, 2]
+
+
+def test_a_model_whose_probabilities_fail_still_has_its_predictions_logged(home, caplog):
+    def broken(features):
+        raise ValueError("no probabilities today")
+
+    log = PredictionLog(home, "churn")
+    log.add(ids=["a", "b"], version=1, features=pd.DataFrame({"x": [1, 2]}), predictions=np.array([0, 1]),
+            predict_proba=broken, latency_ms=1.0)
+    assert log.flush() == 2
+    logged = read_predictions(home, "churn")
+    assert logged["prediction"].tolist() == [0, 1] and logged["proba"].isna().all()
+    assert "no probabilities logged for churn/1: no probabilities today" in caplog.text
