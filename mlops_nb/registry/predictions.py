@@ -234,8 +234,6 @@ def read_log(home: str | Path, model: str, *, since: float | None = None, versio
 
 def frame_of(table):
     """An Arrow table of the log as a DataFrame, the predictions decoded."""
-    import pyarrow as pa
-
     decoded = _decode(table["prediction"]) if "prediction" in table.column_names else None
     frame = table.drop_columns(["prediction"]).to_pandas() if decoded is not None else table.to_pandas()
     if decoded is not None:

@@ -4,7 +4,6 @@ import re
 import textwrap
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import mlops_nb as mlops
