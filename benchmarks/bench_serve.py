@@ -276,6 +276,30 @@ def same_predictions(servers: dict, batch: dict) -> None:
         sys.exit(f"the servers disagree on the same rows: {({k: v[:5] for k, v in answers.items()})}")
 
 
+MLFLOW_CLIENT = """
+import json, sys
+import pandas as pd
+from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+rows = pd.DataFrame(json.loads(sys.argv[2]), columns=json.loads(sys.argv[3]))
+print(json.dumps(ScoringServerClient("127.0.0.1", int(sys.argv[1])).invoke(rows).get_predictions().iloc[:, 0].tolist()))
+"""
+
+
+def mlflow_client_agrees(mlflow_python: Path, servers: dict, rows: list) -> str:
+    """MLflow's own scoring client (mlflow.pyfunc.scoring_server.client), unchanged, against mlops-nb serve:
+    the same predictions as MLflow's server gives for the same rows."""
+    answers = {}
+    for name in ("mlflow", "mlops-nb log on"):
+        done = subprocess.run([str(mlflow_python), "-c", MLFLOW_CLIENT, str(servers[name][0]), json.dumps(rows),
+                               json.dumps(COLUMNS)], capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"MLflow's client against {name} failed: {done.stderr[-1500:]}")
+        answers[name] = json.loads(done.stdout)
+    if answers["mlflow"] != answers["mlops-nb log on"]:
+        sys.exit(f"MLflow's client got different predictions: {({k: v[:5] for k, v in answers.items()})}")
+    return f"MLflow's own client (ScoringServerClient.invoke) gets the same {len(rows)} predictions from both servers"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="mlops-nb serve vs mlflow models serve, one LogisticRegression")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
@@ -304,6 +328,7 @@ def main() -> None:
         try:
             start_servers(tmp, frame, args.mlflow, servers)
             same_predictions({k: v for k, v in servers.items() if k != "trivial"}, batch_bodies[0])
+            client_check = mlflow_client_agrees(args.mlflow, servers, rows[:50])
             results: dict[str, list[dict]] = {name: [] for name in servers}
             for r in range(args.repeat):
                 for name, (port, _) in servers.items():  # interleaved, so drift in machine load spreads over all
@@ -337,7 +362,8 @@ def main() -> None:
     print(f"  1,000-row rows/s vs MLflow   {on['rows']['rows'] / mlflow['rows']['rows']:6.2f}x   (>= 2x)")
     print(f"  log on / log off, single-row {on['rps']['rps'] / off['rps']['rps']:6.2f}    (>= 0.90)")
     print(f"  log on / log off, batches    {on['rows']['rows'] / off['rows']['rows']:6.2f}    (>= 0.90)")
-    print(f"\n  uvicorn's HTTP parser and event loop: MLflow's venv {uvicorn_stack(args.mlflow)}, "
+    print(f"\n  {client_check}.")
+    print(f"  uvicorn's HTTP parser and event loop: MLflow's venv {uvicorn_stack(args.mlflow)}, "
           f"ours {uvicorn_stack(Path(sys.executable))} (the serve extra).")
     trivial = best["trivial"]
     print(f"  the client alone sends {trivial['rps']['rps']:,.0f} single-row requests/s and "
