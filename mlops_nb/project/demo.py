@@ -95,13 +95,14 @@ def run_demo(directory: str | Path = "demo") -> dict:
     tools = os.path.relpath(Path(sys.executable).parent, root)
     out.print(f"\nDone in {elapsed:.0f} s. Reports: {root / 'reports' / 'drift.html'}, "
               f"{root / 'reports' / 'gate.html'}\nExecuted notebooks: {home / 'runs'}/<run>/<step>.ipynb\n"
-              f"Look around:  cd {root} && {tools}/mlops-nb runs ls\n"
+              f"Look around:  cd {root} && {tools}/mlops-nb runs ls   (and: models show churn, triggers history, "
+              f"monitor churn --window 600)\n"
               f"In JupyterLab: cd {root} && {tools}/jupyter lab   (the mlops tab of the left sidebar)")
     return {"root": root, "home": home, "runs": [first.run_id, second.run_id, third.run_id], "production": production,
             "decision": decision, "events": events, "seconds": elapsed, "served": served}
 
 
-def _serve_and_close_the_loop(root: Path, home: Path, progress, out) -> dict:
+def _serve_and_close_the_loop(root: Path, home: Path, progress, out) -> dict | None:
     """Step 6: `mlops-nb serve churn` in its own process, traffic over HTTP, late labels, the live
     performance trigger, the retraining, the gate, and the running service answering with the new version."""
     import json
@@ -113,6 +114,13 @@ def _serve_and_close_the_loop(root: Path, home: Path, progress, out) -> dict:
     from mlops_nb.registry import gates, models, outputs
     from mlops_nb.show import terminal
 
+    from importlib.util import find_spec
+
+    missing = [name for name in ("starlette", "uvicorn", "pyarrow", "orjson") if find_spec(name) is None]
+    if missing:
+        out.print(f"\n[bold]6. The model in service[/] needs the serve extra ({', '.join(missing)} missing): "
+                  "pip install 'mlops-nb[serve]', then run the demo again")
+        return None
     store = mlops.tracking.get_store()
     serving = models.alias_version(store, "churn", "production")
     out.print(f"\n[bold]6. The model in service[/]: mlops-nb serve churn (version {serving}), in its own process")
