@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 import mlops_nb as mlops
 from tests.jupyter_util import free_port
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -211,7 +212,13 @@ def test_a_killed_server_keeps_every_flushed_prediction_readable(registry, home,
         thread.start()
     time.sleep(2)
     cutoff = time.time()
-    time.sleep(2)  # more than a flush interval: what was answered before the cutoff is on disk
+
+    def flushed_since_cutoff():
+        return [p for p in (home / "predictions" / "churn").glob("date=*/part-*.parquet") if p.stat().st_mtime > cutoff]
+
+    # Two files written after the cutoff: the second flush began after it (one flush at a time), so it holds
+    # everything answered before the cutoff; under load a flush may come later than its interval.
+    wait_for(lambda: len(flushed_since_cutoff()) >= 2, "two flushes of the log after the cutoff")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     stop.set()
