@@ -63,7 +63,7 @@ def monitor(store: Store, model: str, *, alias: str = "production", window="1h",
     if metric is not None and metric not in METRICS:
         raise InvalidInputError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
     serving = models.alias_version_or_none(store, model, alias)
-    frame = read_labelled(store, model, since=since)
+    frame = read_labelled(store, model, since=since, categories=True)
     if not len(frame):
         raise NotFoundError(f"no predictions of {model!r} since {time.strftime('%Y-%m-%d %H:%M', time.localtime(since))}")
     metric = metric or default_metric(frame["prediction"])
@@ -197,8 +197,10 @@ def _window_row(rows, names: list[str], references: _References, metric: str) ->
     versions = rows["version"].to_numpy()
     counts = np.unique(versions, return_counts=True)
     main = int(counts[0][np.argmax(counts[1])])
-    # One latency per request: the rows of one request share its time and latency.
-    requests = rows.drop_duplicates(["time", "latency_ms"])["latency_ms"].to_numpy()
+    # One latency per request: the rows of one request come together and share its time and latency.
+    latencies = rows["latency_ms"].to_numpy()
+    requests = latencies[np.r_[True, (times[1:] != times[:-1]) | (latencies[1:] != latencies[:-1])]] \
+        if len(times) else latencies
     p50, p95, p99 = np.percentile(requests, [50, 95, 99]) if len(requests) else (None, None, None)
     share = drifted = prediction_drift = prediction_drifted = None
     reference = references.of(main)
@@ -209,11 +211,12 @@ def _window_row(rows, names: list[str], references: _References, metric: str) ->
         if reference["predictions"] is not None:
             column = drift(reference["predictions"], served[["prediction"]]).columns.iloc[0]
             prediction_drift, prediction_drifted = _plain(column["statistic"]), bool(column["drifted"])
-    labelled = rows[rows["label"].notna()]
-    value = score(metric, labelled["label"], labelled["prediction"]) if len(labelled) else None
+    has_label = rows["label"].notna().to_numpy()
+    labelled = int(has_label.sum())
+    value = score(metric, rows["label"][has_label], rows["prediction"][has_label]) if labelled else None
     return [float(times[0]), float(times[-1]), len(rows), ",".join(str(v) for v in counts[0]),
             _plain(p50), _plain(p95), _plain(p99), share, drifted, prediction_drift, prediction_drifted, value,
-            len(labelled), len(labelled) / len(rows)]
+            labelled, labelled / len(rows)]
 
 
 def _markers(store: Store, model: str, alias: str, since: float) -> list[dict]:
@@ -229,15 +232,17 @@ def _markers(store: Store, model: str, alias: str, since: float) -> list[dict]:
 
 
 def _target_name(store: Store, model: str, feature_names: list[str]) -> str:
-    from mlops_nb.monitoring.reference import training_data
+    """The name of the production version's target: the one column of its training data it takes no input
+    from; "label" when that is not one column."""
+    from mlops_nb.monitoring.reference import reference_profiles
 
     version = models.alias_version_or_none(store, model, "production")
     if version is not None:
         try:
-            data = training_data(store, models.get_version(store, model, version))
+            profiles, _ = reference_profiles(store, models.get_version(store, model, version))
         except NotFoundError:
             return "label"
-        extra = [c for c in data.columns if c not in feature_names]  # a frame's or a profile's columns
+        extra = [c for c in profiles["columns"] if c not in feature_names]
         if len(extra) == 1:
             return str(extra[0])
     return "label"

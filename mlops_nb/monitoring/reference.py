@@ -32,9 +32,10 @@ def training_data(store: Store, version: ModelVersion):
 
 
 def reference_profiles(store: Store, version: ModelVersion) -> tuple[dict, list[str]]:
-    """``({"features": profile, "predictions": profile or None}, notes)``: the drift profiles of ``version``'s
-    training data (its model inputs) and of its own predictions on that data, kept in the registry once
-    computed (a version and its training data never change) so that monitoring loads no model."""
+    """``({"features": profile, "predictions": profile or None, "columns": [...]}, notes)``: the drift profiles
+    of ``version``'s training data (its model inputs) and of its own predictions on that data, and the names
+    of all the training data's columns (its target among them), kept in the registry once computed (a version
+    and its training data never change) so that monitoring loads no model and reads no training data."""
     import json
 
     import pandas as pd
@@ -46,19 +47,21 @@ def reference_profiles(store: Store, version: ModelVersion) -> tuple[dict, list[
         try:
             kept = json.loads(cached.read_text())
             return ({"features": ReferenceProfile.from_dict(kept["features"]),
-                     "predictions": ReferenceProfile.from_dict(kept["predictions"]) if kept["predictions"] else None},
+                     "predictions": ReferenceProfile.from_dict(kept["predictions"]) if kept["predictions"] else None,
+                     "columns": list(kept["columns"])},
                     kept["notes"])
         except (ValueError, KeyError, TypeError):
             pass  # an unreadable cache is computed again
     data = training_data(store, version)
     notes: list[str] = []
     if isinstance(data, ReferenceProfile):  # a stored profile: the inputs drift, the predictions are unknown
-        profiles = {"features": data, "predictions": None}
+        profiles = {"features": data, "predictions": None, "columns": list(data.columns)}
         notes.append(f"no prediction drift for {version.ref}: its training data is kept as a profile only")
     else:
         inputs = [i["name"] for i in (version.signature or {}).get("inputs", [])] or list(data.columns)
         columns = [c for c in inputs if c in data.columns]
-        profiles = {"features": profile_reference(data[columns]), "predictions": None}
+        profiles = {"features": profile_reference(data[columns]), "predictions": None,
+                    "columns": [str(c) for c in data.columns]}
         try:
             from mlops_nb.tracking import modelio
 
@@ -71,6 +74,7 @@ def reference_profiles(store: Store, version: ModelVersion) -> tuple[dict, list[
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".tmp")
         tmp.write_text(json.dumps({"features": profiles["features"].to_dict(), "notes": notes,
+                                   "columns": profiles["columns"],
                                    "predictions": profiles["predictions"].to_dict() if profiles["predictions"]
                                    else None}))
         tmp.replace(cached)

@@ -49,7 +49,7 @@ def model_of(store: Store, ids: list[str]) -> str:
 
 
 def read_labelled(store: Store, model: str, *, since: float | None = None, version: int | None = None,
-                  columns: list[str] | None = None):
+                  columns: list[str] | None = None, categories: bool = False):
     """The prediction log (:func:`~mlops_nb.registry.predictions.read_log`) as a DataFrame with ``label``, each
     prediction's last label as it came (1 stays 1, "yes" stays "yes"; None where none came), and
     ``labelled_at``."""
@@ -57,11 +57,14 @@ def read_labelled(store: Store, model: str, *, since: float | None = None, versi
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    table = read_log(store.home, model, since=since, version=version, columns=columns)
-    # In the table's own order (its rowid, id): no index, no sort.
+    table = read_log(store.home, model, since=since, version=version, columns=columns, categories=categories)
+    # A label comes after its prediction, so those from before ``since`` (less an hour, for the clocks of other
+    # machines) stay in the database. Read in the table's own order (its rowid, id), no index, no sort; the last
+    # label of each prediction counts. (Six times faster than asking SQL for the newest of each: 0.3 s against
+    # 1.7 s over 300,000 labels, benchmarks/bench_monitor.py.)
     rows = store.query("SELECT prediction_id, label, received_at FROM feedback NOT INDEXED WHERE model = ? "
-                       "ORDER BY id", (model,))
-    last = {pid: k for k, (pid, _, _) in enumerate(rows)}  # the last label of each prediction counts
+                       "AND received_at >= ? ORDER BY id", (model, since - 3600 if since else 0.0))
+    last = {pid: k for k, (pid, _, _) in enumerate(rows)}
     chosen = [rows[k] for k in last.values()]
     decoded = {text: json.loads(text) for text in {label for _, label, _ in chosen}}
     at = pc.index_in(table["id"], value_set=pa.array(list(last), type=pa.string()))

@@ -208,10 +208,11 @@ def read_predictions(home: str | Path, model: str, *, since: float | None = None
 
 
 def read_log(home: str | Path, model: str, *, since: float | None = None, version: int | None = None,
-             columns: list[str] | None = None):
+             columns: list[str] | None = None, categories: bool = False):
     """The log as one Arrow table, oldest first. Files are read with pyarrow and their schemas unified (a
     batch of whole numbers and one with decimals make one float column); a partition of many small files
-    is compacted into one as it is read."""
+    is compacted into one as it is read. ``categories``: text features are read as dictionaries (pandas
+    categoricals), as their files keep them, which is quicker to read and to count."""
     if since is not None and (isinstance(since, bool) or not isinstance(since, (int, float))):
         raise InvalidInputError(f"since is a time in seconds (time.time()), got {since!r}")
     if not log_files(home, model):  # said before pyarrow is needed: a project that never served has no log
@@ -222,7 +223,7 @@ def read_log(home: str | Path, model: str, *, since: float | None = None, versio
     _compact(log_folder(home, model))
     files = _unmerged(log_files(home, model))
     wanted = None if columns is None else list(dict.fromkeys(["id", "time", "version", *columns]))
-    tables = [_read_file(path, wanted, since) for path in files]
+    tables = [_read_file(path, wanted, since, categories) for path in files]
     table = pa.concat_tables([t for t in tables if t.num_rows] or tables[:1], promote_options="permissive")
     if version is not None:
         table = table.filter(pc.equal(table["version"], version))
@@ -241,7 +242,7 @@ def frame_of(table):
     return frame
 
 
-def _read_file(path: Path, columns: list[str] | None, since: float | None):
+def _read_file(path: Path, columns: list[str] | None, since: float | None, categories: bool = False):
     """One file of the log (its columns that exist of ``columns``), its rows since ``since``; a file whose
     statistics say it ends before ``since`` is not read. pyarrow.parquet.ParquetFile, not read_table: that
     goes through pyarrow.dataset, a quarter of a second to import and slower per small file."""
@@ -249,6 +250,11 @@ def _read_file(path: Path, columns: list[str] | None, since: float | None):
     import pyarrow.parquet as pq
 
     file = pq.ParquetFile(path)
+    if categories:
+        import pyarrow as pa
+
+        text = [f.name for f in file.schema_arrow if f.name.startswith("feature.") and pa.types.is_string(f.type)]
+        file = pq.ParquetFile(path, read_dictionary=text) if text else file
     names = file.schema_arrow.names
     if since is not None and "time" in names:
         at = names.index("time")

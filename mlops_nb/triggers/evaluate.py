@@ -230,16 +230,24 @@ def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
     return (Firing(trigger, reason, evidence) if fired else None), new_state, note
 
 
-def _served(store: Store, model: str, alias: str, state: dict, now: datetime, window: str | None):
-    """The version serving at ``alias`` and the time from which its predictions count: the window's start,
-    or the last firing on that version if later (what fired once does not fire again)."""
+def _served(store: Store, model: str, alias: str, state: dict, now: datetime, window: str | None, read):
+    """What ``read(version, since)`` gives for the version serving at ``alias`` and the time from which its
+    predictions count (the window's start, or the last firing on that version if later: what fired once does
+    not fire again), as ``(version, since, read)``; or, while there is nothing to read, what it waits for."""
     from mlops_nb.monitoring.windows import window_seconds
 
     version = models.alias_version_or_none(store, model, alias)
+    if version is None:
+        return f"waiting for a version of {model!r} at {alias}"
     since = now.timestamp() - window_seconds(window) if window else None
-    if version is not None and state.get("version") == version and state.get("fired_at"):
+    if state.get("version") == version and state.get("fired_at"):
         since = max(since or 0.0, state["fired_at"])
-    return version, since
+    try:
+        return version, since, read(version, since)
+    except NotFoundError as exc:
+        if "logged yet" in str(exc):
+            return f"waiting for predictions of {model} (serve it with `mlops-nb serve {model}`)"
+        raise
 
 
 def _drift_of_predictions(trigger: Trigger, *, store: Store, state: dict, now: datetime):
@@ -247,15 +255,11 @@ def _drift_of_predictions(trigger: Trigger, *, store: Store, state: dict, now: d
 
     o = trigger.options
     model, alias = o["predictions"], o.get("alias", "production")
-    version, since = _served(store, model, alias, state, now, o["window"])
-    if version is None:
-        return None, state, f"waiting for a version of {model!r} at {alias}"
-    try:
-        report = input_drift(store, model, version, since=since, share=o.get("share", 0.5))
-    except NotFoundError as exc:
-        if "logged yet" in str(exc):
-            return None, state, f"waiting for predictions of {model} (serve it with `mlops-nb serve {model}`)"
-        raise
+    served = _served(store, model, alias, state, now, o["window"],
+                     lambda version, since: input_drift(store, model, version, since=since, share=o.get("share", 0.5)))
+    if isinstance(served, str):
+        return None, state, served
+    version, since, report = served
     n = report.n_current if report is not None else 0
     if n < o["min_rows"]:
         return None, state, f"{n} of {o['min_rows']} predictions of {model}/{version} to judge drift on"
@@ -287,15 +291,11 @@ def _live_performance(trigger: Trigger, *, store: Store, state: dict, now: datet
 
     o = trigger.options
     model, alias, metric = o["model"], o.get("alias", "production"), o["metric"]
-    version, since = _served(store, model, alias, state, now, o.get("window"))
-    if version is None:
-        return None, state, f"waiting for a version of {model!r} at {alias}"
-    try:
-        live = live_metric(store, model, version, metric, since=since)
-    except NotFoundError as exc:
-        if "logged yet" in str(exc):
-            return None, state, f"waiting for predictions of {model} (serve it with `mlops-nb serve {model}`)"
-        raise
+    served = _served(store, model, alias, state, now, o.get("window"),
+                     lambda version, since: live_metric(store, model, version, metric, since=since))
+    if isinstance(served, str):
+        return None, state, served
+    version, since, live = served
     if live["labelled"] < o["min_labels"]:
         return None, state, (f"{live['labelled']} of {o['min_labels']} labels for the predictions of "
                              f"{model}/{version}")

@@ -190,10 +190,16 @@ def _column(ref: ColumnProfile, series, kind_override: str | None, test: str | N
             return _numeric(ref, current, test, threshold), signals
         if test in ("ks", "wasserstein", "psi"):
             return _empty(ref, kind, test, threshold, current.size), signals + _no_values(ref, current.size)
-        current_values = pd.Series(current)  # few distinct values: compare as categories
+        # Few distinct values: compare as categories, counted as numbers, each distinct one labelled once.
+        distinct, counts = np.unique(current, return_counts=True)
+        counts_now = pd.Series(counts, index=labels(pd.Series(distinct)).to_numpy())
+    elif isinstance(series.dtype, pd.CategoricalDtype):  # counted on its codes, each category labelled once
+        counts_now = series.value_counts()
+        counts_now = counts_now[counts_now > 0]
+        counts_now.index = labels(pd.Series(counts_now.index.to_numpy(dtype=object))).to_numpy()
     else:
         current_values = series.dropna()
-    counts_now = labels(current_values).value_counts() if len(current_values) else pd.Series(dtype=int)
+        counts_now = labels(current_values).value_counts() if len(current_values) else pd.Series(dtype=int)
     categories = sorted(set(ref.counts) | set(counts_now.index))
     ref_counts = np.array([ref.counts.get(c, 0) for c in categories], dtype=float)
     cur_counts = np.array([counts_now.get(c, 0) for c in categories], dtype=float)
@@ -240,7 +246,7 @@ def _numeric(ref: ColumnProfile, current: np.ndarray, test: str, threshold: floa
     elif test == "wasserstein":
         current = np.sort(current)  # once: for the distance and for the bins below
         distance = (stats.wasserstein(ref.values, current, presorted=True) if ref.values is not None
-                    else stats.wasserstein_from_quantiles(np.asarray(ref.quantiles), current))
+                    else stats.wasserstein_from_quantiles(np.asarray(ref.quantiles), current, presorted=True))
         statistic = stats.normalised_wasserstein(distance, ref.std)
         p_value, effect = None, statistic
     else:

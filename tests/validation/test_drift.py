@@ -171,3 +171,18 @@ def test_small_integer_codes_are_categories_as_in_evidently(rows, test, drifted)
     cur = pd.DataFrame({"rating": rng.choice(np.arange(1, 9), rows, p=moved)})
     result = row(mlops.drift(ref, cur), "rating")
     assert (result["kind"], result["test"], bool(result["drifted"])) == ("categorical", test, drifted)
+
+
+def test_categorical_and_few_valued_columns_drift_as_their_text_and_numbers_do():
+    # The monitor reads text features as pandas categoricals and counts small integer codes as numbers:
+    # each gives the report the same columns give as plain text and numbers.
+    rng = np.random.default_rng(3)
+    ref, cur = frame(rng, 5_000), frame(rng, 2_000, p=[0.2, 0.3, 0.5])
+    ref["code"], cur["code"] = rng.integers(0, 3, 5_000).astype(float), rng.integers(0, 4, 2_000).astype(float)
+    plain = mlops.drift(ref, cur)
+    as_categories = cur.assign(k=cur["k"].astype("category").cat.add_categories(["never"]))
+    typed = mlops.drift(ref, as_categories)
+    pd.testing.assert_frame_equal(plain.columns, typed.columns)
+    pd.testing.assert_frame_equal(plain.signals, typed.signals)
+    assert row(plain, "k")["drifted"] and row(plain, "code")["test"] == "jensenshannon"
+    assert "unseen_categories" in set(plain.signals["signal"])  # code 3 is new, "never" counted no row

@@ -28,3 +28,12 @@ def test_jensen_shannon_is_scipys(reference, current):
 def test_the_z_tests_p_value_is_scipys(a, b, c, d):
     z, p_value, _ = stats.two_proportion_z(np.array([a, b]), np.array([c, d]))
     assert p_value == pytest.approx(2 * scipy_stats.norm.sf(abs(z)), rel=1e-9, abs=1e-300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=300), st.integers(2, 101))
+def test_quantiles_read_off_a_sorted_sample_are_numpys(values, grid):
+    current = np.array(values)
+    reference = np.linspace(-1, 1, grid)
+    assert stats.wasserstein_from_quantiles(reference, np.sort(current), presorted=True) == pytest.approx(
+        stats.wasserstein_from_quantiles(reference, current), rel=1e-9, abs=1e-9)
