@@ -50,3 +50,11 @@ export function status(text: string): HTMLElement {
 export function message(text: string, isError = false): HTMLElement {
   return el('div', { class: isError ? 'mlops-error' : 'mlops-note' }, text);
 }
+
+/** A drop-down of names showing `chosen`; `onPick` gets the name picked. */
+export function picker(names: string[], chosen: string, onPick: (name: string) => void): HTMLSelectElement {
+  const select = el('select', { class: 'mlops-select' }, ...names.map(n => el('option', { value: n }, n)));
+  select.value = chosen;
+  select.onchange = () => onPick(select.value);
+  return select;
+}

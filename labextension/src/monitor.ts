@@ -1,5 +1,5 @@
 import { api } from './api';
-import { el, fmt, message } from './dom';
+import { el, fmt, message, picker } from './dom';
 import { Tab } from './panels';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -106,13 +106,11 @@ export class MonitorTab extends Tab {
     }
     const names: string[] = models.models.map((m: any) => m.name);
     this.chosen = this.chosen && names.includes(this.chosen) ? this.chosen : names[0];
-    const picker = el('select', { class: 'mlops-select' }, ...names.map(n => el('option', { value: n }, n))) as HTMLSelectElement;
-    picker.value = this.chosen as string;
-    picker.onchange = () => {
-      this.chosen = picker.value;
+    const choose = picker(names, this.chosen as string, name => {
+      this.chosen = name;
       void this.refresh();
-    };
-    const toolbar = el('div', { class: 'mlops-toolbar' }, picker, el('label', {}, ' window ', this.window));
+    });
+    const toolbar = el('div', { class: 'mlops-toolbar' }, choose, el('label', {}, ' window ', this.window));
     let data: any;
     try {
       data = await api(`models/${encodeURIComponent(this.chosen as string)}/monitor?window=${encodeURIComponent(this.window.value.trim() || '1h')}`);

@@ -2,7 +2,7 @@ import { showDialog, Dialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import { api, post } from './api';
-import { el, fmt, message, status, when } from './dom';
+import { el, fmt, message, picker, status, when } from './dom';
 
 /** A tab that renders itself from the API; refresh() is called when shown and while runs go on. */
 export abstract class Tab extends Widget {
@@ -217,12 +217,10 @@ export class ModelsTab extends Tab {
       return;
     }
     this.chosen = this.chosen && models.some(m => m.name === this.chosen) ? this.chosen : models[0].name;
-    const picker = el('select', { class: 'mlops-select' }, ...models.map(m => el('option', { value: m.name }, m.name))) as HTMLSelectElement;
-    picker.value = this.chosen as string;
-    picker.onchange = () => {
-      this.chosen = picker.value;
+    const choose = picker(models.map(m => m.name), this.chosen as string, name => {
+      this.chosen = name;
       void this.refresh();
-    };
+    });
     const model: any = await api(`models/${encodeURIComponent(this.chosen as string)}`);
     const metricKeys = keysOf(model.versions, 'metrics', 4);
     const rows = [...model.versions].reverse().map((v: any) => {
@@ -242,7 +240,7 @@ export class ModelsTab extends Tab {
     const rollback = el('button', { class: 'jp-mod-styled mlops-button' }, 'Roll back production');
     rollback.onclick = () => void this.rollback(model.name);
     this.body.replaceChildren(
-      el('div', { class: 'mlops-toolbar' }, picker, rollback),
+      el('div', { class: 'mlops-toolbar' }, choose, rollback),
       table(['version', 'aliases', 'gate', ...metricKeys, ''], rows)
     );
   }

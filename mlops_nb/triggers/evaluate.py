@@ -203,18 +203,8 @@ def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
         reference = ReferenceProfile.from_dict(reference_profile(store, reference_name))
     current = _read_files(current_files)
     report = drift(reference, current, share=options.get("share", 0.5))
-    column = options.get("column")
-    if column is not None:
-        rows = report.columns[report.columns["column"] == column]
-        if rows.empty:
-            raise InvalidInputError(f"drift trigger: column {column!r} is not in both reference and current data")
-        row = rows.iloc[0]
-        threshold = options.get("threshold")
-        fired = bool(row["drifted"]) if threshold is None else float(row["statistic"]) >= float(threshold)
-        reason = f"column {column} drifted: {row['test']} {row['statistic']:.4g}"
-    else:
-        fired = report.drifted
-        reason = f"dataset drift: {report.share:.0%} of columns drifted ({', '.join(report.drifted_columns[:5])})"
+    fired, reason = _drifted(report, options, "in both reference and current data", "column {}",
+                             f"dataset drift: {report.share:.0%} of columns drifted")
     where = {"newest": "the newest batch", "all": "all batches", "since-production":
              "the data since the production model"}.get(window, f"the newest {window} batches")
     reason += f" in {where} against {identity}"
@@ -228,6 +218,21 @@ def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
     new_state = {"current": signature, "reference": identity, "last_share": report.share}
     note = f"last share drifted {report.share:.0%} ({where} against {identity})"
     return (Firing(trigger, reason, evidence) if fired else None), new_state, note
+
+
+def _drifted(report, options: dict, where: str, named: str, share_reason: str) -> tuple[bool, str]:
+    """Whether a drift report fires the trigger, and why: its ``column`` (``named.format(column)`` names it)
+    drifted or went over the ``threshold``; without one, the report's share of drifted columns."""
+    column = options.get("column")
+    if column is None:
+        return report.drifted, f"{share_reason} ({', '.join(report.drifted_columns[:5])})"
+    rows = report.columns[report.columns["column"] == column]
+    if rows.empty:
+        raise InvalidInputError(f"drift trigger: column {column!r} is not {where}")
+    row = rows.iloc[0]
+    threshold = options.get("threshold")
+    fired = bool(row["drifted"]) if threshold is None else float(row["statistic"]) >= float(threshold)
+    return fired, f"{named.format(column)} drifted: {row['test']} {row['statistic']:.4g}"
 
 
 def _served(store: Store, model: str, alias: str, state: dict, now: datetime, window: str | None, read):
@@ -263,19 +268,8 @@ def _drift_of_predictions(trigger: Trigger, *, store: Store, state: dict, now: d
     n = report.n_current if report is not None else 0
     if n < o["min_rows"]:
         return None, state, f"{n} of {o['min_rows']} predictions of {model}/{version} to judge drift on"
-    column = o.get("column")
-    if column is not None:
-        rows = report.columns[report.columns["column"] == column]
-        if rows.empty:
-            raise InvalidInputError(f"drift trigger: column {column!r} is not an input of {model}/{version}")
-        row = rows.iloc[0]
-        threshold = o.get("threshold")
-        fired = bool(row["drifted"]) if threshold is None else float(row["statistic"]) >= float(threshold)
-        reason = f"input {column} of {model}/{version} drifted: {row['test']} {row['statistic']:.4g}"
-    else:
-        fired = report.drifted
-        reason = (f"{report.share:.0%} of the inputs of {model}/{version} drifted "
-                  f"({', '.join(report.drifted_columns[:5])})")
+    fired, reason = _drifted(report, o, f"an input of {model}/{version}", f"input {{}} of {model}/{version}",
+                             f"{report.share:.0%} of the inputs of {model}/{version} drifted")
     reason += f" over {n} predictions against its training data"
     evidence = {"model": model, "version": version, "alias": alias, "share": report.share,
                 "drifted_columns": report.drifted_columns, "n_current": n, "n_reference": report.n_reference,
