@@ -71,11 +71,12 @@ class PredictionLog:
         self._threads = ThreadpoolController()
 
     def add(self, *, ids: list[str], version: int, features, predictions, probabilities: list | None = None,
-            predict_proba: Callable | None = None, latency_ms: float) -> None:
-        """Log one answer: a prediction per row of ``features`` (a list, or the model's numpy array), with its
-        class probabilities given as a list (``probabilities``) or as the model's function that gives them
-        (``predict_proba``, called at the flush)."""
-        added = _Added(time.time(), version, ids, features, predictions, probabilities, predict_proba, latency_ms)
+            predict_proba: Callable | None = None, latency_ms: float, at: float | None = None) -> None:
+        """Log one answer (given at ``at``, by default now): a prediction per row of ``features`` (a list, or
+        the model's numpy array), with its class probabilities given as a list (``probabilities``) or as the
+        model's function that gives them (``predict_proba``, called at the flush)."""
+        added = _Added(time.time() if at is None else at, version, ids, features, predictions, probabilities,
+                       predict_proba, latency_ms)
         with self._lock:
             self._added.append(added)
             self._buffered += len(ids)

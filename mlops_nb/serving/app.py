@@ -12,8 +12,8 @@ known only when the model loads, so FastAPI's declared request models would add 
 
 Each answer is ``{"predictions": [...], "ids": [...], "model": {"name", "version"}}``: MLflow's
 ``predictions`` with one prediction id per row and the version that answered. Every prediction
-goes to the prediction log (:mod:`mlops_nb.registry.predictions`; ``MLOPS_NB_PREDICTION_LOG=off``
-turns it off).
+goes to the prediction log (:mod:`mlops_nb.registry.predictions`), written by a child process
+(:mod:`mlops_nb.serving.logwriter`); ``MLOPS_NB_PREDICTION_LOG=off`` turns it off.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mlops_nb.registry.predictions import FLUSH_SECONDS, PredictionLog
+from mlops_nb.serving.logwriter import ChildProcessLog
 from mlops_nb.serving.model import ServedModel
 from mlops_nb.serving.protocol import RequestError, check, read_json, read_mlflow, read_records
 
@@ -46,7 +47,7 @@ def create_app(home: str | Path | None = None, ref: str | None = None) -> Starle
     (uvicorn's factory, one per worker) they come from $MLOPS_NB_HOME and $MLOPS_NB_SERVE."""
     home = home or os.environ["MLOPS_NB_HOME"]
     served = ServedModel(home, ref or os.environ["MLOPS_NB_SERVE"])
-    served.log = None if os.environ.get("MLOPS_NB_PREDICTION_LOG") == "off" else PredictionLog(home, served.name)
+    served.log = None if os.environ.get("MLOPS_NB_PREDICTION_LOG") == "off" else _prediction_log(home, served.name)
     flushing = threading.Event()
 
     def flush_now_and_then() -> None:
@@ -67,7 +68,9 @@ def create_app(home: str | Path | None = None, ref: str | None = None) -> Starle
     def stop() -> None:
         served.stop()
         flushing.set()
-        if served.log is not None:
+        if isinstance(served.log, ChildProcessLog):
+            served.log.close()
+        elif served.log is not None:
             served.log.flush()
 
     async def invocations(request: Request) -> Response:
@@ -110,6 +113,16 @@ def create_app(home: str | Path | None = None, ref: str | None = None) -> Starle
     return app
 
 
+def _prediction_log(home, model: str):
+    """The log written by a child process, on another core than the answers; in this process where it may
+    have none (a daemonic one)."""
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        return PredictionLog(home, model)
+    return ChildProcessLog(home, model)
+
+
 async def _answer(request: Request, served: ServedModel, read) -> Response:
     started = time.perf_counter()
     current = served.current  # one version for the whole request, whatever the alias does meanwhile
@@ -123,8 +136,8 @@ async def _answer(request: Request, served: ServedModel, read) -> Response:
         return _error(422, f"the model cannot score these rows: {str(exc).splitlines()[0][:300]}")
     values = predictions.tolist() if hasattr(predictions, "tolist") else list(predictions)
     ids = new_ids(len(values))
-    if served.log is not None:  # written in batches by the flusher: the answer waits neither for the disk
-        # nor for the probabilities, which the log asks the model for once per flush, for all its rows at once
+    if served.log is not None:  # written in batches by the log's child: the answer waits neither for the disk
+        # nor for the probabilities, which the child asks its model for once per flush, for all its rows at once
         served.log.add(ids=ids, version=current.version, features=frame,
                        predictions=predictions if isinstance(predictions, np.ndarray) else values,
                        predict_proba=getattr(current.model, "predict_proba", None),

@@ -65,3 +65,37 @@ def test_a_model_whose_probabilities_fail_still_has_its_predictions_logged(home,
     logged = read_predictions(home, "churn")
     assert logged["prediction"].tolist() == [0, 1] and logged["proba"].isna().all()
     assert "no probabilities logged for churn/1: no probabilities today" in caplog.text
+
+
+def test_a_services_log_is_written_by_a_child_with_its_own_copy_of_the_model(home):
+    import mlops_nb as mlops
+    from mlops_nb.serving.logwriter import ChildProcessLog
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    model = LogisticRegression().fit(X, X["a"] + X["b"] > 0)
+    with mlops.start_run() as run:
+        mlops.log_model(model, "model", X=X)
+    version = mlops.register_model(run, "churn").version
+    log = ChildProcessLog(home, "churn")
+    before = __import__("time").time()
+    log.add(ids=["a1", "a2"], version=version, features=X.iloc[:2], predictions=model.predict(X.iloc[:2]),
+            predict_proba=model.predict_proba, latency_ms=1.5)  # decimals: sent as one array
+    mixed = pd.DataFrame({"a": [0.5], "b": [-0.5], "note": ["text"]})  # sent as the frame it is
+    log.add(ids=["b1"], version=version, features=mixed, predictions=[True], latency_ms=2.5)
+    log.flush()  # on disk when it returns
+    logged = read_predictions(home, "churn").set_index("id")
+    assert list(logged.index) == ["a1", "a2", "b1"] and (logged["time"] >= before).all()
+    assert np.allclose(np.stack(logged.loc[["a1", "a2"], "proba"].to_list()), model.predict_proba(X.iloc[:2]))
+    assert logged.loc["a2", "feature.b"] == X["b"].iloc[1] and logged.loc["b1", "feature.note"] == "text"
+    assert logged["latency_ms"].tolist() == [1.5, 1.5, 2.5] and pd.isna(logged.loc["b1", "proba"])
+
+    # The server gone without a word (its end of the pipe closed, as a SIGKILL closes it): what it had sent
+    # is written all the same, and the child exits.
+    log.add(ids=["c1"], version=version, features=X.iloc[2:3], predictions=model.predict(X.iloc[2:3]),
+            latency_ms=1.0)
+    log.flush_if_due()
+    log._conn.close()
+    log._child.join(30)
+    assert log._child.exitcode == 0
+    assert read_predictions(home, "churn")["id"].tolist() == ["a1", "a2", "b1", "c1"]
