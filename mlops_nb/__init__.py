@@ -13,9 +13,9 @@ load only when a function needs them.
 from mlops_nb import tracking
 from mlops_nb.errors import MlopsError
 from mlops_nb.pipeline.context import attach_step, input, output  # noqa: A004 - mlops.input is the verb
-from mlops_nb.tracking import (active_run, end_run, get_store, log_artifact, log_dataset, log_metric,  # noqa: F401
-                               log_metrics, log_model, log_param, log_params, set_experiment, set_home, set_tag,
-                               set_tags, start_run)
+from mlops_nb.tracking import (active_run, end_run, get_store, log_artifact, log_dataset, log_dict,  # noqa: F401
+                               log_figure, log_image, log_metric, log_metrics, log_model, log_param, log_params,
+                               log_table, log_text, set_experiment, set_home, set_tag, set_tags, start_run)
 from mlops_nb.tracking.client import (get_model_version, get_run, list_experiments, load_model, log_feedback,
                                       metric_history, predictions, register_model, rollback, search_runs, set_alias,
                                       trigger_history)
@@ -184,8 +184,8 @@ def load_ipython_extension(ipython) -> None:
 __all__ = [
     "active_run", "attach_step", "chdir_project", "check_triggers", "drift", "end_run", "gate",
     "get_model_version", "get_run", "infer_schema", "input", "labelled_predictions", "list_experiments",
-    "load_model", "log_artifact",
-    "log_dataset", "log_feedback", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "metric_history",
+    "load_model", "log_artifact", "log_dataset", "log_dict", "log_feedback", "log_figure", "log_image", "log_table",
+    "log_text", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "metric_history",
     "MlopsError", "model_card", "monitor", "output", "predictions", "profile_reference", "promote", "register_model", "rollback",
     "run_pipeline", "search_runs", "set_alias", "set_experiment", "set_home", "set_tag", "set_tags",
     "start_run", "sweep", "trigger_history", "validate",

@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import ast
+import re
 import shlex
+import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -62,6 +64,8 @@ class MlopsMagics(Magics):
     @argument("-p", "--params", default="", help="Comma-separated variable names to log as params.")
     @argument("-t", "--tag", action="append", default=[], metavar="KEY=VALUE", help="A tag (repeatable).")
     @argument("--no-autolog", action="store_true", help="Do not log fitted scikit-learn estimators.")
+    @argument("--figures", action="store_true",
+              help="Log the figures the cell draws (matplotlib) or ends with (matplotlib or plotly).")
     @cell_magic
     def track(self, line: str, cell: str):
         """Run the cell as one run: params, metrics, fitted models and the cell's source are logged.
@@ -97,9 +101,12 @@ class MlopsMagics(Magics):
         except MlopsError as exc:
             raise UsageError(str(exc)) from None
         before = autolog.snapshot(namespace) if not args.no_autolog else {}
+        figures_before = _open_figures() if args.figures else {}
         try:
             result = self._execute(cell)
             self._log_after(run, explicit, params, before if not args.no_autolog else None)
+            if args.figures:
+                _log_figures(run, figures_before, result)
         except BaseException as exc:
             run.__exit__(type(exc), exc, exc.__traceback__)
             display(RunSummary(run_store.get_run(run.store, run.id)))
@@ -159,6 +166,36 @@ class MlopsMagics(Magics):
         except MlopsError as exc:
             raise UsageError(str(exc)) from None
         print(f"runs now go to experiment {words[0]!r}")
+
+
+def _open_figures() -> dict:
+    """The matplotlib figures open now, by number (none when the notebook never imported pyplot)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    return {n: pyplot.figure(n) for n in pyplot.get_fignums()} if pyplot is not None else {}
+
+
+def _log_figures(run, before: dict, result) -> None:
+    """Log the figures the cell opened (or drew again) and the figure it ended with, each under its title."""
+    figures = [f for n, f in _open_figures().items() if before.get(n) is not f or f.stale]
+    if result is not None and (type(result).__module__.startswith("plotly") or hasattr(result, "savefig")) \
+            and not any(result is f for f in figures):
+        figures.append(result)
+    used: set[str] = set()
+    for number, figure in enumerate(figures, start=1):
+        name = _figure_name(figure) or f"figure-{number}"
+        while name in used:
+            name += f"-{number}"
+        used.add(name)
+        run.log_figure(figure, name)
+
+
+def _figure_name(figure) -> str:
+    """A file name from a figure's label or its first title."""
+    if hasattr(figure, "get_label"):  # matplotlib
+        title = figure.get_label() or next((ax.get_title() for ax in figure.axes if ax.get_title()), "")
+    else:  # plotly
+        title = getattr(getattr(figure.layout, "title", None), "text", None) or ""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", title).strip("-.")[:80]
 
 
 def _split_tag(text: str) -> tuple[str, str]:

@@ -44,7 +44,8 @@ def runs_show(ctx, run, as_json) -> None:
     """Everything about one RUN (id, id prefix or name): params, metrics, tags, artifacts, lineage."""
     store = store_of(ctx)
     found = runs.get_run(store, run)
-    show(ctx, views.RunView(found, datasets.lineage(store, found.id), runs.metric_counts(store, found.id)), as_json)
+    show(ctx, views.RunView(found, datasets.lineage(store, found.id), runs.metric_counts(store, found.id),
+                            store.artifacts_dir), as_json)
 
 
 @runs_group.command("compare")

@@ -223,8 +223,8 @@ def get_run(store: Store, ref: str) -> Run:
     run.metrics = {k: _nan(v) for k, v in
                    store.query("SELECT key, value FROM latest_metrics WHERE run_id = ? ORDER BY key", (run_id,))}
     run.tags = dict(store.query("SELECT key, value FROM tags WHERE run_id = ? ORDER BY key", (run_id,)))
-    run.artifacts = {name: {"sha256": sha, "size": size} for name, sha, size in store.query(
-        "SELECT name, sha256, size FROM artifacts WHERE run_id = ? ORDER BY name", (run_id,))}
+    run.artifacts = {name: {"sha256": sha, "size": size, "kind": kind} for name, sha, size, kind in store.query(
+        "SELECT name, sha256, size, kind FROM artifacts WHERE run_id = ? ORDER BY name", (run_id,))}
     return run
 
 
@@ -307,8 +307,8 @@ def copy_results(store: Store, from_run: str, to_run: str) -> None:
     with store.transaction() as conn:
         conn.execute("INSERT OR IGNORE INTO latest_metrics (run_id, key, value, step, timestamp) "
                      "SELECT ?, key, value, step, timestamp FROM latest_metrics WHERE run_id = ?", (to_run, from_run))
-        conn.execute("INSERT OR IGNORE INTO artifacts (run_id, name, sha256, size, created_at) "
-                     "SELECT ?, name, sha256, size, created_at FROM artifacts WHERE run_id = ?", (to_run, from_run))
+        conn.execute("INSERT OR IGNORE INTO artifacts (run_id, name, sha256, size, created_at, kind) "
+                     "SELECT ?, name, sha256, size, created_at, kind FROM artifacts WHERE run_id = ?", (to_run, from_run))
 
 
 def _nan(value: float | None) -> float:
@@ -323,11 +323,18 @@ def _listing(names: list[str], limit: int = 10) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def record_artifact(store: Store, run_id: str, name: str, sha256: str, size: int) -> None:
+ARTIFACT_KINDS = ("file", "figure", "table", "image", "text", "dict")
+
+
+def record_artifact(store: Store, run_id: str, name: str, sha256: str, size: int, kind: str = "file") -> None:
+    """Link stored content to a run under ``name``; ``kind`` says how to preview it (one of ARTIFACT_KINDS)."""
+    if kind not in ARTIFACT_KINDS:
+        raise ValueError(f"unknown artifact kind {kind!r}")
     with store.transaction() as conn:
-        conn.execute("INSERT INTO artifacts (run_id, name, sha256, size, created_at) VALUES (?, ?, ?, ?, ?) "
+        conn.execute("INSERT INTO artifacts (run_id, name, sha256, size, created_at, kind) VALUES (?, ?, ?, ?, ?, ?) "
                      "ON CONFLICT (run_id, name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, "
-                     "created_at = excluded.created_at", (run_id, name, sha256, size, time.time()))
+                     "created_at = excluded.created_at, kind = excluded.kind", (run_id, name, sha256, size,
+                                                                              time.time(), kind))
 
 
 def executed_notebook(store: Store, ref: str) -> Path:

@@ -206,6 +206,9 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             received_at REAL NOT NULL)""",
         "CREATE INDEX feedback_prediction ON feedback(model, prediction_id, id)",
     ]),
+    ("artifacts say what they hold: a file, or a figure, table, image, text or dict to preview", [
+        "ALTER TABLE artifacts ADD COLUMN kind TEXT NOT NULL DEFAULT 'file'",
+    ]),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -7,12 +7,15 @@ import math
 import os
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Iterable
 
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from mlops_nb.registry.artifacts import blob_path
 
 _STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "interrupted": "yellow"}
 _MAX_KEY_COLUMNS = 6
@@ -43,11 +46,14 @@ def print_json(value: Any) -> None:
     print(json.dumps(jsonable(value), indent=2, allow_nan=False))
 
 
-def run_dict(run, **extra: Any) -> dict:
+def run_dict(run, artifacts_dir=None, **extra: Any) -> dict:
+    """A run as JSON; with ``artifacts_dir``, each artifact with the ``path`` of its file."""
+    stored = run.artifacts if artifacts_dir is None else {
+        name: {**a, "path": str(blob_path(Path(artifacts_dir), a["sha256"]))} for name, a in run.artifacts.items()}
     data = {"run_id": run.id, "name": run.name, "experiment": run.experiment, "status": run.status,
             "kind": run.kind, "parent_id": run.parent_id, "start_time": run.start_time, "end_time": run.end_time,
             "error": run.error, "git_commit": run.git_commit, "git_dirty": run.git_dirty, "env": run.env,
-            "params": run.params, "metrics": run.metrics, "tags": run.tags, "artifacts": run.artifacts}
+            "params": run.params, "metrics": run.metrics, "tags": run.tags, "artifacts": stored}
     data.update(extra)
     return data
 
@@ -138,7 +144,8 @@ def runs_table(rows: list[dict], out: Console | None = None) -> None:
                   f"{len(rows)} run(s) shown[/]")
 
 
-def run_detail(run, *, lineage: dict, metric_steps: dict[str, int], out: Console | None = None) -> None:
+def run_detail(run, *, lineage: dict, metric_steps: dict[str, int], out: Console | None = None,
+               artifacts_dir=None) -> None:
     out = out or console()
     out.print(f"[bold]{escape(run.name)}[/]  run {run.id}")
     commit = f"{run.git_commit[:10]}{' (dirty)' if run.git_dirty else ''}" if run.git_commit else "not in git"
@@ -161,7 +168,12 @@ def run_detail(run, *, lineage: dict, metric_steps: dict[str, int], out: Console
         _pairs(out, [(k, escape(v)) for k, v in run.tags.items()])
     if run.artifacts:
         out.print("\n[bold]artifacts[/]")
-        _pairs(out, [(name, f"{a['size']:,} bytes  sha256 {a['sha256'][:12]}") for name, a in run.artifacts.items()])
+        if artifacts_dir is None:
+            _pairs(out, [(name, f"{a['size']:,} bytes  sha256 {a['sha256'][:12]}") for name, a in run.artifacts.items()])
+        else:  # and where each file is, to open it: a path on its own line, never cut
+            for name, a in run.artifacts.items():
+                out.print(f"{escape(name)}  [dim]{a.get('kind', 'file')}, {a['size']:,} bytes[/]")
+                out.print(f"  {escape(str(blob_path(Path(artifacts_dir), a['sha256'])))}", soft_wrap=True)
     if lineage["datasets"] or lineage["models"] or lineage["children"]:
         out.print("\n[bold]lineage[/]")
         pairs = [(d["role"], f"dataset {escape(d['name'])} ({d['fingerprint'][:12]})") for d in lineage["datasets"]]

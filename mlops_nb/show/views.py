@@ -54,15 +54,21 @@ class RunView(View):
     run: Any
     lineage: dict
     metric_steps: dict
+    artifacts_dir: Any = None  # where the artifacts are: their paths printed, their previews shown
 
     def to_json(self):
-        return terminal.run_dict(self.run, lineage=self.lineage, metric_steps=self.metric_steps)
+        return terminal.run_dict(self.run, lineage=self.lineage, metric_steps=self.metric_steps,
+                                 artifacts_dir=self.artifacts_dir)
 
     def print_terminal(self, out=None):
-        terminal.run_detail(self.run, lineage=self.lineage, metric_steps=self.metric_steps, out=out)
+        terminal.run_detail(self.run, lineage=self.lineage, metric_steps=self.metric_steps, out=out,
+                            artifacts_dir=self.artifacts_dir)
 
     def _repr_html_(self):
-        return html.run_html(self.run, self.lineage, self.metric_steps)
+        from mlops_nb.show.media import previews_html
+
+        previews = previews_html(self.artifacts_dir, self.run) if self.artifacts_dir is not None else ""
+        return html.run_html(self.run, self.lineage, self.metric_steps) + previews
 
 
 @dataclass(repr=False)

@@ -183,6 +183,31 @@ def log_artifact(data: bytes | str | os.PathLike, name: str | None = None) -> st
     return _current_or_start().log_artifact(data, name)
 
 
+def log_figure(fig: Any, name: str) -> str:
+    """Keep a matplotlib or plotly figure in the active run, e.g. ``mlops.log_figure(fig, "roc")``."""
+    return _current_or_start().log_figure(fig, name)
+
+
+def log_table(df: Any, name: str) -> str:
+    """Keep a DataFrame in the active run as Parquet, e.g. ``mlops.log_table(errors, "worst")``."""
+    return _current_or_start().log_table(df, name)
+
+
+def log_image(image: Any, name: str) -> str:
+    """Keep an image (a numpy array, a PIL image or an image file) in the active run."""
+    return _current_or_start().log_image(image, name)
+
+
+def log_text(text: str, name: str) -> str:
+    """Keep a text in the active run."""
+    return _current_or_start().log_text(text, name)
+
+
+def log_dict(value: dict, name: str) -> str:
+    """Keep a dict in the active run as JSON (YAML when the name ends .yaml)."""
+    return _current_or_start().log_dict(value, name)
+
+
 def log_dataset(df: Any, name: str, role: str = "train", *, reference: bool = False) -> dict:
     return _current_or_start().log_dataset(df, name, role, reference=reference)
 

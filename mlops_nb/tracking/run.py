@@ -18,7 +18,7 @@ from mlops_nb.errors import InvalidInputError, describe_error
 from mlops_nb.registry import artifacts, datasets, models, runs
 from mlops_nb.registry.store import Store
 from mlops_nb.registry.values import check_key, check_mapping, check_metric, encode_param, tag_text
-from mlops_nb.tracking import modelio
+from mlops_nb.tracking import media, modelio
 from mlops_nb.tracking.frames import fingerprint_frame, frame_profile
 
 FLUSH_ROWS = 20_000
@@ -127,6 +127,36 @@ class ActiveRun:
             raise InvalidInputError(f"log_artifact takes a file path or bytes, got {type(data).__name__}")
         runs.record_artifact(self.store, self.id, name, sha, size)
         return sha
+
+    def log_figure(self, fig: Any, name: str) -> str:
+        """Keep a matplotlib or plotly figure (PNG; plotly as its JSON), previewed where the run is shown."""
+        return self._log_media("figure", media.figure(fig, self._name(name)))
+
+    def log_table(self, df: Any, name: str) -> str:
+        """Keep a DataFrame as Parquet (its column types kept), previewed where the run is shown."""
+        return self._log_media("table", media.table(df, self._name(name)))
+
+    def log_image(self, image: Any, name: str) -> str:
+        """Keep an image: a numpy array (H x W, H x W x 3 or x 4), a PIL image, or an image file."""
+        return self._log_media("image", media.image(image, self._name(name)))
+
+    def log_text(self, text: str, name: str) -> str:
+        """Keep a text (``name`` gets .txt unless it has an ending)."""
+        return self._log_media("text", media.text(text, self._name(name)))
+
+    def log_dict(self, value: dict, name: str) -> str:
+        """Keep a dict as JSON (YAML when ``name`` ends .yaml or .yml)."""
+        return self._log_media("dict", media.dictionary(value, self._name(name)))
+
+    def _name(self, name: str) -> str:
+        self._check_running()
+        return artifacts.check_artifact_name(name)
+
+    def _log_media(self, kind: str, made: tuple[bytes, str]) -> str:
+        content, name = made
+        sha, size = artifacts.put_bytes(self.store.artifacts_dir, content)
+        runs.record_artifact(self.store, self.id, name, sha, size, kind)
+        return name
 
     def log_dataset(self, df: Any, name: str, role: str = "train", *, reference: bool = False) -> dict:
         """Record a DataFrame's fingerprint, shape, schema and profile, linked to this run.

@@ -1,4 +1,5 @@
-"""The runs browser: filter (search grammar), sort by any column, select runs and compare."""
+"""The runs browser: filter (search grammar), sort by any column, select runs and compare, or show one
+with its figures, tables, images and texts."""
 
 from __future__ import annotations
 
@@ -54,18 +55,22 @@ class RunsBrowser(StaticFallback, w.VBox):
         self.selection = w.SelectMultiple(description="Runs", rows=6, layout=w.Layout(width="45%"))
         self.metric_choice = w.SelectMultiple(description="Metrics", rows=6, layout=w.Layout(width="30%"))
         self.compare_button = w.Button(description="Compare", icon="columns", tooltip="Compare the selected runs")
+        self.show_button = w.Button(description="Show", icon="eye",
+                                    tooltip="The selected run: its details, figures, tables, images and texts")
         self.comparison = w.HTML()
         self.rows: list[dict] = []
         super().__init__(children=[
             w.HBox([self.filter_box, self.experiment]),
             w.HBox([self.sort, self.direction, self.max_results, self.refresh_button]),
             self.message, self.table,
-            w.HBox([self.selection, self.metric_choice, self.compare_button]), self.comparison])
+            w.HBox([self.selection, self.metric_choice, w.VBox([self.compare_button, self.show_button])]),
+            self.comparison])
         self._updating = False
         for control in (self.filter_box, self.experiment, self.sort, self.direction, self.max_results):
             control.observe(self._on_change, names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
         self.compare_button.on_click(lambda _: self.compare())
+        self.show_button.on_click(lambda _: self.show_run())
         if rows is None:
             self.refresh()
         else:
@@ -127,6 +132,20 @@ class RunsBrowser(StaticFallback, w.VBox):
                 if key in keys:
                     histories.setdefault(key, {}).setdefault(f"{run.name} ({run.id[:6]})", []).append((step, value))
         self.comparison.value = html.compare_html(found, histories)
+
+    def show_run(self) -> None:
+        """The one selected run, as ``runs show`` shows it, with previews of what it keeps to be looked at."""
+        from mlops_nb.registry import datasets
+        from mlops_nb.show.media import previews_html
+
+        chosen = list(self.selection.value)
+        if len(chosen) != 1:
+            self.comparison.value = error_html("select one run to show")
+            return
+        store = get_store()
+        run = run_store.get_run(store, chosen[0])
+        self.comparison.value = (html.run_html(run, datasets.lineage(store, run.id), run_store.metric_counts(store, run.id))
+                                 + previews_html(store.artifacts_dir, run))
 
     def static_html(self) -> str:
         return self.table.value + self.comparison.value

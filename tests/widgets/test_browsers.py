@@ -54,6 +54,22 @@ def test_compare_shows_params_diff_and_metric_chart(runs):
     assert "select two or more runs" in browser.comparison.value
 
 
+def test_show_gives_one_run_with_its_figures_and_tables(runs):
+    import pandas as pd
+
+    with mlops.start_run(experiment="exp", name="with-media"):
+        mlops.log_table(pd.DataFrame({"customer": ["c-17"], "error": [0.9]}), "worst")
+        mlops.log_text("trained on March", "notes")
+    browser = RunsBrowser()
+    browser.show_button.click()
+    assert "select one run to show" in browser.comparison.value
+    browser.selection.value = (mlops.get_run("with-media").id,)
+    browser.show_button.click()
+    shown = browser.comparison.value
+    assert "with-media" in shown and "worst.parquet" in shown and "<td>c-17</td>" in shown
+    assert "trained on March" in shown
+
+
 def test_widget_display_data_carries_static_html(runs):
     bundle = RunsBrowser()._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
