@@ -187,6 +187,9 @@ class ModelHandler(MlopsHandler):
             found, metrics = models.versions_with_metrics(store, name)
             for version in found:
                 data = terminal.version_dict(version, metrics[version.version])
+                data["datasets"] = [{k: d[k] for k in ("name", "fingerprint", "role")}
+                                    for d in datasets.lineage(store, version.run_id)["datasets"]]
+                data["run_name"] = runs.get_run(store, version.run_id).name
                 decision = gates.latest_decision(store, name, version.version)
                 data["gate"] = None if decision is None else {k: decision[k] for k in (
                     "id", "passed", "baseline_version", "results", "override_reason", "created_at")}
@@ -246,6 +249,7 @@ def _text_field(data: dict, key: str) -> str | None:
 
 
 def handlers(base: str) -> list[tuple]:
+    from mlops_nb.server.artifacts import ArtifactHandler
     from mlops_nb.server.monitoring import MonitorHandler
     from mlops_nb.server.pipelines import (PipelineRunsHandler, PipelinesHandler, TriggerEventsHandler,
                                            TriggersHandler)
@@ -257,6 +261,7 @@ def handlers(base: str) -> list[tuple]:
         (f"{api}/runs", RunsHandler),
         (f"{api}/runs/{name}", RunHandler),
         (f"{api}/runs/{name}/notebook", ExecutedNotebookHandler),
+        (f"{api}/runs/{name}/artifacts/(.+)", ArtifactHandler),
         (f"{api}/models", ModelsHandler),
         (f"{api}/models/{name}", ModelHandler),
         (f"{api}/models/{name}/monitor", MonitorHandler),

@@ -397,3 +397,45 @@ def test_any_query_gives_json_or_a_one_line_4xx(server, filter_, order_by, max_r
     assert status in (200, 400, 404), (status, data)
     if status != 200:
         assert isinstance(data, dict) and data["error"] and "\n" not in data["error"]
+
+
+def raw(base, path, token=TOKEN):
+    request = urllib.request.Request(f"{base}/mlops-nb/api{path}", headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def test_a_runs_figures_tables_and_texts_are_served_for_the_dashboard(server):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2])
+    with mlops.start_run(experiment="exp", name="media") as run:
+        mlops.log_figure(fig, "plots/curve")
+        mlops.log_figure(go.Figure(go.Bar(y=[1, 2])), "bars")
+        mlops.log_table(pd.DataFrame({"n": range(60), "who": ["x"] * 60}), "rows")
+        mlops.log_text("<script>alert(1)</script>", "notes.html")
+    status, headers, body = raw(server, f"/runs/{run.id}/artifacts/plots/curve.png")
+    assert status == 200 and headers["Content-Type"] == "image/png" and body[:4] == b"\x89PNG"
+    status, table = call(server, f"/runs/{run.id}/artifacts/rows.parquet?view=table")
+    assert status == 200 and table["n_rows"] == 60 and table["columns"] == ["n", "who"]
+    assert len(table["rows"]) == 50 and table["rows"][0] == [0, "x"] and table["types"][0] == "int64"
+    status, headers, body = raw(server, f"/runs/{run.id}/artifacts/notes.html")
+    assert headers["Content-Type"].startswith("text/plain") and headers["X-Content-Type-Options"] == "nosniff"
+    status, headers, body = raw(server, f"/runs/{run.id}/artifacts/bars.plotly.json?view=page")
+    assert status == 200 and b"Plotly.newPlot" in body and "script-src 'unsafe-inline'" in headers["Content-Security-Policy"]
+    assert "default-src 'none'" in headers["Content-Security-Policy"]  # plotly.js inline, nothing fetched
+    status, error = call(server, f"/runs/{run.id}/artifacts/nothing.png")
+    assert status == 404 and "has no artifact 'nothing.png'" in error["error"] and "rows.parquet" in error["error"]
+    status, error = call(server, f"/runs/{run.id}/artifacts/plots/curve.png?view=table")
+    assert status == 400 and error["error"].startswith("the artifact is not a table")
+    status, model = call(server, "/models/churn")
+    assert model["versions"][0]["datasets"] == [] and "run_name" in model["versions"][0]
