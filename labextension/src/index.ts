@@ -1,5 +1,6 @@
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { IFrame } from '@jupyterlab/ui-components';
@@ -7,11 +8,13 @@ import { Message } from '@lumino/messaging';
 import { BoxPanel, TabPanel, Widget } from '@lumino/widgets';
 
 import { api, apiPath, setRegistry } from './api';
+import { Dashboard } from './dashboard';
 import { MonitorTab } from './monitor';
 import { ModelsTab, PipelinesTab, RunsTab, Tab, TriggersTab } from './panels';
 
 const OPEN = 'mlops-nb:open';
 const TRACK = 'mlops-nb:track-notebook';
+const DASHBOARD = 'mlops-nb:dashboard';
 
 /** The sidebar: a registry picker over the Runs, Models, Pipelines, Triggers and Monitor tabs. It polls lightly,
  * and closely only while a run goes on. */
@@ -22,7 +25,7 @@ class Sidebar extends BoxPanel {
   private timer: number | undefined;
   private polls = 0;
 
-  constructor(open: (runId: string, label: string, registry: string | null) => void) {
+  constructor(open: (runId: string, label: string, registry: string | null) => void, openDashboard: () => void) {
     super({ direction: 'top-to-bottom', spacing: 0 });
     this.id = 'mlops-nb-sidebar';
     this.addClass('mlops-sidebar');
@@ -39,7 +42,12 @@ class Sidebar extends BoxPanel {
     };
     // A project made after JupyterLab started shows up in the list when it is opened.
     this.picker.onfocus = () => void this.loadRegistries();
-    header.node.append(label);
+    const dashboard = document.createElement('button');
+    dashboard.className = 'jp-mod-styled mlops-button mlops-open-dashboard';
+    dashboard.textContent = 'Dashboard';
+    dashboard.title = 'Open the runs, models and monitoring at full width, in a main-area tab';
+    dashboard.onclick = openDashboard;
+    header.node.append(label, dashboard);
     this.panel = new TabPanel({ tabPlacement: 'top' });
     this.tabs = [new RunsTab(), new ModelsTab(), new PipelinesTab(open), new TriggersTab(), new MonitorTab()];
     for (const tab of this.tabs) {
@@ -129,8 +137,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'mlops-nb runs, models, pipelines and triggers in a left sidebar',
   autoStart: true,
   requires: [ILabShell],
-  optional: [ICommandPalette],
-  activate: (app: JupyterFrontEnd, shell: ILabShell, palette: ICommandPalette | null) => {
+  optional: [ICommandPalette, ILauncher],
+  activate: (app: JupyterFrontEnd, shell: ILabShell, palette: ICommandPalette | null, launcher: ILauncher | null) => {
     // The active notebook panel, found by shape so that this extension needs no notebook package.
     const currentNotebook = (): any => {
       const widget: any = shell.currentWidget;
@@ -158,13 +166,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
       shell.add(widget, 'main');
       shell.activateById(id);
     };
-    const sidebar = new Sidebar(showExecuted);
+    let dashboard: Dashboard | null = null;
+    const openDashboard = (): void => {
+      if (!dashboard || dashboard.isDisposed) {
+        dashboard = new Dashboard();
+        shell.add(dashboard, 'main');
+      }
+      shell.activateById(dashboard.id);
+    };
+    const sidebar = new Sidebar(showExecuted, () => void app.commands.execute(DASHBOARD));
     shell.add(sidebar, 'left', { rank: 900 });
     void sidebar.start();
 
     app.commands.addCommand(OPEN, {
       label: 'mlops-nb: Show runs, models, pipelines and triggers',
       execute: () => shell.activateById(sidebar.id)
+    });
+    app.commands.addCommand(DASHBOARD, {
+      label: 'mlops-nb Dashboard',
+      caption: 'Runs by pipeline and experiment, their figures and tables, models and their lineage, monitoring',
+      execute: openDashboard
     });
     app.commands.addCommand(TRACK, {
       label: 'Track this notebook with mlops-nb',
@@ -189,6 +210,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (palette) {
       palette.addItem({ command: OPEN, category: 'mlops-nb' });
       palette.addItem({ command: TRACK, category: 'mlops-nb' });
+      palette.addItem({ command: DASHBOARD, category: 'mlops-nb' });
+    }
+    if (launcher) {
+      launcher.add({ command: DASHBOARD, category: 'Other', rank: 1 });
     }
     app.contextMenu.addItem({ command: TRACK, selector: '.jp-Notebook', rank: 50 });
   }

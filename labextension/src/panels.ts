@@ -31,7 +31,7 @@ export abstract class Tab extends Widget {
   abstract refresh(): Promise<void>;
 }
 
-function table(headers: (string | HTMLElement)[], rows: HTMLElement[]): HTMLTableElement {
+export function table(headers: (string | HTMLElement)[], rows: HTMLElement[]): HTMLTableElement {
   return el(
     'table',
     { class: 'mlops-table' },
@@ -42,7 +42,7 @@ function table(headers: (string | HTMLElement)[], rows: HTMLElement[]): HTMLTabl
 
 /** The keys worth a column: those whose value differs between rows first, then the most common; none that
  * has no value anywhere. */
-function keysOf(rows: any[], part: string, limit = 6): string[] {
+export function keysOf(rows: any[], part: string, limit = 6): string[] {
   const counts = new Map<string, number>();
   const values = new Map<string, Set<string>>();
   for (const row of rows) {
@@ -164,7 +164,7 @@ export class RunsTab extends Tab {
 
 const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
 
-function chart(title: string, series: { label: string; points: { step: number; value: number }[] }[]): HTMLElement {
+export function chart(title: string, series: { label: string; points: { step: number; value: number }[] }[]): HTMLElement {
   const width = 360;
   const height = 150;
   const all = series.flatMap(s => s.points).filter(p => Number.isFinite(p.value));
