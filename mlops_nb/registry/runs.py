@@ -49,6 +49,7 @@ class Run:
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: dict[str, dict] = field(default_factory=dict)
+    deleted_at: float | None = None  # when `runs rm` hid it; None for a run not deleted
 
     @property
     def duration(self) -> float | None:
@@ -65,10 +66,12 @@ class Run:
 def ensure_experiment(store: Store, name: str) -> int:
     """The id of experiment ``name``, created if missing."""
     check_key(name, "experiment")
-    row = store.query_one("SELECT id FROM experiments WHERE name = ?", (name,))
-    if row:
+    row = store.query_one("SELECT id, deleted_at FROM experiments WHERE name = ?", (name,))
+    if row and row[1] is None:
         return row[0]
     with store.transaction() as conn:
+        # A deleted experiment comes back, empty of its deleted runs, when a run is started in it.
+        conn.execute("UPDATE experiments SET deleted_at = NULL WHERE name = ?", (name,))
         conn.execute("INSERT OR IGNORE INTO experiments (name, created_at) VALUES (?, ?)", (name, time.time()))
         return conn.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()[0]
 
@@ -85,7 +88,8 @@ def experiment_id(store: Store, name: str) -> int:
 def list_experiments(store: Store) -> list[dict]:
     rows = store.query(
         "SELECT e.id, e.name, e.created_at, COUNT(r.id), MAX(r.start_time) FROM experiments e "
-        "LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name")
+        "LEFT JOIN runs r ON r.experiment_id = e.id AND r.deleted_at IS NULL WHERE e.deleted_at IS NULL "
+        "GROUP BY e.id ORDER BY e.name")
     return [dict(zip(("id", "name", "created_at", "runs", "last_run"), row)) for row in rows]
 
 
@@ -214,10 +218,10 @@ def get_run(store: Store, ref: str) -> Run:
     run_id = resolve_run_id(store, ref)
     row = store.query_one(
         "SELECT r.id, e.name, r.name, r.kind, r.status, r.start_time, r.end_time, r.parent_id, r.error, "
-        "r.git_commit, r.git_dirty, r.env, r.source FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-        "WHERE r.id = ?", (run_id,))
+        "r.git_commit, r.git_dirty, r.env, r.source, r.deleted_at FROM runs r JOIN experiments e "
+        "ON e.id = r.experiment_id WHERE r.id = ?", (run_id,))
     run = Run(*row[:9], git_commit=row[9], git_dirty=None if row[10] is None else bool(row[10]),
-              env=json.loads(row[11]) if row[11] else {}, source=row[12])
+              env=json.loads(row[11]) if row[11] else {}, source=row[12], deleted_at=row[13])
     run.params = {k: decode_param(v, j) for k, v, j in
                   store.query("SELECT key, value, json FROM params WHERE run_id = ? ORDER BY key", (run_id,))}
     run.metrics = {k: _nan(v) for k, v in
@@ -269,7 +273,8 @@ def recent_pipeline_runs(store: Store, pipeline: str, limit: int = 5) -> list[di
 def find_cached_step(store: Store, pipeline: str, step: str, cache_key: str) -> str | None:
     """The newest finished run of ``step`` with ``cache_key``."""
     row = store.query_one("SELECT id FROM runs WHERE pipeline = ? AND step = ? AND cache_key = ? AND "
-                          "status = 'finished' ORDER BY start_time DESC LIMIT 1", (pipeline, step, cache_key))
+                          "status = 'finished' AND deleted_at IS NULL ORDER BY start_time DESC LIMIT 1",
+                          (pipeline, step, cache_key))
     return row[0] if row else None
 
 

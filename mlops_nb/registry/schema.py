@@ -209,6 +209,11 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("artifacts say what they hold: a file, or a figure, table, image, text or dict to preview", [
         "ALTER TABLE artifacts ADD COLUMN kind TEXT NOT NULL DEFAULT 'file'",
     ]),
+    ("runs and experiments deleted (hidden, restorable) until the garbage is collected", [
+        "ALTER TABLE runs ADD COLUMN deleted_at REAL",
+        "ALTER TABLE experiments ADD COLUMN deleted_at REAL",
+        "CREATE INDEX runs_deleted ON runs(deleted_at) WHERE deleted_at IS NOT NULL",
+    ]),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -22,10 +22,11 @@ MAX_RESULTS = 10_000_000
 
 
 def search_run_rows(store: Store, filter: str | None = None, *, order_by: Sequence[str] | str | None = None,
-                    experiment: str | Sequence[str] | None = None,
-                    max_results: int | None = None) -> list[dict[str, Any]]:
-    """Matching runs as dicts with run columns plus ``params``, ``metrics`` and ``tags`` dicts."""
-    rows = _select_runs(store, filter, order_by, experiment, max_results)
+                    experiment: str | Sequence[str] | None = None, max_results: int | None = None,
+                    deleted: bool = False) -> list[dict[str, Any]]:
+    """Matching runs as dicts with run columns plus ``params``, ``metrics`` and ``tags`` dicts; ``deleted``:
+    the deleted runs instead of the others."""
+    rows = _select_runs(store, filter, order_by, experiment, max_results, deleted)
     runs = [dict(zip(RUN_COLUMNS, row), params={}, metrics={}, tags={}) for row in rows]
     for part, index, key, value in _run_values(store, rows):
         runs[index][part][key] = value
@@ -33,12 +34,13 @@ def search_run_rows(store: Store, filter: str | None = None, *, order_by: Sequen
 
 
 def search_runs(store: Store, filter: str | None = None, *, order_by: Sequence[str] | str | None = None,
-                experiment: str | Sequence[str] | None = None, max_results: int | None = None):
+                experiment: str | Sequence[str] | None = None, max_results: int | None = None,
+                deleted: bool = False):
     """Matching runs as a pandas DataFrame: one row per run, ``params.*``, ``metrics.*`` and
-    ``tags.*`` columns (metrics hold each run's latest value)."""
+    ``tags.*`` columns (metrics hold each run's latest value); ``deleted``: the deleted runs instead."""
     import pandas as pd
 
-    rows = _select_runs(store, filter, order_by, experiment, max_results)
+    rows = _select_runs(store, filter, order_by, experiment, max_results, deleted)
     data: dict[str, list] = {name: [row[i] for row in rows] for i, name in enumerate(RUN_COLUMNS)}
     extra: dict[tuple[str, str], list] = {}
     for part, index, key, value in _run_values(store, rows):
@@ -55,13 +57,14 @@ def search_runs(store: Store, filter: str | None = None, *, order_by: Sequence[s
     return frame
 
 
-def _select_runs(store: Store, filter: str | None, order_by, experiment, max_results) -> list[tuple]:
+def _select_runs(store: Store, filter: str | None, order_by, experiment, max_results,
+                 deleted: bool = False) -> list[tuple]:
     if max_results is not None and (not isinstance(max_results, int) or isinstance(max_results, bool)
                                     or not 1 <= max_results <= MAX_RESULTS):
         raise InvalidInputError(f"max_results must be a whole number from 1 to {MAX_RESULTS:,}, got "
                                 f"{str(max_results)[:40]}")
     reap_interrupted(store)
-    where, args = [], []
+    where, args = ["r.deleted_at IS NOT NULL" if deleted else "r.deleted_at IS NULL"], []
     node = parse_filter(filter)
     if node is not None:
         sql, filter_args = compile_filter(node, filter)

@@ -11,7 +11,8 @@ from mlops_nb.tracking import ActiveRun, active_run, flush_active, get_store
 
 
 def search_runs(filter: str | None = None, *, order_by: Sequence[str] | str | None = None,
-                experiment: str | Sequence[str] | None = None, max_results: int | None = None):
+                experiment: str | Sequence[str] | None = None, max_results: int | None = None,
+                deleted: bool = False):
     """Runs matching ``filter`` as a pandas DataFrame, one row per run.
 
     Columns: ``run_id, experiment, name, status, kind, parent_id, start_time,
@@ -20,10 +21,12 @@ def search_runs(filter: str | None = None, *, order_by: Sequence[str] | str | No
 
         mlops.search_runs("metrics.accuracy > 0.9 and params.model = 'rf'",
                           order_by=["metrics.accuracy DESC"], max_results=10)
+
+    ``deleted=True``: the runs deleted with ``mlops-nb runs rm`` instead (hidden otherwise).
     """
     flush_active()
     return search.search_runs(get_store(), filter, order_by=order_by, experiment=experiment,
-                              max_results=max_results)
+                              max_results=max_results, deleted=deleted)
 
 
 def get_run(run: str | ActiveRun) -> runs.Run:

@@ -8,7 +8,7 @@ def widget_for(view):
     """The live widget that shows a command's view in JupyterLab, or None where static HTML is all there is."""
     from mlops_nb.show import views
 
-    if isinstance(view, views.RunsView):
+    if isinstance(view, views.RunsView) and not view.query.get("deleted"):  # the browser searches kept runs
         from mlops_nb.widgets.runs import RunsBrowser
 
         return RunsBrowser(rows=view.rows, **view.query)
