@@ -185,3 +185,31 @@ def test_commands_and_results_show_as_html_in_a_notebook(home, tmp_path):
     assert "no kernel daemon is running" in outputs_of(cells["%mlops kernels ls"], "text/html")
     shown = outputs_of(cells[run], "text/html")  # a capability's result, rendered by show/ in the kernel
     assert "<table" in shown and "pipeline p" in shown and ">ran<" in shown
+
+
+@pytest.mark.parametrize("search, candidates", [
+    ("GridSearchCV(LogisticRegression(max_iter=500), {'C': [0.01, 1.0, 100.0], 'fit_intercept': [True, False]}, cv=3)",
+     6),
+    ("RandomizedSearchCV(LogisticRegression(max_iter=500), {'C': [0.01, 0.1, 1.0, 10.0]}, n_iter=3, cv=3, "
+     "random_state=0)", 3),
+])
+def test_an_autologged_search_logs_each_candidate_as_a_child_run(ip, search, candidates):
+    cell = ("%%track searched\n"
+            "from sklearn.datasets import make_classification\n"
+            "from sklearn.linear_model import LogisticRegression\n"
+            "from sklearn.model_selection import GridSearchCV, RandomizedSearchCV\n"
+            "X, y = make_classification(n_samples=120, n_features=5, random_state=0)\n"
+            f"search = {search}.fit(X, y)")
+    assert ip.run_cell(cell).success
+    results = ip.user_ns.pop("search").cv_results_
+    parent = mlops.get_run("searched")
+    children = mlops.search_runs("tags.mlops.search = 'search'", order_by="start_time asc")
+    assert len(children) == candidates and set(children["parent_id"]) == {parent.id}
+    for i, child_id in enumerate(children["run_id"]):
+        child = mlops.get_run(child_id)
+        assert child.params == results["params"][i]
+        for key in ("mean_test_score", "std_test_score", "rank_test_score", "split0_test_score", "split2_test_score",
+                    "mean_fit_time"):
+            assert child.metrics[key] == pytest.approx(float(results[key][i]), rel=1e-12, abs=1e-12)
+    assert parent.metrics["search.best_score"] == pytest.approx(max(results["mean_test_score"]))
+    assert "models/search.pkl" in parent.artifacts  # the refit best estimator, as before

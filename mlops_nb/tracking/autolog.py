@@ -3,6 +3,11 @@
 No monkey-patching: take a snapshot of the namespace's estimators and their fitted
 attributes before the code runs, compare after. The snapshot holds references to
 the old attribute values, so a refit's new arrays can never reuse their addresses.
+
+A fitted search (GridSearchCV, RandomizedSearchCV, HalvingGridSearchCV, anything with
+``cv_results_``) also logs each of its candidates as a child run: the candidate's params,
+and its row of ``cv_results_`` (mean, std, rank and each split's score, fit and score
+times) as metrics.
 """
 
 from __future__ import annotations
@@ -86,10 +91,43 @@ def model_name(variable: str) -> str:
     return cleaned
 
 
+def log_candidates(run, name: str, search: Any) -> list[str]:
+    """A child run of ``run`` per row of ``search.cv_results_``; their ids."""
+    import numpy as np
+
+    from mlops_nb import tracking
+
+    results = search.cv_results_
+    numeric = [key for key, values in results.items() if key != "params" and not key.startswith("param_")
+               and np.asarray(values).dtype.kind in "biuf"]
+    children = []
+    for i, params in enumerate(results["params"]):
+        storable = {}
+        for key, value in params.items():
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                value = repr(value)[:_MAX_PARAM_TEXT]
+            storable[key] = value
+        child = tracking.start_run(experiment=run.experiment, name=f"{name}-{i + 1}", params=storable,
+                                   tags={"mlops.search": name}, parent=run.id)
+        try:
+            child.log_metrics({key: float(results[key][i]) for key in numeric})
+        finally:
+            child.end()
+        children.append(child.id)
+    if getattr(search, "best_score_", None) is not None:
+        run.log_metric(f"{name}.best_score", float(search.best_score_))
+    return children
+
+
 def log_fitted(run, before: dict, namespace: Mapping[str, Any]) -> list[str]:
-    """Log every estimator fitted since ``before``: params, the model, the training frame."""
+    """Log every estimator fitted since ``before``: params, the model, the training frame; a search's
+    candidates as child runs."""
     logged = []
     for name, estimator in newly_fitted(before, namespace).items():
+        if isinstance(getattr(estimator, "cv_results_", None), dict) and "params" in estimator.cv_results_:
+            log_candidates(run, name, estimator)
         for key, value in estimator_params(name, estimator).items():
             if key not in run.params:
                 run.log_param(key, value)
