@@ -18,7 +18,7 @@ def demo_registry(home, tmp_path):
     init_project(tmp_path / "demo")
     result = mlops.run_pipeline(tmp_path / "demo" / "pipeline.yaml")
     assert result.status == "finished", result
-    with mlops.start_run(experiment="notebook", name="exploring") as run:
+    with mlops.start_run(experiment="notebook", name="exploring"):
         mlops.log_text("first look at the data", "notes")
     return result
 

@@ -90,7 +90,8 @@ def test_gc_frees_what_only_deleted_runs_kept_and_nothing_else(demo, home):
     assert store.integrity_check() == "ok"
 
 
-def test_a_deleted_run_comes_back_whole_and_an_aliased_one_is_never_deleted(demo, home):
+def test_a_deleted_run_comes_back_whole_an_aliased_one_is_never_deleted_a_deleted_step_never_reused(
+        demo, home, tmp_path):
     first = demo["first"]
     train = first.steps["train"].run_id
     with pytest.raises(InvalidInputError, match=r"churn/1 is churn@production; point the alias"):
@@ -104,8 +105,7 @@ def test_a_deleted_run_comes_back_whole_and_an_aliased_one_is_never_deleted(demo
     assert result.exit_code == 0 and "restored 1 run" in result.output
     assert snapshot(scratch) == before and scratch in set(mlops.search_runs(max_results=1000)["run_id"])
 
-
-def test_a_deleted_cached_step_is_not_reused(demo, home, tmp_path):
+    # A deleted step run is not reused by the cache.
     cleanup.delete_runs(mlops.get_store(), [r.run_id for r in demo["reruns"]])  # and their cached steps
     extract = demo["first"].steps["extract"].run_id
     cleanup.delete_runs(mlops.get_store(), [extract])
