@@ -170,8 +170,11 @@ class MlopsMagics(Magics):
 
 def _open_figures() -> dict:
     """The matplotlib figures open now, by number (none when the notebook never imported pyplot)."""
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    return {n: pyplot.figure(n) for n in pyplot.get_fignums()} if pyplot is not None else {}
+    if "matplotlib.pyplot" not in sys.modules:
+        return {}
+    from matplotlib._pylab_helpers import Gcf  # pyplot's own registry: plt.figure(n) would make n current
+
+    return {manager.num: manager.canvas.figure for manager in Gcf.get_all_fig_managers()}
 
 
 def _log_figures(run, before: dict, result) -> None:

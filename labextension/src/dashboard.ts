@@ -4,9 +4,9 @@ import { Message } from '@lumino/messaging';
 import { TabPanel } from '@lumino/widgets';
 
 import { api, apiPath } from './api';
-import { el, fmt, message, picker, status, when } from './dom';
+import { el, fmt, message, status, when } from './dom';
 import { MonitorTab } from './monitor';
-import { Tab, chart, keysOf, table } from './panels';
+import { ModelTab, Tab, chart, keysOf, table } from './panels';
 
 const COLUMNS_KEY = 'mlops-nb:dashboard-columns';
 const MEDIA = ['figure', 'table', 'image', 'text', 'dict'];
@@ -240,32 +240,16 @@ export class RunsBoard extends Tab {
 
 /** Model versions with their metrics, gate and aliases, and their lineage as a graph: the datasets a version's
  * run read, the run, the version, the aliases on it; under it, each alias's history. */
-export class ModelsBoard extends Tab {
-  private chosen: string | null = null;
-
+export class ModelsBoard extends ModelTab {
   constructor() {
     super('Models', 'mlops-dash-models');
   }
 
   async refresh(): Promise<void> {
-    let data: any;
-    try {
-      data = await api('models');
-    } catch (error) {
-      this.showError(error);
+    const choose = await this.pickModel('No registered models yet: mlops.register_model(run, name) makes one.');
+    if (!choose) {
       return;
     }
-    this.clearError();
-    if (!data.models.length) {
-      this.body.replaceChildren(message(data.message || 'No registered models yet: mlops.register_model(run, name) makes one.'));
-      return;
-    }
-    const names: string[] = data.models.map((m: any) => m.name);
-    this.chosen = this.chosen && names.includes(this.chosen) ? this.chosen : names[0];
-    const choose = picker(names, this.chosen as string, name => {
-      this.chosen = name;
-      void this.refresh();
-    });
     const model: any = await api(`models/${encodeURIComponent(this.chosen as string)}`);
     const metricKeys = keysOf(model.versions, 'metrics', 5);
     const rows = [...model.versions].reverse().map((v: any) => el('tr', {},

@@ -1,6 +1,6 @@
 import { api } from './api';
-import { el, fmt, message, picker } from './dom';
-import { Tab } from './panels';
+import { el, fmt, message } from './dom';
+import { ModelTab } from './panels';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728'];
@@ -78,8 +78,7 @@ function chart(title: string, series: { [label: string]: [number, number][] }, m
 
 /** Monitoring: a served model's prediction log per window (traffic, latency, drift, live metric), with
  * markers where the alias moved (green) and a trigger fired (red). */
-export class MonitorTab extends Tab {
-  private chosen: string | null = null;
+export class MonitorTab extends ModelTab {
   private window = el('input', { class: 'mlops-window', value: '1h', title: 'a duration (30m, 1h, 1d) or a number of predictions (500)' }) as HTMLInputElement;
 
   constructor() {
@@ -92,24 +91,10 @@ export class MonitorTab extends Tab {
   }
 
   async refresh(): Promise<void> {
-    let models: any;
-    try {
-      models = await api('models');
-    } catch (error) {
-      this.showError(error);
+    const choose = await this.pickModel('No registered models yet: serve one with mlops-nb serve NAME.');
+    if (!choose) {
       return;
     }
-    this.clearError();
-    if (!models.models.length) {
-      this.body.replaceChildren(message(models.message || 'No registered models yet: serve one with mlops-nb serve NAME.'));
-      return;
-    }
-    const names: string[] = models.models.map((m: any) => m.name);
-    this.chosen = this.chosen && names.includes(this.chosen) ? this.chosen : names[0];
-    const choose = picker(names, this.chosen as string, name => {
-      this.chosen = name;
-      void this.refresh();
-    });
     const toolbar = el('div', { class: 'mlops-toolbar' }, choose, el('label', {}, ' window ', this.window));
     let data: any;
     try {

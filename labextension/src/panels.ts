@@ -31,6 +31,34 @@ export abstract class Tab extends Widget {
   abstract refresh(): Promise<void>;
 }
 
+/** A tab about one registered model at a time, chosen from a drop-down. */
+export abstract class ModelTab extends Tab {
+  protected chosen: string | null = null;
+
+  /** The registered models' picker (the one chosen kept while it exists), or null after showing the error or
+   * ``empty`` where there is none. */
+  protected async pickModel(empty: string): Promise<HTMLSelectElement | null> {
+    let data: any;
+    try {
+      data = await api('models');
+    } catch (error) {
+      this.showError(error);
+      return null;
+    }
+    this.clearError();
+    const names: string[] = data.models.map((m: any) => m.name);
+    if (!names.length) {
+      this.body.replaceChildren(message(data.message || empty));
+      return null;
+    }
+    this.chosen = this.chosen && names.includes(this.chosen) ? this.chosen : names[0];
+    return picker(names, this.chosen, name => {
+      this.chosen = name;
+      void this.refresh();
+    });
+  }
+}
+
 export function table(headers: (string | HTMLElement)[], rows: HTMLElement[]): HTMLTableElement {
   return el(
     'table',
@@ -195,32 +223,16 @@ async function confirm(title: string, body: string): Promise<boolean> {
 }
 
 /** Models: versions with metrics, gate decision and aliases; promote and roll back with confirmation. */
-export class ModelsTab extends Tab {
-  private chosen: string | null = null;
-
+export class ModelsTab extends ModelTab {
   constructor() {
     super('Models', 'mlops-models');
   }
 
   async refresh(): Promise<void> {
-    let data: any;
-    try {
-      data = await api('models');
-    } catch (error) {
-      this.showError(error);
+    const choose = await this.pickModel('No registered models yet: mlops.register_model(run, name) makes one.');
+    if (!choose) {
       return;
     }
-    this.clearError();
-    const models: any[] = data.models;
-    if (!models.length) {
-      this.body.replaceChildren(message(data.message || 'No registered models yet: mlops.register_model(run, name) makes one.'));
-      return;
-    }
-    this.chosen = this.chosen && models.some(m => m.name === this.chosen) ? this.chosen : models[0].name;
-    const choose = picker(models.map(m => m.name), this.chosen as string, name => {
-      this.chosen = name;
-      void this.refresh();
-    });
     const model: any = await api(`models/${encodeURIComponent(this.chosen as string)}`);
     const metricKeys = keysOf(model.versions, 'metrics', 4);
     const rows = [...model.versions].reverse().map((v: any) => {

@@ -17,10 +17,10 @@ from mlops_nb.errors import InvalidInputError, NotFoundError
 from mlops_nb.registry import runs
 from mlops_nb.registry.artifacts import blob_path
 from mlops_nb.server.handlers import MlopsHandler
+from mlops_nb.show.media import IMAGE_TYPES
 
 TABLE_ROWS = 50
-TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-         ".svg": "image/svg+xml", ".webp": "image/webp", ".bmp": "image/bmp", ".json": "application/json",
+TYPES = {**IMAGE_TYPES, ".json": "application/json",
          ".yaml": "text/plain; charset=UTF-8", ".yml": "text/plain; charset=UTF-8", ".txt": "text/plain; charset=UTF-8",
          ".csv": "text/plain; charset=UTF-8", ".html": "text/plain; charset=UTF-8"}  # shown as text, never run
 

@@ -13,8 +13,9 @@ from html import escape as e
 from pathlib import Path, PurePosixPath
 
 from mlops_nb.registry.artifacts import blob_path
+from mlops_nb.registry.runs import ARTIFACT_KINDS
 
-MEDIA = ("figure", "table", "image", "text", "dict")
+MEDIA = tuple(kind for kind in ARTIFACT_KINDS if kind != "file")
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                ".svg": "image/svg+xml", ".webp": "image/webp", ".bmp": "image/bmp"}
 MAX_INLINE = 5 * 2**20  # bytes: a bigger picture is named, not embedded
