@@ -105,17 +105,21 @@ def run_pipeline(path="pipeline.yaml", *, params=(), force: bool = False, force_
     return run(path, options, home=tracking.configured_home())
 
 
-def sweep(notebook, grid, *, project=None, metric: str | None = None, maximize: bool = True, jobs: int = 1,
-          force: bool = False, engine: str | None = None, progress=None, experiment: str | None = None):
-    """Run ``notebook`` once per point of ``grid`` (``{"C": [0.1, 1]}``), as sibling runs, and pick the best by
-    ``metric``; ``project`` is the folder it runs in (default: here). See :mod:`mlops_nb.pipeline.sweep`."""
+def sweep(notebook, grid=None, *, project=None, metric: str | None = None, maximize: bool = True, jobs: int = 1,
+          force: bool = False, engine: str | None = None, progress=None, experiment: str | None = None,
+          space=None, search: str = "grid", trials: int | None = None, seed: int | None = None):
+    """Run ``notebook`` over a search space, as sibling runs, and pick the best by ``metric``: every point of
+    ``grid`` (``{"C": [0.1, 1]}``), or ``trials`` points of ``space`` (``{"C": {"log_uniform": [0.01, 10]}}``
+    or a YAML file) that ``search="random"`` or ``"optuna"`` picks; ``project`` is the folder it runs in
+    (default: here). See :mod:`mlops_nb.pipeline.sweep` and :mod:`mlops_nb.pipeline.search`."""
     from mlops_nb.pipeline.runner import RunOptions
     from mlops_nb.pipeline.sweep import run_sweep
 
     options = RunOptions(jobs=jobs, force=force, engine=engine,
                          progress=progress)
     return run_sweep(notebook, grid, metric=metric, maximize=maximize, options=options, experiment=experiment,
-                     project=project, home=tracking.configured_home())
+                     project=project, home=tracking.configured_home(), space=space, search=search, trials=trials,
+                     seed=seed)
 
 
 def chdir_project(marker="pipeline.yaml"):

@@ -43,10 +43,16 @@ def run_command(ctx, pipeline, params, force, force_step, jobs, engine, quiet, a
 
 @cli.command("sweep")
 @click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
-@click.option("-p", "--param", "grid", multiple=True, required=True, metavar="NAME=V1,V2,...",
+@click.option("-p", "--param", "grid", multiple=True, metavar="NAME=V1,V2,...",
               help="Values of one param to try (repeatable: the grid is every combination).")
+@click.option("--space", type=click.Path(dir_okay=False), metavar="FILE.yaml",
+              help="The search space: per param a choice or a range (uniform, log_uniform, int).")
+@click.option("--search", type=click.Choice(["grid", "random", "optuna"]), default="grid", show_default=True,
+              help="Every grid point, random points, or points Optuna proposes (and prunes).")
+@click.option("-n", "--trials", type=click.IntRange(min=1), help="How many points random or optuna runs.")
+@click.option("--seed", type=int, help="Seed of the random or optuna sampler (the same seed, the same points).")
 @click.option("-m", "--metric", help="Pick the best point by this metric (default: the first one logged).")
-@click.option("--minimize", is_flag=True, help="Lower is better for --metric (default: higher is better).")
+@click.option("--maximize/--minimize", default=True, help="Higher (default) or lower is better for --metric.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many points may run at once.")
 @click.option("--force", is_flag=True, help="Run every point, even ones already run with the same params.")
@@ -54,19 +60,21 @@ def run_command(ctx, pipeline, params, force, force_step, jobs, engine, quiet, a
 @click.option("-q", "--quiet", is_flag=True, help="No progress display; only the results.")
 @json_option
 @click.pass_context
-def sweep_command(ctx, notebook, grid, metric, minimize, jobs, force, engine, quiet, as_json) -> None:
-    """Run NOTEBOOK over a grid of params, as sibling runs under one parent, and show the best.
+def sweep_command(ctx, notebook, grid, space, search, trials, seed, metric, maximize, jobs, force, engine, quiet,
+                  as_json) -> None:
+    """Run NOTEBOOK over a search space, as sibling runs under one parent, and show the best.
 
     \b
       mlops-nb sweep notebooks/train.ipynb -p C=0.1,1,10 -p seed=0,1 --jobs 2 -m accuracy
+      mlops-nb sweep notebooks/train.ipynb --space space.yaml --search optuna --trials 20 -m accuracy
     """
     from mlops_nb.pipeline.runner import RunOptions
     from mlops_nb.pipeline.sweep import run_sweep
     from mlops_nb.show.progress import choose_progress
 
     options = RunOptions(jobs=jobs, force=force, engine=engine, progress=choose_progress(quiet or as_json))
-    outcome = run_sweep(notebook, list(grid), metric=metric, maximize=not minimize, options=options,
-                        home=home_option(ctx))
+    outcome = run_sweep(notebook, list(grid), metric=metric, maximize=maximize, options=options,
+                        home=home_option(ctx), space=space, search=search, trials=trials, seed=seed)
     show(ctx, views.SweepView(outcome), as_json)
     show(ctx, views.PipelineRunView(outcome.result, table=False))
     exit_for(outcome.result)

@@ -35,7 +35,7 @@ from mlops_nb.registry.store import Store, open_store
 @dataclass
 class StepResult:
     name: str
-    status: str                      # ran | cached | failed | skipped | interrupted
+    status: str                      # ran | cached | pruned | failed | skipped | interrupted
     run_id: str | None = None
     seconds: float = 0.0
     attempts: int = 0
@@ -46,7 +46,7 @@ class StepResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("ran", "cached")
+        return self.status in ("ran", "cached", "pruned")
 
 
 @dataclass
@@ -126,6 +126,17 @@ class _Run:
         self.folder = store.home / "runs" / run_id
         self.folder.mkdir(parents=True, exist_ok=True)
         self.warmed = False
+        self.step_runs: dict[str, str] = {}      # step -> its run, once it has one
+        self.pruned: dict[str, str] = {}         # step -> why it was stopped early (a sweep's pruner)
+
+    def prune(self, step: str, why: str) -> None:
+        """Stop a running step because its intermediate metrics will not beat the others (a sweep's pruner):
+        the step ends as pruned, not failed, and the run goes on."""
+        with self.lock:
+            self.pruned[step] = why
+            watches = [w for w in self.watches if w.step == step]
+        for watch in watches:
+            watch.stop()
 
     def engine_of(self, step: Step) -> str:
         return step.engine or self.options.engine
@@ -177,14 +188,30 @@ class _Run:
                 self.watches.discard(watch)
 
 
+class Trials:
+    """Steps that are decided while the run goes on (a sweep's sampler proposes each point after seeing
+    the earlier ones). The runner asks for a step whenever it has a free job and tells each result."""
+
+    def ask(self) -> tuple[Step, dict] | None:
+        """The next step and its params, or None when no more are wanted."""
+        raise NotImplementedError
+
+    def tell(self, state: "_Run", result: StepResult) -> None:
+        """A step the run was given has ended (``state.store`` holds its run)."""
+
+    def running(self, state: "_Run", steps: list[str]) -> None:
+        """Called about every 0.2 s with the steps running now (a pruner looks at their metrics)."""
+
+
 def run_pipeline(pipeline: str | Path | Pipeline = "pipeline.yaml", options: RunOptions = RunOptions(), *,
                  home: str | Path | None = None, planned: dict[str, dict] | None = None,
-                 run_params: Mapping | None = None) -> PipelineResult:
+                 run_params: Mapping | None = None, trials: Trials | None = None) -> PipelineResult:
     """Run a pipeline once; return what each step did. The one way every face and trigger runs one.
 
     ``home`` is the registry (default: the nearest ``.mlops`` from the pipeline's folder);
     ``planned`` and ``run_params`` are for callers that resolved the steps' params themselves
-    (sweeps); otherwise they come from the pipeline file and ``options.params``::
+    (sweeps); otherwise they come from the pipeline file and ``options.params``. ``trials`` adds steps
+    while the run goes on (a sweep whose sampler learns from each point)::
 
         result = run_pipeline("pipeline.yaml", RunOptions(params=("train.C=0.5",), jobs=2))
         result.ok, result.steps["train"].status
@@ -206,7 +233,7 @@ def run_pipeline(pipeline: str | Path | Pipeline = "pipeline.yaml", options: Run
         status = "failed"
         try:
             with _sigterm_as_interrupt() if options.handle_sigterm else nullcontext():
-                _schedule(state)
+                _schedule(state, trials)
             status = None  # decided by the steps
         except KeyboardInterrupt:
             status = "interrupted"
@@ -246,13 +273,25 @@ def _finish(state: _Run, status: str | None, started: float) -> PipelineResult:
     return result
 
 
-def _schedule(state: _Run) -> None:
+def _schedule(state: _Run, trials: Trials | None = None) -> None:
     pipeline = state.pipeline
     pending = order_steps(pipeline)
+    asking = trials is not None
     with ThreadPoolExecutor(max_workers=state.options.jobs, thread_name_prefix="mlops-step") as pool:
         futures: dict = {}
         try:
-            while pending or futures:
+            while pending or futures or asking:
+                while asking and len(futures) + len(pending) < state.options.jobs and not state.stopping.is_set():
+                    asked = trials.ask()
+                    if asked is None:
+                        asking = False
+                        break
+                    step, params = asked
+                    state.pipeline = pipeline = replace(pipeline, steps=pipeline.steps + (step,))
+                    state.planned[step.name] = params
+                    pending.append(step)
+                if state.stopping.is_set():
+                    asking = False
                 for step in list(pending):
                     upstream = pipeline.upstream(step)
                     if not all(u in state.results for u in upstream):
@@ -272,6 +311,10 @@ def _schedule(state: _Run) -> None:
                     step = futures.pop(future)
                     state.results[step.name] = future.result()
                     state.progress.step_finished(state.results[step.name])
+                    if trials is not None:
+                        trials.tell(state, state.results[step.name])
+                if trials is not None and futures:
+                    trials.running(state, [step.name for step in futures.values()])
         except BaseException:
             state.stopping.set()
             for watch in list(state.watches):
@@ -312,6 +355,7 @@ def _run_step(state: _Run, step: Step) -> StepResult:
         why = cache.why_not_cached(store, pipeline=pipeline.name, step=step.name)
     state.warm_up()
     run_id = record.create_step_run(store, pipeline, state.run_id, step, recorded, key, why=why)
+    state.step_runs[step.name] = run_id
     notebook_path = state.folder / f"{step.name}.ipynb"
     failure, attempts, status = None, 0, "failed"
     try:
@@ -328,14 +372,18 @@ def _run_step(state: _Run, step: Step) -> StepResult:
             sha, size = artifacts.put_file(store.artifacts_dir, notebook_path)
             runs.record_artifact(store, run_id, f"notebooks/{step.name}.ipynb", sha, size)
         status = "finished" if failure is None else ("interrupted" if failure.interrupted else "failed")
-        runs.write_batch(store, tags=[(run_id, "attempts", str(attempts))])
+        tags = [(run_id, "attempts", str(attempts))]
+        if status == "interrupted" and step.name in state.pruned and not state.stopping.is_set():
+            status, failure, why = "pruned", None, state.pruned[step.name]
+            tags.append((run_id, "mlops.pruned", why))
+        runs.write_batch(store, tags=tags)
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:  # the step run ends even when something below us broke
         error = failure.summary() if failure is not None else (
-            None if status == "finished" else f"step {step.name!r} stopped ({status})")
-        runs.finish_run(store, run_id, status, error)
+            None if status == "finished" else why if status == "pruned" else f"step {step.name!r} stopped ({status})")
+        runs.finish_run(store, run_id, "interrupted" if status == "pruned" else status, error)
     return StepResult(step.name, {"finished": "ran"}.get(status, status), run_id, time.monotonic() - started,
                       attempts=attempts, notebook=notebook_path if notebook_path.exists() else None, failure=failure,
                       reason=why)

@@ -9,7 +9,8 @@ import time
 
 from mlops_nb.pipeline.progress import Progress
 
-_SYMBOL = {"ran": "✓", "cached": "↷", "failed": "✗", "skipped": "–", "interrupted": "!", "running": "…"}
+_SYMBOL = {"ran": "✓", "cached": "↷", "failed": "✗", "skipped": "–", "interrupted": "!", "pruned": "✂",
+           "running": "…"}
 
 
 class LineProgress(Progress):
@@ -33,7 +34,8 @@ class LineProgress(Progress):
         self.say(f"  ↻ {step} failed on attempt {attempt} ({failure.summary()}); retrying")
 
     def step_finished(self, result):
-        detail = {"cached": f"cached from run {(result.cached_from or '')[:8]}", "skipped": result.reason}.get(
+        detail = {"cached": f"cached from run {(result.cached_from or '')[:8]}", "skipped": result.reason,
+                  "pruned": result.reason}.get(
             result.status, f"{result.seconds:.1f}s")
         self.say(f"  {_SYMBOL.get(result.status, '?')} {result.name} {result.status} ({detail})")
 
@@ -87,7 +89,8 @@ class RichProgress(Progress):
         self._update(step, "running", f"retry after attempt {attempt}: {failure.summary()[:60]}")
 
     def step_finished(self, result):
-        detail = {"cached": f"cached from {(result.cached_from or '')[:8]}", "skipped": result.reason}.get(
+        detail = {"cached": f"cached from {(result.cached_from or '')[:8]}", "skipped": result.reason,
+                  "pruned": result.reason}.get(
             result.status, f"{result.seconds:.1f}s")
         self._update(result.name, result.status, detail)
 

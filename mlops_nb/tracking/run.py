@@ -23,7 +23,7 @@ from mlops_nb.tracking.frames import fingerprint_frame, frame_profile
 
 FLUSH_ROWS = 20_000
 _MAX_STEP = 1 << 63
-FLUSH_SECONDS = 2.0
+FLUSH_SECONDS = 1.0
 HEARTBEAT_SECONDS = 30.0
 
 # Each thread has its own stack of active runs (what log_metric logs into); _all holds
