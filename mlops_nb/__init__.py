@@ -63,13 +63,15 @@ def profile_reference(df, *, schema=None):
 
 
 def gate(candidate: str, baseline: str | None = "production", eval_data=None, rules: dict | None = None, *,
-         target: str | None = None, segment: str | None = None, importance: bool = True):
+         target: str | None = None, segment: str | None = None, importance: bool = True,
+         sensitive: str | None = None):
     """Compare a candidate version ("churn/4") with the model behind an alias (or "name/version", or None for a
-    first model) on ``eval_data``, by ``rules``; store the decision with the candidate. See
-    :mod:`mlops_nb.validation.gate`."""
+    first model) on ``eval_data``, by ``rules`` (fairness ones too, across the ``sensitive`` column); store
+    the decision with the candidate. See :mod:`mlops_nb.validation.gate`."""
     from mlops_nb.tracking.client import gate as run_gate
 
-    return run_gate(candidate, baseline, eval_data, rules, target=target, segment=segment, importance=importance)
+    return run_gate(candidate, baseline, eval_data, rules, target=target, segment=segment, importance=importance,
+                    sensitive=sensitive)
 
 
 def promote(name, version, alias="production", *, override=None, reason=None):
@@ -79,11 +81,15 @@ def promote(name, version, alias="production", *, override=None, reason=None):
     return move(get_store(), name, version, alias, override=override, reason=reason)
 
 
-def model_card(ref: str):
-    """The card of a registered version: metrics, gate decision, importance, segments."""
+def model_card(ref: str, eval_data=None, *, target: str | None = None, segment: str | None = None,
+               sensitive: str | None = None, importance: bool = True):
+    """The card of any registered version ("churn/4", "churn@production"): its metrics and gate decision; with
+    ``eval_data`` (and ``target``), its metrics on those rows, per ``segment``, permutation importance, and
+    fairness across ``sensitive`` (selection rate, TPR, FPR per group; demographic parity and equalized
+    odds). Shows in a notebook; ``.save_html(path)`` writes a standalone page."""
     from mlops_nb.tracking.client import model_card as card
 
-    return card(ref)
+    return card(ref, eval_data, target=target, segment=segment, sensitive=sensitive, importance=importance)
 
 
 def run_pipeline(path="pipeline.yaml", *, params=(), force: bool = False, force_steps=(), jobs: int = 1,

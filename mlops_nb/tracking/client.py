@@ -109,7 +109,8 @@ def reference_profile(name: str):
 
 
 def gate(candidate: str, baseline: str | None = "production", eval_data=None, rules: dict | None = None, *,
-         target: str | None = None, segment: str | None = None, importance: bool = True):
+         target: str | None = None, segment: str | None = None, importance: bool = True,
+         sensitive: str | None = None):
     """Load the candidate version and the baseline's model, judge them (:func:`~mlops_nb.validation.gate.
     evaluate_gate`), and store the decision with the candidate version."""
     from mlops_nb.errors import InvalidInputError, NotFoundError
@@ -130,7 +131,7 @@ def gate(candidate: str, baseline: str | None = "production", eval_data=None, ru
                                 "(absolute rules only)") from None
     decision = evaluate_gate(version, _load(store, version), base_version,
                              _load(store, base_version) if base_version is not None else None, eval_data, rules,
-                             target=target, segment=segment, importance=importance)
+                             target=target, segment=segment, importance=importance, sensitive=sensitive)
     # A gate inside a pipeline step is the version's record; one run by hand in a notebook is exploratory
     # and is kept beside it, never replacing it.
     active = active_run()
@@ -143,15 +144,25 @@ def gate(candidate: str, baseline: str | None = "production", eval_data=None, ru
     return decision
 
 
-def model_card(ref: str):
-    """The card of a registered version: its run's metrics, its latest gate decision, its signature."""
+def model_card(ref: str, eval_data=None, *, target: str | None = None, segment: str | None = None,
+               sensitive: str | None = None, importance: bool = True):
+    """The card of a registered version: its run's metrics, its latest gate decision, its signature; with
+    ``eval_data``, the version evaluated on it (metrics, per-segment metrics, permutation importance, and
+    fairness across the ``sensitive`` column's groups)."""
+    from mlops_nb.errors import InvalidInputError
     from mlops_nb.registry import gates
     from mlops_nb.validation.card import ModelCard
+    from mlops_nb.validation.gate import describe_model
 
     store = get_store()
     version = models.resolve_model(store, ref)
+    if eval_data is None and (segment or sensitive):
+        raise InvalidInputError("segment= and sensitive= are measured on evaluation rows: pass eval_data= "
+                                "(with target=)")
+    evaluation = (describe_model(version, _load(store, version), eval_data, target=target, segment=segment,
+                                 sensitive=sensitive, importance=importance) if eval_data is not None else None)
     return ModelCard(version.ref, version.run_id, version.aliases, runs.get_run(store, version.run_id).metrics,
-                     gates.latest_decision(store, version.name, version.version), version.signature)
+                     gates.latest_decision(store, version.name, version.version), version.signature, evaluation)
 
 
 def _load(store, version: ModelVersion) -> Any:

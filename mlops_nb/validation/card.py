@@ -16,10 +16,26 @@ class ModelCard:
     run_metrics: dict
     decision: dict | None
     signature: dict | None
+    evaluation: dict | None = None    # the version measured on rows given to model_card (gate.describe_model)
 
     def to_dict(self) -> dict:
         return {"model": self.ref, "run_id": self.run_id, "aliases": list(self.aliases),
-                "run_metrics": self.run_metrics, "gate": self.decision, "signature": self.signature}
+                "run_metrics": self.run_metrics, "gate": self.decision, "signature": self.signature,
+                "evaluation": self.evaluation}
+
+    @property
+    def fairness(self) -> dict | None:
+        """The fairness measures of the evaluation (else of the gate's decision), or None."""
+        for card in (self.evaluation, (self.decision or {}).get("card")):
+            if card and card.get("fairness"):
+                return card["fairness"]["candidate"]
+        return None
+
+    def save_html(self, path):
+        """A standalone page of this card."""
+        from mlops_nb.validation.report import save_html
+
+        return save_html(self._repr_html_(), path, title=f"mlops-nb model card: {self.ref}")
 
     def __str__(self) -> str:
         gate = ("no gate decision" if self.decision is None else
@@ -39,6 +55,8 @@ class ModelCard:
         metrics = ", ".join(f"{escape(k)}={v:.4g}" for k, v in self.run_metrics.items())
         aliases = f" <i>{escape(', '.join(self.aliases))}</i>" if self.aliases else ""
         head = f"<div><b>{escape(self.ref)}</b>{aliases} · {gate} · run metrics {metrics or 'none'}</div>"
+        if self.evaluation is not None:
+            head += "<div><b>evaluated on the rows given</b></div>" + card_html(self.evaluation)
         if self.decision is None:
             return head
         failed = [r for r in self.decision["results"] if not r["passed"]]

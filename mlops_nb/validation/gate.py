@@ -10,8 +10,11 @@
 Rules: ``min`` / ``max`` (absolute), ``max_regression`` (how much worse than the
 baseline the candidate may be, in the metric's own units; for error metrics such
 as ``mae`` worse means higher). With ``segment``, every rule also holds in every
-segment. The decision, with a model card (metrics, per-segment metrics,
-permutation feature importance), is stored with the candidate version.
+segment. With ``sensitive="gender"``, the card also holds the fairness of the candidate's
+decisions across that column's groups (:mod:`mlops_nb.validation.fairness`), and rules may
+hold them: ``{"demographic_parity_difference": {"max": 0.1}}``. The decision, with a model card
+(metrics, per-segment metrics, permutation feature importance, fairness), is stored with the
+candidate version.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from html import escape
 from typing import Any
 
 from mlops_nb.errors import InvalidInputError
+from mlops_nb.validation.fairness import LOWER_IS_FAIRER, MEASURES as FAIRNESS, fairness
 
 HIGHER_IS_BETTER = ("accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc", "r2")
 LOWER_IS_BETTER = ("log_loss", "mae", "mse", "rmse")
@@ -67,7 +71,7 @@ class GateDecision:
 
 def evaluate_gate(candidate, candidate_model, baseline=None, baseline_model=None, eval_data=None,
                   rules: dict | None = None, *, target: str | None = None, segment: str | None = None,
-                  importance: bool = True) -> GateDecision:
+                  importance: bool = True, sensitive: str | None = None) -> GateDecision:
     """Judge ``candidate_model`` against ``baseline_model`` (None for a first model) on the same data.
 
     ``candidate`` and ``baseline`` are the registered versions the models came from (their
@@ -75,27 +79,63 @@ def evaluate_gate(candidate, candidate_model, baseline=None, baseline_model=None
     the models and stores the decision (``mlops.gate`` does both)."""
     import pandas as pd
 
-    rules = _check_rules(rules)
+    rules = _check_rules(rules, sensitive)
+    fair_rules = {k: v for k, v in rules.items() if k in FAIRNESS}
+    rules = {k: v for k, v in rules.items() if k not in FAIRNESS}
     X, y, segments = _eval_frame(eval_data, target, segment)
+    groups = _column(X, sensitive, "sensitive") if sensitive is not None else None
     cand_X = _inputs(X, candidate)
     base_X = _inputs(X, baseline) if baseline is not None else None
-    groups = [("all", slice(None))] + ([(str(k), (segments == k).to_numpy()) for k in sorted(segments.unique(), key=str)]
-                                       if segments is not None else [])
+    parts = [("all", slice(None))] + ([(str(k), (segments == k).to_numpy()) for k in sorted(segments.unique(), key=str)]
+                                      if segments is not None else [])
     results, segment_metrics = [], {}
-    for label, mask in groups:
+    for label, mask in parts:
         cand_metrics = compute_metrics(candidate_model, cand_X[mask], y[mask], rules)
         base_metrics = compute_metrics(baseline_model, base_X[mask], y[mask], rules) if baseline_model is not None \
             else {}
         segment_metrics[label] = {"candidate": cand_metrics, "baseline": base_metrics, "n": int(len(y[mask]))}
         for metric, rule in rules.items():
             results.extend(_judge(metric, rule, label, cand_metrics[metric], base_metrics.get(metric)))
+    fair = None
+    if groups is not None:
+        fair = {"column": sensitive, "candidate": fairness(y, candidate_model.predict(cand_X), groups),
+                "baseline": fairness(y, baseline_model.predict(base_X), groups) if baseline_model is not None
+                else None}
+        for metric, rule in fair_rules.items():
+            base = fair["baseline"][metric] if fair["baseline"] else None
+            results.extend(_judge(metric, rule, "all", fair["candidate"][metric], base))
     frame = pd.DataFrame(results, columns=["metric", "segment", "candidate", "baseline", "rule", "limit", "passed",
                                            "detail"])
     passed = bool(frame["passed"].all()) if len(frame) else True
     card = {"metrics": segment_metrics["all"], "segments": {k: v for k, v in segment_metrics.items() if k != "all"},
             "segment_column": segment, "n_eval": int(len(y)),
-            "importance": _importance(candidate_model, cand_X, y, next(iter(rules))) if importance else None}
+            "importance": _importance(candidate_model, cand_X, y, next(iter(rules), "accuracy")) if importance
+            else None, "fairness": fair}
     return GateDecision(candidate.ref, baseline.ref if baseline is not None else None, passed, frame, card)
+
+
+def describe_model(version, model, eval_data, *, target: str | None = None, segment: str | None = None,
+                   sensitive: str | None = None, importance: bool = True) -> dict:
+    """A model card's evaluation of any version (gated or not) on ``eval_data``: its metrics overall and
+    per segment, permutation importance, and fairness across ``sensitive``'s groups."""
+    X, y, segments = _eval_frame(eval_data, target, segment)
+    groups = _column(X, sensitive, "sensitive") if sensitive is not None else None
+    X = _inputs(X, version)
+    classifier = hasattr(model, "predict_proba") or hasattr(model, "classes_")
+    names = (["accuracy", "f1", "roc_auc"] if hasattr(model, "predict_proba") and len(set(y)) == 2 else
+             ["accuracy", "balanced_accuracy"]) if classifier else ["r2", "mae", "rmse"]
+    metrics = compute_metrics(model, X, y, names)
+    per_segment = {}
+    if segments is not None:
+        for key in sorted(segments.unique(), key=str):
+            mask = (segments == key).to_numpy()
+            per_segment[str(key)] = {"candidate": compute_metrics(model, X[mask], y[mask], names),
+                                     "n": int(mask.sum())}
+    fair = ({"column": sensitive, "candidate": fairness(y, model.predict(X), groups), "baseline": None}
+            if groups is not None else None)
+    return {"metrics": {"candidate": metrics, "baseline": {}, "n": int(len(y))}, "segments": per_segment,
+            "segment_column": segment, "n_eval": int(len(y)), "fairness": fair,
+            "importance": _importance(model, X, y, names[0]) if importance else None}
 
 
 def compute_metrics(model, X, y, names) -> dict[str, float]:
@@ -148,7 +188,7 @@ def _judge(metric: str, rule: dict, segment: str, cand: float, base: float | Non
                         "rule": "max_regression", "limit": limit, "passed": True,
                         "detail": f"{metric}{where}: no baseline value to compare with"})
         else:
-            worse = (base - cand) if metric in HIGHER_IS_BETTER else (cand - base)
+            worse = (cand - base) if metric in LOWER_IS_BETTER or metric in LOWER_IS_FAIRER else (base - cand)
             ok = bool(worse <= limit) and not math.isnan(cand)
             out.append({"metric": metric, "segment": segment, "candidate": cand, "baseline": base,
                         "rule": "max_regression", "limit": limit, "passed": ok,
@@ -163,12 +203,15 @@ def _by(worse: float) -> str:
     return f"better by {-worse:.4g}" if worse < 0 else "as good"
 
 
-def _check_rules(rules: dict | None) -> dict:
+def _check_rules(rules: dict | None, sensitive: str | None = None) -> dict:
     if not rules or not isinstance(rules, dict):
         raise InvalidInputError("gate needs rules, e.g. {'accuracy': {'min': 0.8, 'max_regression': 0.01}}")
     for metric, rule in rules.items():
-        if metric not in METRICS:
-            raise InvalidInputError(f"unknown gate metric {metric!r}; known: {', '.join(METRICS)}")
+        if metric not in METRICS + FAIRNESS:
+            raise InvalidInputError(f"unknown gate metric {metric!r}; known: {', '.join(METRICS + FAIRNESS)}")
+        if metric in FAIRNESS and sensitive is None:
+            raise InvalidInputError(f"a rule on {metric} needs the sensitive column it is measured across: "
+                                    "sensitive='<column>'")
         if not isinstance(rule, dict) or not rule or set(rule) - set(RULE_KEYS):
             raise InvalidInputError(f"gate rule for {metric!r} must use {', '.join(RULE_KEYS)}, got {rule!r}")
     return rules
@@ -198,6 +241,12 @@ def _eval_frame(eval_data, target, segment):
         raise InvalidInputError(f"segment column {segment!r} is not in eval_data")
     data = eval_data.reset_index(drop=True)
     return data.drop(columns=[target]), data[target].to_numpy(), data[segment] if segment else None
+
+
+def _column(X, name: str, role: str):
+    if not hasattr(X, "columns") or name not in X.columns:
+        raise InvalidInputError(f"{role} column {name!r} is not in the evaluation data")
+    return X[name].to_numpy()
 
 
 def _inputs(X, version):
@@ -249,6 +298,14 @@ def card_html(card: dict) -> str:
         rows = "".join(f"<tr><td>{escape(i['feature'])}</td><td>{i['importance']:.4f} ± {i['std']:.4f}</td></tr>"
                        for i in card["importance"])
         parts.append(f"<b>permutation feature importance</b><table>{rows}</table>")
+    fair = card.get("fairness")
+    if fair:
+        measures = fair["candidate"]
+        rows = "".join(f"<tr><td>{escape(g)}</td><td>{v['n']}</td><td>{_f(v['selection_rate'])}</td>"
+                       f"<td>{_f(v['tpr'])}</td><td>{_f(v['fpr'])}</td></tr>" for g, v in measures["groups"].items())
+        summary = ", ".join(f"{escape(k)} {_f(measures[k])}" for k in FAIRNESS)
+        parts.append(f"<b>fairness across {escape(str(fair['column']))}</b> ({summary})<table><tr><th></th>"
+                     f"<th>n</th><th>selection rate</th><th>TPR</th><th>FPR</th></tr>{rows}</table>")
     return "<div style='font-size:12px'>" + "".join(parts) + "</div>"
 
 
