@@ -116,7 +116,8 @@ def test_the_template_takes_your_own_data_by_changing_only_pipeline_yaml(tmp_pat
     data.to_csv(project / "data" / "incoming" / "scans.csv", index=False)
     spec = (project / "pipeline.yaml").read_text()
     spec = spec.replace("params: {target: churned, model_name: churn, seed: 0}",
-                        "params: {target: malignant, model_name: cancer, seed: 0, segment: clinic}")
+                        "params: {target: malignant, model_name: cancer, seed: 0, segment: clinic, "
+                        "sensitive: clinic}")
     (project / "pipeline.yaml").write_text(spec)
     monkeypatch.chdir(project)
     result = mlops.run_pipeline()
@@ -126,6 +127,7 @@ def test_the_template_takes_your_own_data_by_changing_only_pipeline_yaml(tmp_pat
     assert [c["name"] for c in production.signature["inputs"]] == ["clinic", "radius", "texture", "perimeter", "area"]
     decision = gates.latest_decision(mlops.tracking.get_store(), "cancer", 1)
     assert decision["passed"] and any("segment north" in r["detail"] for r in decision["results"])
+    assert set(decision["card"]["fairness"]["candidate"]["groups"]) == {"north", "south"}
 
 
 def test_chdir_project_moves_up_to_the_pipeline_and_says_when_there_is_none(tmp_path, monkeypatch):

@@ -257,15 +257,26 @@ export class ModelsBoard extends ModelTab {
       el('td', {}, v.run_name),
       el('td', { class: 'mlops-alias' }, v.aliases.join(', ')),
       el('td', {}, v.gate ? status(v.gate.passed ? 'passed' : v.gate.override_reason ? 'overridden' : 'failed') : ''),
+      el('td', { class: 'mlops-fairness' }, fairness(v.gate)),
       ...metricKeys.map(k => el('td', { class: 'mlops-num' }, fmt(v.metrics[k])))));
     this.body.replaceChildren(
       el('div', { class: 'mlops-toolbar' }, choose),
-      table(['version', 'run', 'aliases', 'gate', ...metricKeys], rows),
+      table(['version', 'run', 'aliases', 'gate', 'fairness', ...metricKeys], rows),
       el('h3', { class: 'mlops-dash-title' }, 'Lineage'),
       lineageGraph(model),
       aliasHistory(model.alias_history)
     );
   }
+}
+
+/** The gate's fairness figures for a version: demographic parity and equalized odds differences, across its
+ * sensitive column (blank when the gate measured none). */
+function fairness(gate: any): string {
+  const f = gate && gate.fairness;
+  if (!f) {
+    return '';
+  }
+  return `${f.column}: DP diff ${fmt(f.demographic_parity_difference)}, EO diff ${fmt(f.equalized_odds_difference)}`;
 }
 
 function node(root: SVGElement, x: number, y: number, text: string, kind: string, title: string): void {

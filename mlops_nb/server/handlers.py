@@ -193,6 +193,10 @@ class ModelHandler(MlopsHandler):
                 decision = gates.latest_decision(store, name, version.version)
                 data["gate"] = None if decision is None else {k: decision[k] for k in (
                     "id", "passed", "baseline_version", "results", "override_reason", "created_at")}
+                fair = ((decision or {}).get("card") or {}).get("fairness")
+                if data["gate"] is not None and fair:  # the gate's fairness figures, beside the version
+                    data["gate"]["fairness"] = {"column": fair["column"], **{
+                        k: v for k, v in fair["candidate"].items() if k != "groups"}}
                 versions.append(data)
             self.reply({"name": name, "versions": versions, "alias_history": models.alias_history(store, name)})
         self._handle(act)

@@ -1,5 +1,6 @@
 """The dashboard in JupyterLab's main area, on the demo's first registry: a pipeline run over its five steps,
-the train step's ROC curve and worst predictions, chosen columns that stay chosen, a version's lineage."""
+the train step's ROC curve and worst predictions, chosen columns that stay chosen, a version's lineage and its
+gate's fairness figures."""
 
 import pytest
 
@@ -76,4 +77,7 @@ def test_the_dashboard_groups_runs_shows_figures_and_tables_and_draws_lineage(de
     assert "data/train.csv" in nodes["dataset"]
     assert len(models.find_elements(By.CSS_SELECTOR, ".mlops-lineage .mlops-edge")) == len(nodes["dataset"]) + 2
     assert "@production: v1" in models.text
+    # Beside the version, the fairness its gate measured across the template's sensitive column.
+    fairness = models.find_element(By.CSS_SELECTOR, ".mlops-fairness").text
+    assert fairness.startswith("region: DP diff ") and "EO diff" in fairness
     browser.find_element(By.ID, "mlops-nb-dashboard").screenshot(str(tmp_path / "dashboard-models.png"))
