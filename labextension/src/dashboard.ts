@@ -127,7 +127,8 @@ export class RunsBoard extends Tab {
       box.onchange = () => (box.checked ? this.selected.add(run.run_id) : this.selected.delete(run.run_id));
       const name = el('span', { class: 'mlops-run-link', title: `run ${run.run_id}` }, run.name);
       name.onclick = () => void this.showRun(run.run_id);
-      const kind = run.kind === 'pipeline' ? `pipeline, ${kids.length} steps` : run.kind === 'step' ? 'step' : run.kind;
+      const kind = run.kind !== 'pipeline' ? run.kind : !kids.length && run.tags && run.tags.reused
+        ? `pipeline, reused ${Object.keys(JSON.parse(run.tags.reused)).length} steps` : `pipeline, ${kids.length} steps`;
       rows.push(el('tr', { class: `mlops-depth-${depth}${this.shown === run.run_id ? ' mlops-shown' : ''}`, 'data-run': run.run_id },
         el('td', {}, box),
         el('td', { class: 'mlops-name', style: `padding-left:${4 + depth * 16}px` }, toggle, ' ', name),

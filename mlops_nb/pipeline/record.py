@@ -60,6 +60,14 @@ def record_cached(store: Store, pipeline: Pipeline, parent: str, step: Step, par
     return run_id
 
 
+def record_reused(store: Store, run_id: str, reused: dict[str, str]) -> None:
+    """A pipeline run where no step ran: its ``reused`` tag maps each step to the run it reused (JSON),
+    instead of a step run per step."""
+    import json
+
+    runs.write_batch(store, tags=[(run_id, "reused", json.dumps(reused))])
+
+
 def collect_outputs(store: Store, pipeline: Pipeline, step: Step, run_id: str) -> StepFailure | None:
     """Store the files a step declared as outputs; a failure when one of them was not written."""
     missing = [o for o in step.outputs if not (pipeline.root / o).is_file()]

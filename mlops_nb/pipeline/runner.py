@@ -127,7 +127,30 @@ class _Run:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.warmed = False
         self.step_runs: dict[str, str] = {}      # step -> its run, once it has one
+        # Cached steps are recorded (as step runs that copy what they reuse) only once a step of this run
+        # really runs or fails, since only then does anything need them; a rerun where every step is
+        # cached is one pipeline run whose `reused` tag names the run each step reused.
+        self.reused: dict[str, tuple] = {}       # step -> (its StepResult, what record_cached needs)
+        self.recording = False
         self.pruned: dict[str, str] = {}         # step -> why it was stopped early (a sweep's pruner)
+
+    def reuse(self, result: StepResult, record_args: tuple) -> None:
+        with self.lock:
+            if not self.recording:
+                self.reused[result.name] = (result, record_args)
+                return
+        result.run_id = record.record_cached(self.store, self.pipeline, self.run_id, *record_args)
+
+    def record_reused(self) -> None:
+        """A step is about to run: record the cached steps so far as step runs, and the ones to come at once
+        (a step that runs reads its inputs from the step runs of this pipeline run)."""
+        with self.lock:
+            if self.recording:
+                return
+            self.recording = True
+            pending, self.reused = self.reused, {}
+        for result, record_args in pending.values():
+            result.run_id = record.record_cached(self.store, self.pipeline, self.run_id, *record_args)
 
     def prune(self, step: str, why: str) -> None:
         """Stop a running step because its intermediate metrics will not beat the others (a sweep's pruner):
@@ -265,6 +288,8 @@ def _finish(state: _Run, status: str | None, started: float) -> PipelineResult:
     error = next((r.failure.summary() for r in state.results.values() if r.failure), None)
     if status == "failed" and error is None:
         error = "the run stopped on an internal error (see the traceback)"
+    if state.reused and not state.recording:  # nothing ran: one row that says what it reused
+        record.record_reused(state.store, state.run_id, {name: r.cached_from for name, (r, _) in state.reused.items()})
     runs.finish_run(state.store, state.run_id, status, error)
     result = PipelineResult(state.pipeline.name, state.run_id, status, {s.name: state.results.get(s.name) or StepResult(
         s.name, "interrupted" if status == "interrupted" else "skipped") for s in state.pipeline.steps},
@@ -348,11 +373,13 @@ def _run_step(state: _Run, step: Step) -> StepResult:
         if cached_from is not None:
             cached_from = runs.computing_run(store, cached_from)  # the run that computed it, in one hop
             why = f"reused run {cached_from[:8]}: notebook, params and inputs unchanged"
-            run_id = record.record_cached(store, pipeline, state.run_id, step, recorded, key, cached_from,
-                                          input_files, why)
-            return StepResult(step.name, "cached", run_id, time.monotonic() - started, cached_from=cached_from,
-                              reason=why)
+            # Until it is recorded, the step's run is the one it reuses (same outputs, so the same cache keys).
+            result = StepResult(step.name, "cached", cached_from, time.monotonic() - started,
+                                cached_from=cached_from, reason=why)
+            state.reuse(result, (step, recorded, key, cached_from, input_files, why))
+            return result
         why = cache.why_not_cached(store, pipeline=pipeline.name, step=step.name)
+    state.record_reused()
     state.warm_up()
     run_id = record.create_step_run(store, pipeline, state.run_id, step, recorded, key, why=why)
     state.step_runs[step.name] = run_id
@@ -401,6 +428,7 @@ def _attempt(state: _Run, step: Step, params: dict, run_id: str, notebook_path: 
 
 
 def _failed_before_start(state: _Run, step: Step, params: dict, message: str, started: float) -> StepResult:
+    state.record_reused()
     run_id = record.create_step_run(state.store, state.pipeline, state.run_id, step, params, key="")
     failure = StepFailure(step.name, f"step {step.name!r}: {message}")
     runs.finish_run(state.store, run_id, "failed", failure.summary())

@@ -265,6 +265,10 @@ def recent_pipeline_runs(store: Store, pipeline: str, limit: int = 5) -> list[di
             "ORDER BY start_time DESC LIMIT ?", (pipeline, limit)):
         steps = [{"run_id": s[0], "step": s[1], "status": s[2], "cached_from": s[3]} for s in store.query(
             "SELECT id, step, status, cached_from FROM runs WHERE parent_id = ? ORDER BY start_time", (run_id,))]
+        reused = store.query_one("SELECT value FROM tags WHERE run_id = ? AND key = 'reused'", (run_id,))
+        if not steps and reused:  # a rerun where every step was cached: the runs its steps reused
+            steps = [{"run_id": used, "step": step, "status": "finished", "cached_from": used}
+                     for step, used in json.loads(reused[0]).items()]
         found.append({"run_id": run_id, "name": name, "status": status, "start_time": start, "end_time": end,
                       "steps": steps})
     return found

@@ -73,6 +73,26 @@ def test_unchanged_rerun_is_cached_and_changes_rerun_exactly_what_they_affect(pr
     assert statuses(forced) == {"prepare": "cached", "train": "cached", "evaluate": "cached", "report": "ran"}
 
 
+def test_a_rerun_where_every_step_is_cached_is_one_row_that_names_what_it_reused(project, home):
+    first = run_pipeline()
+    step_runs = len(mlops.search_runs("kind = 'step'"))
+    again = run_pipeline()
+    assert set(statuses(again).values()) == {"cached"}
+    assert len(mlops.search_runs("kind = 'step'")) == step_runs == 4  # no step run added
+    reused = json.loads(mlops.get_run(again.run_id).tags["reused"])
+    assert reused == {name: step.run_id for name, step in first.steps.items()}
+    assert {name: step.run_id for name, step in again.steps.items()} == reused  # the runs that computed them
+    from mlops_nb.registry import runs
+    listed = runs.recent_pipeline_runs(open_store(home), "churn")[0]  # the sidebar's Pipelines tab
+    assert listed["run_id"] == again.run_id and [s["cached_from"] for s in listed["steps"]] == list(reused.values())
+    # A rerun where one step runs records the cached ones too: the step that runs reads their outputs.
+    third = run_pipeline(force_steps=["evaluate"])
+    assert statuses(third) == {"prepare": "cached", "train": "cached", "evaluate": "ran", "report": "cached"}
+    children = mlops.search_runs(f"parent_id = '{third.run_id}'")
+    assert len(children) == 4 and "reused" not in mlops.get_run(third.run_id).tags
+    assert mlops.get_run(third.steps["train"].run_id).tags["cached_from"] == first.steps["train"].run_id
+
+
 def test_deleted_output_file_means_the_step_runs_again(project, home):
     assert run_pipeline().ok
     (project / "report.txt").unlink()
