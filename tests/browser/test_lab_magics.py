@@ -50,6 +50,18 @@ def wait_for(driver, condition, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def kernel_idle(driver) -> bool:
+    """The open notebook's kernel is idle: its toolbar's execution indicator says so (JupyterLab 4.6 no
+    longer puts the kernel's state in the status bar at every width; older ones did, and have both)."""
+    from selenium.webdriver.common.by import By
+
+    indicators = driver.find_elements(
+        By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status]")
+    if indicators:
+        return all(i.get_attribute("data-status") == "idle" for i in indicators)
+    return "Idle" in driver.find_element(By.ID, "jp-main-statusbar").text
+
+
 def test_tracked_run_shows_in_the_runs_widget(jupyter_lab, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -58,8 +70,7 @@ def test_tracked_run_shows_in_the_runs_widget(jupyter_lab, browser, tmp_path):
     wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell"), 60,
              "the notebook to open")
     accept_kernel_dialog(browser)
-    wait_for(browser, lambda d: "Idle" in d.find_element(By.CSS_SELECTOR, ".jp-StatusBar-Widget").text or "Idle" in
-             d.find_element(By.ID, "jp-main-statusbar").text, 60, "the kernel to be idle")
+    wait_for(browser, kernel_idle, 60, "the kernel to be idle")
     click_menu(browser, "Run", "Run All Cells")
     widget = wait_for(browser, lambda d: [w for w in d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-html-content")
                                            if "browser-run" in w.text], 90, "the runs widget to show the run")

@@ -13,19 +13,13 @@ import pytest
 
 import mlops_nb as mlops
 
-from tests.browser.test_lab_magics import accept_kernel_dialog, click_menu, wait_for
+from tests.browser.test_lab_magics import accept_kernel_dialog, click_menu, kernel_idle, wait_for
 from tests.browser.test_lab_sidebar import widen_left_sidebar
 
 pytestmark = pytest.mark.slow
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 TUTORIALS = ("01-experiment.ipynb", "02-pipeline.ipynb", "03-continuous-training.ipynb")
-
-
-def kernel_idle(driver):
-    from selenium.webdriver.common.by import By
-
-    return "Idle" in driver.find_element(By.ID, "jp-main-statusbar").text
 
 
 def all_cells_ran(driver):
