@@ -21,7 +21,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from mlops_nb import tracking
-from mlops_nb.tracking import autolog
+from mlops_nb.tracking import autolog, boosting
 from mlops_nb.errors import MlopsError
 from mlops_nb.pipeline.params import notebook_params
 from mlops_nb.registry import runs as run_store
@@ -63,7 +63,8 @@ class MlopsMagics(Magics):
     @argument("-e", "--experiment", help="Experiment (default: the session's, see %%mlops experiment).")
     @argument("-p", "--params", default="", help="Comma-separated variable names to log as params.")
     @argument("-t", "--tag", action="append", default=[], metavar="KEY=VALUE", help="A tag (repeatable).")
-    @argument("--no-autolog", action="store_true", help="Do not log fitted scikit-learn estimators.")
+    @argument("--no-autolog", action="store_true",
+              help="Do not log fitted scikit-learn estimators, XGBoost or LightGBM training.")
     @argument("--figures", action="store_true",
               help="Log the figures the cell draws (matplotlib) or ends with (matplotlib or plotly).")
     @cell_magic
@@ -103,8 +104,9 @@ class MlopsMagics(Magics):
         before = autolog.snapshot(namespace) if not args.no_autolog else {}
         figures_before = _open_figures() if args.figures else {}
         try:
-            result = self._execute(cell)
-            self._log_after(run, explicit, params, before if not args.no_autolog else None)
+            with boosting.record_training(enabled=not args.no_autolog) as trained:  # xgboost/lightgbm.train
+                result = self._execute(cell)
+            self._log_after(run, explicit, params, before if not args.no_autolog else None, trained)
             if args.figures:
                 _log_figures(run, figures_before, result)
         except BaseException as exc:
@@ -115,8 +117,9 @@ class MlopsMagics(Magics):
         display(RunSummary(run_store.get_run(run.store, run.id)))
         return result
 
-    def _log_after(self, run, explicit: list[str], params: dict, before: dict | None) -> None:
-        """Params the cell defined itself, and the estimators it fitted."""
+    def _log_after(self, run, explicit: list[str], params: dict, before: dict | None,
+                   trained: list[boosting.TrainCall]) -> None:
+        """Params the cell defined itself, the estimators it fitted and the boosters it trained."""
         namespace = self.shell.user_ns
         missing = [n for n in explicit if n not in namespace]
         if missing:
@@ -127,7 +130,7 @@ class MlopsMagics(Magics):
                 if name not in params:
                     run.log_param(name, namespace[name])
             if before is not None:
-                autolog.log_fitted(run, before, namespace)
+                autolog.log_fitted(run, before, namespace, trained)
         except MlopsError as exc:
             raise UsageError(str(exc)) from None
 

@@ -8,6 +8,9 @@ A fitted search (GridSearchCV, RandomizedSearchCV, HalvingGridSearchCV, anything
 ``cv_results_``) also logs each of its candidates as a child run: the candidate's params,
 and its row of ``cv_results_`` (mean, std, rank and each split's score, fit and score
 times) as metrics.
+
+XGBoost and LightGBM (their scikit-learn models and their native ``train``) add eval curves
+and boosters through :mod:`mlops_nb.tracking.boosting`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import json
 import re
 import sys
 from typing import Any, Mapping
+
+from mlops_nb.tracking import boosting
 
 _MAX_PARAM_TEXT = 500
 
@@ -30,7 +35,8 @@ def fitted_state(estimator: Any) -> tuple:
     steps = getattr(estimator, "steps", None)
     if isinstance(steps, list):  # Pipeline: fitted when its steps are
         return tuple(v for _, step in steps if _is_estimator(step) for v in fitted_state(step))
-    return tuple(v for k, v in vars(estimator).items() if k.endswith("_") and not k.startswith("_"))
+    return tuple(v for k, v in vars(estimator).items() if k.endswith("_") and not k.startswith("_")) \
+        + boosting.booster_state(estimator)
 
 
 def snapshot(namespace: Mapping[str, Any]) -> dict[str, tuple[Any, tuple]]:
@@ -121,9 +127,10 @@ def log_candidates(run, name: str, search: Any) -> list[str]:
     return children
 
 
-def log_fitted(run, before: dict, namespace: Mapping[str, Any]) -> list[str]:
+def log_fitted(run, before: dict, namespace: Mapping[str, Any],
+               trained: list[boosting.TrainCall] = ()) -> list[str]:
     """Log every estimator fitted since ``before``: params, the model, the training frame; a search's
-    candidates as child runs."""
+    candidates as child runs; then the boosters ``trained`` (see :class:`boosting.record_training`)."""
     logged = []
     for name, estimator in newly_fitted(before, namespace).items():
         if isinstance(getattr(estimator, "cv_results_", None), dict) and "params" in estimator.cv_results_:
@@ -134,6 +141,9 @@ def log_fitted(run, before: dict, namespace: Mapping[str, Any]) -> list[str]:
         frame = training_frame(estimator, namespace)
         if frame is not None:
             run.log_dataset(frame[1], frame[0], role="train")
+        boosting.log_estimator(run, name, estimator)
         run.log_model(estimator, model_name(name), X=frame[1] if frame else None)
         logged.append(name)
+    if trained:
+        logged += boosting.log_trained(run, list(trained), namespace, taken=set(logged))
     return logged
