@@ -182,19 +182,28 @@ def _params(params: Any) -> dict[str, Any]:
     return found
 
 
+def _bind(signature: inspect.Signature, args: tuple, kwargs: dict):
+    """A train call's arguments with their defaults, and its params to record (with ``num_boost_round``);
+    ``(None, None)`` when the call does not fit the signature (the library itself then says why)."""
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return None, None
+    bound.apply_defaults()
+    params = _params(bound.arguments.get("params"))
+    params["num_boost_round"] = bound.arguments.get("num_boost_round")
+    return bound, params
+
+
 def _wrap_xgboost(module, original, calls: list[TrainCall]):
     signature = inspect.signature(original)
 
     @functools.wraps(original)
     def train(*args, **kwargs):
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError:
+        bound, params = _bind(signature, args, kwargs)
+        if bound is None:
             return original(*args, **kwargs)  # xgboost says what is wrong with the call
-        bound.apply_defaults()
         arguments = bound.arguments
-        params = _params(arguments.get("params"))
-        params["num_boost_round"] = arguments.get("num_boost_round")
         if arguments.get("early_stopping_rounds") is not None:
             params["early_stopping_rounds"] = arguments["early_stopping_rounds"]
         if arguments.get("evals_result") is None:  # the user's own dict is filled just the same
@@ -211,14 +220,10 @@ def _wrap_lightgbm(module, original, calls: list[TrainCall]):
 
     @functools.wraps(original)
     def train(*args, **kwargs):
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError:
-            return original(*args, **kwargs)
-        bound.apply_defaults()
+        bound, params = _bind(signature, args, kwargs)
+        if bound is None:
+            return original(*args, **kwargs)  # lightgbm says what is wrong with the call
         arguments = bound.arguments
-        params = _params(arguments.get("params"))
-        params["num_boost_round"] = arguments.get("num_boost_round")
         evals: dict = {}
         # A new list: the caller's own callbacks list is left as it was.
         arguments["callbacks"] = [*(arguments.get("callbacks") or ()), module.record_evaluation(evals)]
