@@ -19,7 +19,8 @@ from pathlib import Path
 from mlops_nb.errors import NotFoundError
 from mlops_nb.pipeline import search as spaces
 from mlops_nb.pipeline.params import ParamError, declared_params, resolve_step_params
-from mlops_nb.pipeline.runner import PipelineResult, RunOptions, StepResult, Trials, run_pipeline
+from mlops_nb.pipeline.runner import run_pipeline
+from mlops_nb.pipeline.state import PipelineResult, RunOptions, StepResult, Trials
 from mlops_nb.pipeline.spec import Pipeline, Step
 from mlops_nb.registry import runs
 from mlops_nb.registry.home import find_home

@@ -9,7 +9,7 @@ until a result is displayed.
 from __future__ import annotations
 
 _FORMATTERS = {
-    ("mlops_nb.pipeline.runner", "PipelineResult"): "pipeline_result_html",
+    ("mlops_nb.pipeline.state", "PipelineResult"): "pipeline_result_html",
     ("mlops_nb.pipeline.sweep", "SweepResult"): "sweep_html",
     ("mlops_nb.triggers.check", "CheckResult"): "check_html",
     ("mlops_nb.registry.models", "ModelVersion"): "model_version_html",
