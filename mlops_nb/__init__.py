@@ -23,6 +23,16 @@ from mlops_nb.tracking.client import (get_model_version, get_run, list_experimen
 __version__ = "0.1.0"
 
 
+def set_registry(url: str | None) -> None:
+    """Use a team's PostgreSQL registry (``"postgresql://user@host:port/db"``) in this process and the
+    kernels and processes it starts; ``"sqlite"`` for the embedded file in ``.mlops``; None: as configured
+    (``$MLOPS_NB_REGISTRY``, else the project's ``mlops-nb.yaml``). A password belongs in PGPASSWORD or
+    ``~/.pgpass``, not in a notebook."""
+    from mlops_nb.registry.home import set_registry as choose
+
+    choose(url)
+
+
 def infer_schema(df, *, max_categories: int = 50, name: str | None = None):
     """Column kinds, nullability, ranges and domains of ``df``; a column with more distinct values than
     ``max_categories`` is text, not categorical (see :mod:`mlops_nb.validation.schema`)."""
@@ -197,6 +207,6 @@ __all__ = [
     "load_model", "log_artifact", "log_dataset", "log_dict", "log_feedback", "log_figure", "log_image", "log_table",
     "log_text", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "metric_history",
     "MlopsError", "model_card", "monitor", "output", "predictions", "profile_reference", "promote", "register_model", "rollback",
-    "run_pipeline", "search_runs", "set_alias", "set_experiment", "set_home", "set_tag", "set_tags",
+    "run_pipeline", "search_runs", "set_alias", "set_experiment", "set_home", "set_registry", "set_tag", "set_tags",
     "start_run", "sweep", "trigger_history", "validate",
 ]

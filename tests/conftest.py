@@ -1,17 +1,57 @@
+import os
+
 import pytest
 
 import mlops_nb as mlops
 from mlops_nb import tracking
 from mlops_nb.registry.store import forget_stores, open_store
-from tests import users
+from tests import pg, users
+
+
+def pytest_generate_tests(metafunc):
+    """A test marked ``backends`` that uses a registry runs once on SQLite and once on PostgreSQL."""
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("backends"):
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server of the suite's own, started once (tests/pg.py)."""
+    if pg.binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail(pg.MISSING)
+        pytest.skip(pg.MISSING)
+    server = pg.Server().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    """A fresh registry folder for the test; the process logs into it."""
+def pg_url(pg_server):
+    """A fresh, empty PostgreSQL database for the test, dropped afterwards."""
+    name = pg_server.create_database()
+    yield pg_server.url(name)
+    forget_stores()
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def backend(request):
+    """Which registry the test's ``home`` uses: sqlite unless the test is marked ``backends``."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch, backend, request):
+    """A fresh registry for the test (a SQLite file, or a PostgreSQL database for ``backend``); the process
+    logs into it."""
     path = tmp_path / ".mlops"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLOPS_NB_HOME", str(path))
+    if backend == "postgresql":
+        monkeypatch.setenv("MLOPS_NB_REGISTRY", request.getfixturevalue("pg_url"))
+    else:
+        monkeypatch.delenv("MLOPS_NB_REGISTRY", raising=False)
     mlops.set_home(path)
     yield path
     for run in list(tracking.run._all):

@@ -6,6 +6,8 @@ import mlops_nb as mlops
 from mlops_nb import tracking
 from mlops_nb.errors import InvalidInputError, NoActiveRunError, NotFoundError
 
+pytestmark = pytest.mark.backends  # on the SQLite file and on PostgreSQL
+
 
 def count(store, table):
     return store.query_one(f"SELECT COUNT(*) FROM {table}")[0]

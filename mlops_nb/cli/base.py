@@ -37,14 +37,17 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--home", type=click.Path(file_okay=False), envvar="MLOPS_NB_HOME", show_envvar=True,
               help="The registry folder (default: the nearest .mlops/ in this folder or its parents).")
+@click.option("--registry", metavar="URL", envvar="MLOPS_NB_REGISTRY", show_envvar=True,
+              help="A team's registry, postgresql://user@host:port/db (default: the registry: line of the "
+                   "project's mlops-nb.yaml, else the SQLite file in the registry folder).")
 @click.version_option(package_name="mlops-nb")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None) -> None:
+def cli(ctx: click.Context, home: str | None, registry: str | None) -> None:
     """mlops-nb: track notebook experiments, turn notebooks into pipelines, and retrain models when
     new data, drift, a schedule or a falling score calls for it.
 
     Runs, metrics, datasets and models live in a local registry, .mlops/registry.db,
-    found like git finds .git. Examples:
+    found like git finds .git, or in a team's PostgreSQL database (--registry). Examples:
 
     \b
       mlops-nb init churn && cd churn       # a project from a template
@@ -57,6 +60,13 @@ def cli(ctx: click.Context, home: str | None) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj.setdefault("home", home)
+    if registry:
+        from mlops_nb.registry.home import set_registry
+
+        try:
+            set_registry(registry)  # for this command and the kernels and processes it starts
+        except MlopsError as exc:
+            raise click.UsageError(str(exc)) from None
 
 
 def home_option(ctx: click.Context) -> Path | None:

@@ -36,12 +36,22 @@ def help_topic(ctx, topic) -> None:
 @click.option("-t", "--template", default="tabular-classification", show_default=True,
               help="The project template (a folder of templates/).")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option("--registry", "registry", metavar="URL",
+              help="Write mlops-nb.yaml naming the team's PostgreSQL registry (postgresql://user@host:port/db; "
+                   "its password stays out of the file: PGPASSWORD or ~/.pgpass).")
+@click.option("--artifacts", type=click.Path(file_okay=False),
+              help="With --registry: the shared folder (mounted on every machine) for its artifacts.")
 @click.pass_context
-def init_command(ctx, directory, template, force) -> None:
+def init_command(ctx, directory, template, force, registry, artifacts) -> None:
     """Start a project in DIRECTORY: pipeline.yaml, step notebooks, and a first batch of data."""
-    from mlops_nb.project.scaffold import init_project
+    from mlops_nb.project.scaffold import init_project, write_project_config
 
+    if artifacts and not registry:
+        raise click.UsageError("--artifacts goes with --registry (the embedded registry keeps its "
+                               "artifacts in .mlops)")
     written = init_project(directory, template, force=force)
+    if registry:
+        written.append(write_project_config(directory, registry, artifacts))
     show(ctx, views.MessageView(f"{len(written)} files in {directory}; next: cd {directory} && mlops-nb run",
                                 {"directory": directory, "files": [str(p) for p in written]}))
 

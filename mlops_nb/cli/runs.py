@@ -25,18 +25,23 @@ def runs_group() -> None:
 @click.option("-n", "--max-results", type=click.IntRange(min=1, max=1_000_000), default=20, show_default=True,
               help="How many runs to show.")
 @click.option("--deleted", is_flag=True, help="List the deleted runs instead (`runs restore` brings one back).")
+@click.option("-u", "--user", multiple=True, help="Only runs of this user (repeatable; the registry records "
+              "$MLOPS_NB_USER, else the login name).")
 @json_option
 @click.pass_context
-def runs_ls(ctx, experiment, filter_, order_by, max_results, deleted, as_json) -> None:
+def runs_ls(ctx, experiment, filter_, order_by, max_results, deleted, user, as_json) -> None:
     """List runs, newest first, with their latest metrics and params.
 
     \b
       mlops-nb runs ls -e churn -f "params.C >= 1 and status = 'finished'" -o "metrics.f1 desc"
+      mlops-nb runs ls --user alice       # on a team registry: what alice ran
     """
     query = {"filter": filter_, "order_by": list(order_by), "experiment": list(experiment) or None,
              "max_results": max_results}
     if deleted:
         query["deleted"] = True
+    if user:
+        query["user"] = list(user)
     rows = search.search_run_rows(store_of(ctx), **query)
     show(ctx, views.RunsView(rows, query), as_json)
 

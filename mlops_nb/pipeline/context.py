@@ -24,11 +24,17 @@ _MISSING = object()
 _context: dict[str, Any] = {}
 
 
-def attach_step(run_id: str, home: str, pipeline_run: str, step: str, inputs: str = "pipeline") -> None:
-    """Make this kernel log into the step run the runner created (the runner finishes it).
+def attach_step(run_id: str, home: str, pipeline_run: str, step: str, inputs: str = "pipeline",
+                registry: str | None = None) -> None:
+    """Make this kernel log into the step run the runner created (the runner finishes it), in the runner's
+    registry: the SQLite file in ``home``, or the PostgreSQL ``registry`` (a pooled kernel may have been
+    started for another).
 
     ``inputs`` says where ``mlops.input`` looks: ``"pipeline"`` (the steps of this
     pipeline run) or ``"latest"`` (the newest run that produced the value, for sweeps)."""
+    from mlops_nb.registry.home import set_registry
+
+    set_registry(registry or "sqlite")
     tracking.set_home(home)
     store = tracking.get_store()
     row = runs.run_name_and_experiment(store, run_id)

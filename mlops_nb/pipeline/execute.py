@@ -41,8 +41,12 @@ class StepFailure:
         return "\n".join(lines)
 
 
-def prepare_notebook(step, params: dict, run_id: str, home: Path, pipeline_run: str, inputs_scope: str = "pipeline"):
-    """The step's notebook with papermill's injected-parameters cell and our context cell after it."""
+def prepare_notebook(step, params: dict, run_id: str, home: Path, pipeline_run: str, inputs_scope: str = "pipeline",
+                     registry: str | None = None):
+    """The step's notebook with papermill's injected-parameters cell and our context cell after it (which names
+    a PostgreSQL ``registry`` with its password masked: the kernel finds that in its environment)."""
+    from mlops_nb.registry.home import mask_url
+
     import nbformat
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
@@ -52,7 +56,8 @@ def prepare_notebook(step, params: dict, run_id: str, home: Path, pipeline_run: 
     source = (f"# mlops-nb: step {step.name!r} of pipeline run {pipeline_run[:8]}; metrics and outputs go to "
               f"run {run_id[:8]}\nimport mlops_nb as _mlops_nb\n"
               f"_mlops_nb.attach_step(run_id={run_id!r}, home={str(home)!r}, pipeline_run={pipeline_run!r}, "
-              f"step={step.name!r}{', inputs=' + repr(inputs_scope) if inputs_scope != 'pipeline' else ''})")
+              f"step={step.name!r}{', inputs=' + repr(inputs_scope) if inputs_scope != 'pipeline' else ''}"
+              f"{', registry=' + repr(mask_url(registry)) if registry else ''})")
     cell = nbformat.v4.new_code_cell(source, metadata={"tags": [CONTEXT_TAG], "papermill": {}})
     injected = next((i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])), -1)
     nb.cells.insert(injected + 1, cell)
@@ -70,7 +75,7 @@ def kernel_name_of(step, nb=None) -> str:
 
 
 def execute_step(step, params: dict, *, run_id: str, pipeline_run: str, home: Path, cwd: Path, output: Path,
-                 watch, pool=None, inputs_scope: str = "pipeline") -> StepFailure | None:
+                 watch, pool=None, inputs_scope: str = "pipeline", registry: str | None = None) -> StepFailure | None:
     """Run the step's notebook once, in the folder ``cwd``, and save it to ``output``; None on success.
 
     ``pool`` is a kernel pool (warm kernels) or None for a fresh kernel; ``watch`` lets the
@@ -88,7 +93,7 @@ def execute_step(step, params: dict, *, run_id: str, pipeline_run: str, home: Pa
     from mlops_nb.pipeline.engine import MlopsEngine
     from mlops_nb.pipeline.watch import StepTimeout
 
-    nb = prepare_notebook(step, params, run_id, home, pipeline_run, inputs_scope)
+    nb = prepare_notebook(step, params, run_id, home, pipeline_run, inputs_scope, registry)
     nb = remove_error_markers(prepare_notebook_metadata(nb, str(step.notebook), str(output)))
     kernel_name = kernel_name_of(step, nb)
     kernel = log = None

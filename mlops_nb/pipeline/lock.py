@@ -1,7 +1,8 @@
-"""One run at a time per pipeline: an exclusive lock on a file under .mlops/locks/.
+"""One run at a time per pipeline: an exclusive lock on a file under .mlops/locks/, or, on a team's
+PostgreSQL registry, an advisory lock in the database that every machine sees.
 
-The operating system drops a process's locks when it dies (even by SIGKILL), so a
-dead watcher or runner never leaves a lock that blocks the next one.
+The operating system drops a process's locks when it dies (even by SIGKILL), and PostgreSQL a
+connection's, so a dead watcher or runner never leaves a lock that blocks the next one.
 """
 
 from __future__ import annotations
@@ -19,12 +20,21 @@ class PipelineBusy(MlopsError):
 
 class PipelineLock:
     def __init__(self, home: Path, pipeline: str):
+        from mlops_nb.registry.home import registry_url
+
         self.path = Path(home) / "locks" / f"{pipeline}.lock"
         self.pipeline = pipeline
         self.handle = None
+        self.shared = None
+        if registry_url(home):
+            from mlops_nb.registry.store import open_store
+
+            self.shared = open_store(home).session_lock(f"pipeline:{pipeline}")
 
     def acquire(self) -> bool:
         """Take the lock if it is free; False when another process holds it."""
+        if self.shared is not None:
+            return self.shared.acquire()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")
         try:
@@ -40,12 +50,16 @@ class PipelineLock:
         return True
 
     def holder(self) -> str:
+        if self.shared is not None:
+            return self.shared.holder()
         try:
             return self.path.read_text().strip() or "?"
         except OSError:
             return "?"
 
     def release(self) -> None:
+        if self.shared is not None:
+            self.shared.release()
         if self.handle is not None:
             fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
             self.handle.close()

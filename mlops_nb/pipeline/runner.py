@@ -230,7 +230,7 @@ def _attempt(state: RunState, step: Step, params: dict, run_id: str, notebook_pa
     with state.watching(watch):
         return execute_step(step, params, run_id=run_id, pipeline_run=state.run_id, home=state.store.home,
                             cwd=state.pipeline.root, output=notebook_path, watch=watch, pool=pool,
-                            inputs_scope=state.options.inputs_scope)
+                            inputs_scope=state.options.inputs_scope, registry=getattr(state.store, "url", None))
 
 
 def _failed_before_start(state: RunState, step: Step, params: dict, message: str, started: float) -> StepResult:

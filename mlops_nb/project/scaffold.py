@@ -50,6 +50,23 @@ def init_project(directory: str | Path, template: str = "tabular-classification"
     return written
 
 
+def write_project_config(directory: str | Path, registry: str, artifacts: str | None = None) -> Path:
+    """``mlops-nb.yaml``: the team registry every command, notebook and trigger in the project uses. A password
+    in the URL is left out (credentials are never written down: PGPASSWORD or ~/.pgpass hold them)."""
+    from mlops_nb.registry.home import CONFIG_NAME, strip_password
+
+    url = strip_password(registry)
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise InvalidInputError(f"--registry {url!r}: give a postgresql://user@host:port/db URL")
+    lines = ["# mlops-nb project settings: where the team's registry is (see the README's team section).",
+             f"registry: {url}"]
+    if artifacts:
+        lines.append(f"artifacts: {Path(artifacts).expanduser().resolve()}")
+    path = Path(directory) / CONFIG_NAME
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def write_batch(path: str | Path, *, n_rows: int = 1000, seed: int = 0, shift: float = 0.0,
                 concept: float = 0.0) -> Path:
     """Write a batch of synthetic customers (:func:`customer_batch`) as CSV.

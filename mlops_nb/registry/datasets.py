@@ -31,7 +31,7 @@ def record_dataset(store: Store, run_id: str, *, name: str, fingerprint: str, ro
              json.dumps(reference, allow_nan=True) if reference else None, time.time()))
         dataset_id = conn.execute("SELECT id FROM datasets WHERE name = ? AND fingerprint = ?",
                                   (name, fingerprint)).fetchone()[0]
-        conn.execute("INSERT OR IGNORE INTO run_datasets (run_id, dataset_id, role) VALUES (?, ?, ?)",
+        conn.execute("INSERT INTO run_datasets (run_id, dataset_id, role) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                      (run_id, dataset_id, role))
     return dataset_id
 

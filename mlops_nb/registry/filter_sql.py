@@ -11,17 +11,24 @@ import math
 from datetime import datetime
 
 from mlops_nb.errors import FilterSyntaxError
+from mlops_nb.registry.dialect import SQLITE, Dialect
 from mlops_nb.registry.query import (ATTRIBUTES, MAX_TERMS, TIME_ATTRIBUTES, BoolOp, Comparison, Node, Not)
 
 _TABLES = {"metric": "latest_metrics", "param": "params", "tag": "tags"}
 
 
-def compile_filter(node: Node, text: str = "") -> tuple[str, list]:
+def compile_filter(node: Node, text: str = "", dialect: Dialect = SQLITE) -> tuple[str, list]:
     """A SQL condition on the run ``r`` (joined with its experiment ``e``) that holds for the matching
     runs, and its parameters. Each comparison is ``r.id IN (...)`` or a condition on ``r``'s own columns,
     so the statement nests only as deep as the filter's parentheses."""
-    args: list = []
-    return _compile(node, args, text), args
+    args = _Args()
+    args.dialect = dialect
+    return _compile(node, args, text), list(args)
+
+
+class _Args(list):
+    """The statement's parameters so far, and the database it is for."""
+    dialect: Dialect
 
 
 def _flatten(node: Node, op: str) -> list[Node]:
@@ -49,7 +56,7 @@ def _compile_comparison(cmp: Comparison, args: list, text: str) -> str:
     if field.namespace == "attr":
         column = ATTRIBUTES[field.key]
         condition = _condition(column, cmp, args, text, numeric=field.key in TIME_ATTRIBUTES)
-        return f"COALESCE(({condition}), 0)"  # a missing value (NULL) fails the comparison, and passes its `not`
+        return f"COALESCE(({condition}), FALSE)"  # a missing value (NULL) fails the comparison, and passes its `not`
     table = _TABLES[field.namespace]
     args.append(field.key)
     if cmp.op == "isnull":
@@ -124,11 +131,11 @@ def _condition(column: str, cmp: Comparison, args: list, text: str, numeric: boo
         return f"{column} {'NOT ' if op.startswith('not') else ''}IN ({', '.join('?' * len(value))})"
     if op.endswith("ilike"):
         args.append(value)
-        return f"{column} {'NOT ' if op.startswith('not') else ''}LIKE ?"
+        return f"{column} {'NOT ' if op.startswith('not') else ''}{args.dialect.like} ?"
     if op.endswith("like"):
-        # SQLite's LIKE ignores ASCII case; GLOB is case-sensitive, so translate.
-        args.append(_like_to_glob(value))
-        return f"{column} {'NOT ' if op.startswith('not') else ''}GLOB ?"
+        # SQLite's LIKE ignores ASCII case; its GLOB is case-sensitive, so translate.
+        args.append(args.dialect.pattern(value))
+        return f"{column} {'NOT ' if op.startswith('not') else ''}{args.dialect.glob} ?"
     args.append(value)
     return f"{column} {op} ?"
 
@@ -146,16 +153,3 @@ def _as_time(value: object, text: str) -> float:
         raise FilterSyntaxError(f"{value!r} is not a time: use a number of seconds or an ISO date such as "
                                 "'2026-11-24' or '2026-11-24T18:00'", text, max(text.find(str(value)), 0)) from None
 
-
-def _like_to_glob(pattern: str) -> str:
-    out = []
-    for ch in pattern:
-        if ch == "%":
-            out.append("*")
-        elif ch == "_":
-            out.append("?")
-        elif ch in "*?[":
-            out.append(f"[{ch}]")
-        else:
-            out.append(ch)
-    return "".join(out)

@@ -13,6 +13,7 @@ import time
 
 from mlops_nb.errors import InvalidInputError
 from mlops_nb.registry import models
+from mlops_nb.registry.process import who
 from mlops_nb.registry.store import Store
 
 
@@ -27,21 +28,21 @@ def record_decision(store: Store, name: str, version: int, *, baseline_version: 
     with store.transaction() as conn:
         cursor = conn.execute(
             "INSERT INTO gate_decisions (name, version, baseline_version, alias, passed, results, card, created_at, "
-            "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "source, user_name, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (name, version, baseline_version, alias, int(passed), json.dumps(results, allow_nan=True),
-             json.dumps(card, allow_nan=True) if card else None, time.time(), source))
-        return cursor.lastrowid
+             json.dumps(card, allow_nan=True) if card else None, time.time(), source, *who()))
+        return cursor.fetchone()[0]
 
 
 def latest_decision(store: Store, name: str, version: int) -> dict | None:
     """The version's decision of record: its latest from a pipeline, else its latest exploratory one."""
     row = store.query_one("SELECT id, baseline_version, alias, passed, results, card, override_reason, created_at, "
-                          "source FROM gate_decisions WHERE name = ? AND version = ? "
+                          "source, user_name, host, override_by FROM gate_decisions WHERE name = ? AND version = ? "
                           "ORDER BY source = 'pipeline' DESC, id DESC LIMIT 1", (name, version))
     if row is None:
         return None
     keys = ("id", "baseline_version", "alias", "passed", "results", "card", "override_reason", "created_at",
-            "source")
+            "source", "user", "host", "override_by")
     decision = dict(zip(keys, row))
     decision["passed"] = bool(decision["passed"])
     decision["results"] = json.loads(decision["results"])
@@ -71,7 +72,8 @@ def promote(store: Store, name: str, version: int, alias: str = "production", *,
                                 "give the reason (override='...', or --override in the CLI)")
     if decision is not None:
         with store.transaction() as conn:
-            conn.execute("UPDATE gate_decisions SET override_reason = ? WHERE id = ?", (override, decision["id"]))
+            conn.execute("UPDATE gate_decisions SET override_reason = ?, override_by = ? WHERE id = ?",
+                         (override, "@".join(who()), decision["id"]))
     return models.set_alias(store, name, version, alias, reason=f"override: {override}")
 
 

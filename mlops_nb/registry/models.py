@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from mlops_nb.errors import InvalidInputError, NotFoundError
 from mlops_nb.registry.artifacts import blob_path
+from mlops_nb.registry.process import who
 from mlops_nb.registry.runs import resolve_run_id
 from mlops_nb.registry.store import Store
 
@@ -92,8 +93,8 @@ def register_model(store: Store, run_ref: str, name: str, *, source: str | None 
         raise NotFoundError(f"the model {wanted!r} that run {run_id[:8]} logged is missing from the registry "
                             f"({blob_path(store.artifacts_dir, sha)}); log it again, then register it")
     now = time.time()
-    with store.transaction() as conn:
-        conn.execute("INSERT OR IGNORE INTO models (name, created_at) VALUES (?, ?)", (name, now))
+    with store.transaction(lock=f"model:{name}") as conn:  # one version number per version
+        conn.execute("INSERT INTO models (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, now))
         version = conn.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?",
                                (name,)).fetchone()[0]
         conn.execute("INSERT INTO model_versions (name, version, run_id, source, flavor, sha256, signature, "
@@ -164,14 +165,14 @@ def set_alias(store: Store, name: str, version: int, alias: str = "production", 
     version = _check_version(version)
     get_version(store, name, version)
     now = time.time()
-    with store.transaction() as conn:
+    with store.transaction(lock=f"alias:{name}@{alias}") as conn:
         previous = conn.execute("SELECT version FROM aliases WHERE name = ? AND alias = ?", (name, alias)).fetchone()
         conn.execute("INSERT INTO aliases (name, alias, version, updated_at) VALUES (?, ?, ?, ?) "
                      "ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version, "
                      "updated_at = excluded.updated_at", (name, alias, version, now))
-        conn.execute("INSERT INTO alias_history (name, alias, action, version, previous, at, reason) "
-                     "VALUES (?, ?, 'set', ?, ?, ?, ?)",
-                     (name, alias, version, previous[0] if previous else None, now, reason))
+        conn.execute("INSERT INTO alias_history (name, alias, action, version, previous, at, reason, user_name, host) "
+                     "VALUES (?, ?, 'set', ?, ?, ?, ?, ?, ?)",
+                     (name, alias, version, previous[0] if previous else None, now, reason, *who()))
     return get_version(store, name, version)
 
 
@@ -188,7 +189,7 @@ def rollback_target(store: Store, name: str, alias: str = "production") -> int:
 def rollback(store: Store, name: str, alias: str = "production", *, reason: str | None = None) -> ModelVersion:
     """Point ``alias`` back at the version it held before the current one."""
     check_alias(alias)
-    with store.transaction() as conn:
+    with store.transaction(lock=f"alias:{name}@{alias}") as conn:
         current = alias_version(store, name, alias)
         stack = _alias_stack(conn, name, alias)
         if len(stack) < 2:
@@ -197,20 +198,20 @@ def rollback(store: Store, name: str, alias: str = "production", *, reason: str 
         now = time.time()
         conn.execute("UPDATE aliases SET version = ?, updated_at = ? WHERE name = ? AND alias = ?",
                      (target, now, name, alias))
-        conn.execute("INSERT INTO alias_history (name, alias, action, version, previous, at, reason) "
-                     "VALUES (?, ?, 'rollback', ?, ?, ?, ?)", (name, alias, target, current, now, reason))
+        conn.execute("INSERT INTO alias_history (name, alias, action, version, previous, at, reason, user_name, host) "
+                     "VALUES (?, ?, 'rollback', ?, ?, ?, ?, ?, ?)", (name, alias, target, current, now, reason, *who()))
     return get_version(store, name, target)
 
 
 def alias_history(store: Store, name: str, alias: str | None = None) -> list[dict]:
     _require_model(store, name)
-    sql = "SELECT alias, action, version, previous, at, reason FROM alias_history WHERE name = ?"
+    sql = "SELECT alias, action, version, previous, at, reason, user_name, host FROM alias_history WHERE name = ?"
     args: tuple = (name,)
     if alias is not None:
         sql += " AND alias = ?"
         args += (alias,)
     rows = store.query(sql + " ORDER BY id", args)
-    return [dict(zip(("alias", "action", "version", "previous", "at", "reason"), row)) for row in rows]
+    return [dict(zip(("alias", "action", "version", "previous", "at", "reason", "user", "host"), row)) for row in rows]
 
 
 def list_models(store: Store) -> list[dict]:

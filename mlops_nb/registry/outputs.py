@@ -65,8 +65,10 @@ def get_output(store: Store, run_id: str, name: str) -> dict | None:
 
 def copy_outputs(store: Store, from_run: str, to_run: str) -> None:
     with store.transaction() as conn:
-        conn.execute("INSERT OR REPLACE INTO outputs (run_id, name, kind, value, sha256, path, created_at) "
-                     "SELECT ?, name, kind, value, sha256, path, ? FROM outputs WHERE run_id = ?",
+        conn.execute("INSERT INTO outputs (run_id, name, kind, value, sha256, path, created_at) "
+                     "SELECT ?, name, kind, value, sha256, path, ? FROM outputs WHERE run_id = ? "
+                     "ON CONFLICT (run_id, name) DO UPDATE SET kind = excluded.kind, value = excluded.value, "
+                     "sha256 = excluded.sha256, path = excluded.path, created_at = excluded.created_at",
                      (to_run, time.time(), from_run))
 
 
@@ -95,6 +97,8 @@ def fingerprint_file(store: Store, path: str | os.PathLike) -> str:
             digest.update(chunk)
     sha = digest.hexdigest()
     with store.transaction() as conn:
-        conn.execute("INSERT OR REPLACE INTO file_fingerprints (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
+        conn.execute("INSERT INTO file_fingerprints (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                     "sha256 = excluded.sha256",
                      (str(path), stat.st_size, stat.st_mtime_ns, sha))
     return sha

@@ -12,9 +12,31 @@ import socket
 from functools import lru_cache
 
 
+USER_VAR = "MLOPS_NB_USER"
+
+
 @lru_cache(maxsize=1)
 def hostname() -> str:
     return socket.gethostname()
+
+
+def user() -> str:
+    """Who this process works for, as the registry records it: ``$MLOPS_NB_USER`` (CI names itself, a shared
+    service account names the person), else the operating system's login name."""
+    chosen = os.environ.get(USER_VAR, "").strip()
+    if chosen:
+        return chosen
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no passwd entry
+        return f"uid {os.getuid()}"
+
+
+def who() -> tuple[str, str]:
+    """(user, host) of this process."""
+    return user(), hostname()
 
 
 def start_token(pid: int) -> str | None:

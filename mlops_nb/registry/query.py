@@ -54,7 +54,8 @@ NAMESPACES = {"metrics": "metric", "metric": "metric", "params": "param", "param
               "run": "attr"}
 ATTRIBUTES = {"id": "r.id", "run_id": "r.id", "name": "r.name", "run_name": "r.name", "status": "r.status",
               "kind": "r.kind", "experiment": "e.name", "parent_id": "r.parent_id",
-              "start_time": "r.start_time", "end_time": "r.end_time", "git_commit": "r.git_commit"}
+              "start_time": "r.start_time", "end_time": "r.end_time", "git_commit": "r.git_commit",
+              "user": "r.user_name", "host": "r.host"}
 TIME_ATTRIBUTES = {"start_time", "end_time"}
 KEYWORDS = {"and", "or", "not", "like", "ilike", "in", "is", "null"}
 _INT64 = 1 << 63
@@ -279,8 +280,9 @@ class _Parser:
         return tuple(values)
 
 
-def compile_filter(node: Node, text: str = "") -> tuple[str, list]:
+def compile_filter(node: Node, text: str = "", dialect=None) -> tuple[str, list]:
     """A SQL condition on run ``r`` that holds for the matching runs, and its parameters (see registry.filter_sql)."""
+    from mlops_nb.registry.dialect import SQLITE
     from mlops_nb.registry.filter_sql import compile_filter as compile_
 
-    return compile_(node, text)
+    return compile_(node, text, dialect or SQLITE)

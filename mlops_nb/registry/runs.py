@@ -50,6 +50,8 @@ class Run:
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: dict[str, dict] = field(default_factory=dict)
     deleted_at: float | None = None  # when `runs rm` hid it; None for a run not deleted
+    user: str | None = None          # who ran it ($MLOPS_NB_USER, else the login name)
+    host: str | None = None          # the machine it ran on
 
     @property
     def duration(self) -> float | None:
@@ -72,7 +74,7 @@ def ensure_experiment(store: Store, name: str) -> int:
     with store.transaction() as conn:
         # A deleted experiment comes back, empty of its deleted runs, when a run is started in it.
         conn.execute("UPDATE experiments SET deleted_at = NULL WHERE name = ?", (name,))
-        conn.execute("INSERT OR IGNORE INTO experiments (name, created_at) VALUES (?, ?)", (name, time.time()))
+        conn.execute("INSERT INTO experiments (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, time.time()))
         return conn.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()[0]
 
 
@@ -120,11 +122,11 @@ def create_run(store: Store, *, experiment_id: int, name: str | None = None, kin
             raise NotFoundError(f"parent run {parent_id!r} does not exist")
         conn.execute(
             "INSERT INTO runs (id, experiment_id, name, kind, parent_id, status, start_time, git_commit, "
-            "git_dirty, env, source, host, pid, pid_start, heartbeat, pipeline, step, cache_key, cached_from) "
-            "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "git_dirty, env, source, host, pid, pid_start, heartbeat, pipeline, step, cache_key, cached_from, "
+            "user_name) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, experiment_id, name, kind, parent_id, now, git[0], git[1],
              json.dumps(env) if env else None, source, host, pid, token, now, pipeline, step, cache_key,
-             cached_from))
+             cached_from, process.user()))
     return run_id, name
 
 
@@ -148,8 +150,7 @@ def write_batch(store: Store, *, params: Iterable[tuple] = (), tags: Iterable[tu
             "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
             "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value", tags)
         if metrics:
-            conn.executemany("INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)",
-                             metrics)
+            store.insert_many(conn, "metrics", ("run_id", "key", "step", "value", "timestamp"), metrics)
             conn.executemany(
                 "INSERT INTO latest_metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
@@ -218,10 +219,11 @@ def get_run(store: Store, ref: str) -> Run:
     run_id = resolve_run_id(store, ref)
     row = store.query_one(
         "SELECT r.id, e.name, r.name, r.kind, r.status, r.start_time, r.end_time, r.parent_id, r.error, "
-        "r.git_commit, r.git_dirty, r.env, r.source, r.deleted_at FROM runs r JOIN experiments e "
-        "ON e.id = r.experiment_id WHERE r.id = ?", (run_id,))
+        "r.git_commit, r.git_dirty, r.env, r.source, r.deleted_at, r.user_name, r.host FROM runs r "
+        "JOIN experiments e ON e.id = r.experiment_id WHERE r.id = ?", (run_id,))
     run = Run(*row[:9], git_commit=row[9], git_dirty=None if row[10] is None else bool(row[10]),
-              env=json.loads(row[11]) if row[11] else {}, source=row[12], deleted_at=row[13])
+              env=json.loads(row[11]) if row[11] else {}, source=row[12], deleted_at=row[13], user=row[14],
+              host=row[15])
     run.params = {k: decode_param(v, j) for k, v, j in
                   store.query("SELECT key, value, json FROM params WHERE run_id = ? ORDER BY key", (run_id,))}
     run.metrics = {k: _nan(v) for k, v in
@@ -314,10 +316,11 @@ def latest_metric(store: Store, run_id: str, key: str) -> float | None:
 def copy_results(store: Store, from_run: str, to_run: str) -> None:
     """A cached run holds what the run it reuses measured and stored: latest metrics and artifacts."""
     with store.transaction() as conn:
-        conn.execute("INSERT OR IGNORE INTO latest_metrics (run_id, key, value, step, timestamp) "
-                     "SELECT ?, key, value, step, timestamp FROM latest_metrics WHERE run_id = ?", (to_run, from_run))
-        conn.execute("INSERT OR IGNORE INTO artifacts (run_id, name, sha256, size, created_at, kind) "
-                     "SELECT ?, name, sha256, size, created_at, kind FROM artifacts WHERE run_id = ?", (to_run, from_run))
+        conn.execute("INSERT INTO latest_metrics (run_id, key, value, step, timestamp) "
+                     "SELECT ?, key, value, step, timestamp FROM latest_metrics WHERE run_id = ? ON CONFLICT DO NOTHING", (to_run, from_run))
+        conn.execute("INSERT INTO artifacts (run_id, name, sha256, size, created_at, kind) "
+                     "SELECT ?, name, sha256, size, created_at, kind FROM artifacts WHERE run_id = ? "
+                     "ON CONFLICT DO NOTHING", (to_run, from_run))
 
 
 def _nan(value: float | None) -> float:

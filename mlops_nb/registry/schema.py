@@ -214,6 +214,17 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "ALTER TABLE experiments ADD COLUMN deleted_at REAL",
         "CREATE INDEX runs_deleted ON runs(deleted_at) WHERE deleted_at IS NOT NULL",
     ]),
+    ("who did what: the user and host behind each run, alias move, gate decision and trigger event", [
+        "ALTER TABLE runs ADD COLUMN user_name TEXT",
+        "CREATE INDEX runs_user ON runs(user_name, start_time)",
+        "ALTER TABLE alias_history ADD COLUMN user_name TEXT",
+        "ALTER TABLE alias_history ADD COLUMN host TEXT",
+        "ALTER TABLE gate_decisions ADD COLUMN user_name TEXT",
+        "ALTER TABLE gate_decisions ADD COLUMN host TEXT",
+        "ALTER TABLE gate_decisions ADD COLUMN override_by TEXT",
+        "ALTER TABLE trigger_events ADD COLUMN user_name TEXT",
+        "ALTER TABLE trigger_events ADD COLUMN host TEXT",
+    ]),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-import json
 import re
+import sqlite3
 from typing import Any, Sequence
 
 from mlops_nb.errors import FilterSyntaxError, InvalidInputError
@@ -14,7 +12,7 @@ from mlops_nb.registry.runs import experiment_id, reap_interrupted
 from mlops_nb.registry.store import Store
 from mlops_nb.registry.values import decode_param
 
-RUN_COLUMNS = ("run_id", "experiment", "name", "status", "kind", "parent_id", "start_time", "end_time")
+RUN_COLUMNS = ("run_id", "experiment", "name", "status", "kind", "parent_id", "start_time", "end_time", "user")
 _ORDER = re.compile(r"^\s*(?P<field>.+?)(?:\s+(?P<dir>asc|desc))?\s*$", re.IGNORECASE)
 
 
@@ -23,10 +21,10 @@ MAX_RESULTS = 10_000_000
 
 def search_run_rows(store: Store, filter: str | None = None, *, order_by: Sequence[str] | str | None = None,
                     experiment: str | Sequence[str] | None = None, max_results: int | None = None,
-                    deleted: bool = False) -> list[dict[str, Any]]:
+                    deleted: bool = False, user: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Matching runs as dicts with run columns plus ``params``, ``metrics`` and ``tags`` dicts; ``deleted``:
-    the deleted runs instead of the others."""
-    rows = _select_runs(store, filter, order_by, experiment, max_results, deleted)
+    the deleted runs instead of the others; ``user``: only the runs of these users."""
+    rows = _select_runs(store, filter, order_by, experiment, max_results, deleted, user)
     runs = [dict(zip(RUN_COLUMNS, row), params={}, metrics={}, tags={}) for row in rows]
     for part, index, key, value in _run_values(store, rows):
         runs[index][part][key] = value
@@ -58,7 +56,7 @@ def search_runs(store: Store, filter: str | None = None, *, order_by: Sequence[s
 
 
 def _select_runs(store: Store, filter: str | None, order_by, experiment, max_results,
-                 deleted: bool = False) -> list[tuple]:
+                 deleted: bool = False, user: str | Sequence[str] | None = None) -> list[tuple]:
     if max_results is not None and (not isinstance(max_results, int) or isinstance(max_results, bool)
                                     or not 1 <= max_results <= MAX_RESULTS):
         raise InvalidInputError(f"max_results must be a whole number from 1 to {MAX_RESULTS:,}, got "
@@ -67,7 +65,7 @@ def _select_runs(store: Store, filter: str | None, order_by, experiment, max_res
     where, args = ["r.deleted_at IS NOT NULL" if deleted else "r.deleted_at IS NULL"], []
     node = parse_filter(filter)
     if node is not None:
-        sql, filter_args = compile_filter(node, filter)
+        sql, filter_args = compile_filter(node, filter, store.dialect)
         where.append(sql)
         args.extend(filter_args)
     if experiment is not None:
@@ -75,16 +73,22 @@ def _select_runs(store: Store, filter: str | None, order_by, experiment, max_res
         ids = [experiment_id(store, name) for name in names]
         where.append(f"r.experiment_id IN ({', '.join('?' * len(ids))})")
         args.extend(ids)
+    if user is not None:
+        users = [user] if isinstance(user, str) else list(user)
+        where.append(f"r.user_name IN ({', '.join('?' * len(users))})")
+        args.extend(users)
     joins, order_sql = _order_clause(order_by)
-    sql = ("SELECT r.id, e.name, r.name, r.status, r.kind, r.parent_id, r.start_time, r.end_time "
+    sql = ("SELECT r.id, e.name, r.name, r.status, r.kind, r.parent_id, r.start_time, r.end_time, r.user_name "
            f"FROM runs r JOIN experiments e ON e.id = r.experiment_id {' '.join(j for j, _ in joins)}"
            f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order_sql}")
     if max_results is not None:
         sql += f" LIMIT {int(max_results)}"
     try:
         return store.query(sql, [key for _, key in joins] + args)
-    except sqlite3.OperationalError as exc:
-        if "too complex" in str(exc) or "stack overflow" in str(exc) or "too many" in str(exc):
+    except Exception as exc:  # sqlite3.OperationalError, or psycopg's StatementTooComplex
+        if not isinstance(exc, sqlite3.OperationalError) and type(exc).__name__ != "StatementTooComplex":
+            raise
+        if any(words in str(exc) for words in ("too complex", "stack overflow", "too many", "stack depth")):
             raise FilterSyntaxError(f"the filter is too complex for the database ({exc}): use fewer "
                                     "parentheses, or `in (...)` for lists of values", filter or "", 0) from None
         raise
@@ -94,11 +98,12 @@ def _run_values(store: Store, rows: list[tuple]):
     """(part, row index, key, value) for the params, latest metrics and tags of ``rows``."""
     if not rows:
         return
-    # json_each's integer key is the run's position in the list, so no id lookups are needed.
-    ids = json.dumps([row[0] for row in rows])
+    # The ids table's key is the run's position in the list, so no id lookups are needed.
+    ids = store.dialect.ids_param([row[0] for row in rows])
+    j = store.dialect.ids_table()
     decoded: dict[str, Any] = {}
     for index, key, value, json_text in store.query(
-            "SELECT j.key, p.key, p.value, p.json FROM json_each(?) j JOIN params p ON p.run_id = j.value", (ids,)):
+            f"SELECT j.key, p.key, p.value, p.json FROM {j} JOIN params p ON p.run_id = j.value", (ids,)):
         if json_text is not None:
             # Params repeat across runs; decode each distinct scalar once (lists and dicts
             # are decoded per run so that no two rows share a mutable value).
@@ -110,10 +115,10 @@ def _run_values(store: Store, rows: list[tuple]):
         yield "params", index, key, value
     nan = float("nan")
     for index, key, value in store.query(
-            "SELECT j.key, m.key, m.value FROM json_each(?) j JOIN latest_metrics m ON m.run_id = j.value", (ids,)):
+            f"SELECT j.key, m.key, m.value FROM {j} JOIN latest_metrics m ON m.run_id = j.value", (ids,)):
         yield "metrics", index, key, nan if value is None else value
     for index, key, value in store.query(
-            "SELECT j.key, t.key, t.value FROM json_each(?) j JOIN tags t ON t.run_id = j.value", (ids,)):
+            f"SELECT j.key, t.key, t.value FROM {j} JOIN tags t ON t.run_id = j.value", (ids,)):
         yield "tags", index, key, value
 
 
@@ -142,9 +147,13 @@ def _order_clause(order_by: Sequence[str] | str | None) -> tuple[list[tuple[str,
             table = {"metric": "latest_metrics", "param": "params", "tag": "tags"}[namespace]
             alias = f"o{i}"
             joins.append((f"LEFT JOIN {table} {alias} ON {alias}.run_id = r.id AND {alias}.key = ?", key))
-            column = f"COALESCE({alias}.num, {alias}.value)" if namespace == "param" else f"{alias}.value"
-            # Runs without the key (and NaN metrics) sort last in either direction.
-            terms.append(f"{column} IS NULL, {column} {direction}")
+            # Runs without the key (and NaN metrics) sort last in either direction; a param's numbers
+            # sort before its texts (after them, descending), as SQLite orders mixed values.
+            if namespace == "param":
+                terms.append(f"{alias}.value IS NULL, {alias}.num IS NULL {direction}, {alias}.num {direction}, "
+                             f"{alias}.value {direction}")
+            else:
+                terms.append(f"{alias}.value IS NULL, {alias}.value {direction}")
         elif field.lower().removeprefix("attributes.").removeprefix("run.") in ATTRIBUTES:
             column = ATTRIBUTES[field.lower().removeprefix("attributes.").removeprefix("run.")]
             terms.append(f"{column} {direction}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from mlops_nb.errors import RegistryError
+from mlops_nb.registry.dialect import SQLITE
 from mlops_nb.registry.schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
 
 DB_NAME = "registry.db"
@@ -27,7 +28,14 @@ _GITIGNORE = "# Created by mlops-nb: the registry is local state, not source.\n*
 
 
 class Store:
-    """A registry file: a SQLite database plus the content-addressed artifact folder."""
+    """A registry file: a SQLite database plus the content-addressed artifact folder.
+
+    :class:`mlops_nb.registry.postgres.PostgresStore` is the same for a team's PostgreSQL database; the
+    rest of ``registry/`` uses either through ``transaction``, ``query``, ``query_one`` and ``dialect``.
+    """
+
+    backend = "sqlite"
+    dialect = SQLITE
 
     def __init__(self, home: str | os.PathLike):
         self.home = Path(home)
@@ -46,27 +54,21 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"
 
+    @property
+    def location(self) -> str:
+        """Where the database is, as messages name it."""
+        return str(self.db_path)
+
     # -- opening -------------------------------------------------------------
 
     def _prepare_home(self) -> None:
-        if self.home.exists() and not self.home.is_dir():
-            raise RegistryError(f"{self.home} is a file, not a registry folder: "
-                                "point --home/MLOPS_NB_HOME at a folder")
-        new = not self.home.exists()
+        prepare_home(self.home)
         try:
-            if new:
-                _make_private(self.home, folder=True)
             self.artifacts_dir.mkdir(parents=True, exist_ok=True)
             if not self.db_path.exists():
                 _make_private(self.db_path, folder=False)  # SQLite gives its -wal and -shm files the same mode
         except OSError as exc:
             raise RegistryError(f"cannot create the registry folder {self.home}: {exc.strerror}") from None
-        ignore = self.home / ".gitignore"
-        if not ignore.exists():
-            try:
-                ignore.write_text(_GITIGNORE)
-            except OSError:
-                pass  # read-only checkouts still work; the file is a courtesy
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -133,8 +135,9 @@ class Store:
     # -- using ---------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; nested calls join the outer one."""
+    def transaction(self, lock: str | None = None) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested calls join the outer one. ``lock`` names what the transaction must
+        have to itself (a model's version numbers); SQLite's transactions already have the whole file."""
         with self._lock:
             if self._depth:
                 self._depth += 1
@@ -179,6 +182,10 @@ class Store:
                                  "check its owner and permissions, or point --home/MLOPS_NB_HOME elsewhere")
         return exc
 
+    def insert_many(self, conn, table: str, columns: tuple[str, ...], rows) -> None:
+        """Insert many rows in the transaction ``conn`` (PostgreSQL COPYs them)."""
+        conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+
     def query(self, sql: str, params: tuple | list | dict = ()) -> list[tuple]:
         with self._lock:
             return self.conn.execute(sql, params).fetchall()
@@ -196,6 +203,23 @@ class Store:
 
 
 GROUP_VAR = "MLOPS_NB_GROUP"
+
+
+def prepare_home(home: Path) -> None:
+    """Make the home folder (private to its owner, or its group) with a .gitignore that keeps it out of git."""
+    if home.exists() and not home.is_dir():
+        raise RegistryError(f"{home} is a file, not a registry folder: point --home/MLOPS_NB_HOME at a folder")
+    try:
+        if not home.exists():
+            _make_private(home, folder=True)
+    except OSError as exc:
+        raise RegistryError(f"cannot create the registry folder {home}: {exc.strerror}") from None
+    ignore = home / ".gitignore"
+    if not ignore.exists():
+        try:
+            ignore.write_text(_GITIGNORE)
+        except OSError:
+            pass  # read-only checkouts still work; the file is a courtesy
 
 
 def _make_private(path: Path, *, folder: bool) -> None:
@@ -242,28 +266,39 @@ def _retry_busy(action, deadline_s: float = BUSY_TIMEOUT_S) -> Any:
             time.sleep(random.uniform(0.005, 0.05))
 
 
-_stores: dict[tuple[Path, int], Store] = {}
+_stores: dict[tuple[Path, str | None, int], Store] = {}
 _stores_lock = threading.Lock()
 
 
 def open_store(home: str | os.PathLike) -> Store:
-    """The process's store for ``home``, opened once (and again after a fork)."""
-    key = (Path(home).resolve(), os.getpid())
+    """The process's store for ``home``, opened once (and again after a fork): the SQLite file in it, or the
+    PostgreSQL registry that ``$MLOPS_NB_REGISTRY`` or the project's ``mlops-nb.yaml`` names for it."""
+    from mlops_nb.registry.home import registry_url
+
+    path = Path(home).resolve()
+    url = registry_url(path)
+    key = (path, url, os.getpid())
     with _stores_lock:
         store = _stores.get(key)
-        if store is not None and not store.db_path.exists():
+        if store is not None and url is None and not store.db_path.exists():
             # The folder was deleted under us: start a new registry rather than write into a ghost.
             store.close()
             store = None
         if store is None:
-            store = _stores[key] = Store(key[0])
+            if url is None:
+                store = Store(path)
+            else:
+                from mlops_nb.registry.postgres import PostgresStore
+
+                store = PostgresStore(path, url)
+            _stores[key] = store
         return store
 
 
 def forget_stores() -> None:
     """Close every store this process opened (tests; switching homes)."""
     with _stores_lock:
-        for (_, owner), store in _stores.items():
+        for (_, _, owner), store in _stores.items():
             if owner == os.getpid():
                 store.close()
         _stores.clear()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 
+from mlops_nb.registry.process import who
 from mlops_nb.registry.store import Store
 
 
@@ -31,11 +32,11 @@ def record_event(store: Store, pipeline: str, trigger: str, kind: str, reason: s
                  status: str = "pending", run_id: str | None = None, at: float | None = None) -> int:
     with store.transaction() as conn:
         cursor = conn.execute(
-            "INSERT INTO trigger_events (pipeline, trigger, kind, fired_at, reason, evidence, status, run_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO trigger_events (pipeline, trigger, kind, fired_at, reason, evidence, status, run_id, "
+            "user_name, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (pipeline, trigger, kind, at or time.time(), reason, json.dumps(evidence, default=str) if evidence else None,
-             status, run_id))
-        return cursor.lastrowid
+             status, run_id, *who()))
+        return cursor.fetchone()[0]
 
 
 MAX_RETRIES = 3
@@ -59,9 +60,9 @@ def retry_interrupted(store: Store, pipeline: str, max_retries: int = MAX_RETRIE
                 continue
             cursor = conn.execute(
                 "INSERT INTO trigger_events (pipeline, trigger, kind, fired_at, reason, evidence, status, run_id, "
-                "retry_of) SELECT pipeline, trigger, kind, ?, reason, evidence, 'pending', NULL, ? "
-                "FROM trigger_events WHERE id = ?", (time.time(), first, event_id))
-            retried.append(cursor.lastrowid)
+                "retry_of, user_name, host) SELECT pipeline, trigger, kind, ?, reason, evidence, 'pending', NULL, ?, "
+                "?, ? FROM trigger_events WHERE id = ? RETURNING id", (time.time(), first, *who(), event_id))
+            retried.append(cursor.fetchone()[0])
     return retried
 
 
@@ -95,9 +96,10 @@ def events_of_run(store: Store, run_id: str) -> list[dict]:
 
 
 def _events(store: Store, where: str, args: tuple) -> list[dict]:
-    keys = ("id", "pipeline", "trigger", "kind", "fired_at", "reason", "evidence", "status", "run_id", "retry_of")
+    keys = ("id", "pipeline", "trigger", "kind", "fired_at", "reason", "evidence", "status", "run_id", "retry_of",
+            "user_name", "host")
     rows = store.query(f"SELECT {', '.join(keys)} FROM trigger_events {where}", args)
-    events = [dict(zip(keys, row)) for row in rows]
+    events = [dict(zip(keys[:-2] + ("user", "host"), row)) for row in rows]
     for event in events:
         event["evidence"] = json.loads(event["evidence"]) if event["evidence"] else None
     return events

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mlops_nb.registry.home import find_home
+from mlops_nb.registry.home import find_home, has_registry
 
 _SKIP_DIRS = {".mlops", ".git", ".ipynb_checkpoints", "node_modules", ".venv", "venv", "__pycache__"}
 
@@ -24,7 +24,7 @@ def find_registries(root: Path, depth: int = 4, limit: int = 50) -> list[dict]:
                 break
     entries = [{"id": registry_label(root, home), "home": home} for home in found]
     entries.sort(key=lambda e: -_last_write(e["home"]))
-    if (own / "registry.db").is_file() or not entries:
+    if has_registry(own) or not entries:
         entries.insert(0, {"id": registry_label(root, own), "home": own})
     return entries
 

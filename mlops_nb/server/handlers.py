@@ -21,6 +21,7 @@ from jupyter_server.base.handlers import APIHandler
 from mlops_nb.errors import FilterSyntaxError, InvalidInputError, MlopsError, NotFoundError
 from mlops_nb.registry import datasets, gates, models, runs, search
 from mlops_nb.registry import triggers as trigger_store
+from mlops_nb.registry.home import has_registry
 from mlops_nb.registry.store import open_store
 from mlops_nb.server.discover import find_registries
 from mlops_nb.show import terminal, views
@@ -51,7 +52,7 @@ class MlopsHandler(APIHandler):
         home = found[0]["home"] if not wanted else next((r["home"] for r in found if r["id"] == wanted), None)
         if home is None:
             raise NotFoundError(f"no registry {wanted!r} under {self.root}; GET /mlops-nb/api/registries lists them")
-        if not (home / "registry.db").is_file():
+        if not has_registry(home):
             raise NoRegistryYet(f"no mlops-nb registry in {home.parent} yet: log a run (%%track, mlops.start_run) "
                                 "or run a pipeline, and it appears here")
         return open_store(home)
@@ -240,7 +241,7 @@ class RegistriesHandler(MlopsHandler):
     def get(self):
         def act():
             self.reply({"registries": [{"id": r["id"], "home": str(r["home"]),
-                                        "exists": (r["home"] / "registry.db").is_file()}
+                                        "exists": has_registry(r["home"])}
                                        for r in self.registries(fresh=True)]})
         self._handle(act)
 

@@ -11,7 +11,7 @@ import tornado
 from mlops_nb.errors import InvalidInputError, MlopsError, NotFoundError
 from mlops_nb.registry import runs
 from mlops_nb.registry import triggers as trigger_store
-from mlops_nb.registry.home import find_home
+from mlops_nb.registry.home import find_home, has_registry
 from mlops_nb.registry.store import open_store
 from mlops_nb.server.discover import find_pipelines, registry_label
 from mlops_nb.server.handlers import MlopsHandler
@@ -33,7 +33,7 @@ class PipelinesHandler(MlopsHandler):
                     continue
                 home = find_home(start=path.parent)  # where its runs go, as `mlops-nb run` there would
                 entry["registry"] = registry_label(self.root, home)
-                if not (home / "registry.db").is_file():
+                if not has_registry(home):
                     out.append({**entry, "name": spec.name, "steps": [s.name for s in spec.steps],
                                 "triggers": [t.describe() for t in spec.triggers], "runs": []})
                     continue

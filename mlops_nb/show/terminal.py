@@ -53,6 +53,7 @@ def run_dict(run, artifacts_dir=None, **extra: Any) -> dict:
     data = {"run_id": run.id, "name": run.name, "experiment": run.experiment, "status": run.status,
             "kind": run.kind, "parent_id": run.parent_id, "start_time": run.start_time, "end_time": run.end_time,
             "error": run.error, "git_commit": run.git_commit, "git_dirty": run.git_dirty, "env": run.env,
+            "user": run.user, "host": run.host,
             "params": run.params, "metrics": run.metrics, "tags": run.tags, "artifacts": stored}
     data.update(extra)
     return data
@@ -151,7 +152,8 @@ def run_detail(run, *, lineage: dict, metric_steps: dict[str, int], out: Console
     commit = f"{run.git_commit[:10]}{' (dirty)' if run.git_dirty else ''}" if run.git_commit else "not in git"
     info = [("experiment", escape(run.experiment)), ("status", status_text(run.status)), ("kind", run.kind),
             ("started", fmt_time(run.start_time)), ("took", fmt_duration(run.start_time, run.end_time)),
-            ("parent", run.parent_id or ""), ("git", commit),
+            ("parent", run.parent_id or ""), ("by", f"{escape(run.user or '?')} on {escape(run.host or '?')}"),
+            ("git", commit),
             ("python", run.env.get("python", "")),
             ("packages", ", ".join(f"{k} {v}" for k, v in run.env.get("packages", {}).items()))]
     _pairs(out, info)
@@ -288,7 +290,8 @@ def model_detail(name: str, versions: list, metrics: dict[int, dict], history: l
         for h in history:
             moved = f"{h['previous']} -> {h['version']}" if h["previous"] is not None else f"-> {h['version']}"
             reason = f"  ({h['reason']})" if h["reason"] else ""
-            out.print(f"  {fmt_time(h['at'])}  {h['alias']:<12} {h['action']:<9} {moved}{reason}", markup=False)
+            by = f"  by {h['user']}@{h['host']}" if h.get("user") else ""
+            out.print(f"  {fmt_time(h['at'])}  {h['alias']:<12} {h['action']:<9} {moved}{reason}{by}", markup=False)
 
 
 def _pairs(out: Console, pairs: list[tuple[str, str]]) -> None:
@@ -354,10 +357,12 @@ def events_table(events: list[dict], out: Console | None = None) -> None:
         out.print("No trigger events yet.")
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for header in ("when", "trigger", "status", "run", "why"):
+    for header in ("when", "trigger", "status", "run", "by", "why"):
         table.add_column(header)
     for e in events:
-        table.add_row(fmt_time(e["fired_at"]), e["trigger"], e["status"], (e["run_id"] or "")[:8], escape(e["reason"]))
+        by = f"{e['user']}@{e['host']}" if e.get("user") else ""
+        table.add_row(fmt_time(e["fired_at"]), e["trigger"], e["status"], (e["run_id"] or "")[:8], escape(by),
+                      escape(e["reason"]))
     out.print(table)
 
 

@@ -203,7 +203,8 @@ def gate_text(decision: dict | None) -> str:
     if decision is None:
         return "it has no gate decision"
     verdict = "passed" if decision["passed"] else "failed"
-    override = f", overridden: {decision['override_reason']}" if decision.get("override_reason") else ""
+    override = (f", overridden{' by ' + decision['override_by'] if decision.get('override_by') else ''}: "
+                f"{decision['override_reason']}" if decision.get("override_reason") else "")
     return f"its gate {verdict} (decision {decision['id']}, {decision.get('source', 'pipeline')}{override})"
 
 

@@ -23,7 +23,7 @@ from mlops_nb.pipeline.runner import RunOptions, run_pipeline
 from mlops_nb.pipeline.spec import load_pipeline
 from mlops_nb.registry import runs
 from mlops_nb.registry import triggers as trigger_store
-from mlops_nb.registry.home import find_home
+from mlops_nb.registry.home import find_home, has_registry
 from mlops_nb.registry.store import open_store
 from mlops_nb.triggers.evaluate import Firing, evaluate, utcnow
 
@@ -125,7 +125,7 @@ def trigger_status(path: str | Path = "pipeline.yaml", *, home: str | Path | Non
     """Each trigger's description, state note, last error and last firing (for `triggers ls`)."""
     pipeline = load_pipeline(path)
     found = find_home(home, start=pipeline.root)
-    store = open_store(found) if (found / "registry.db").is_file() else None  # looking creates no registry
+    store = open_store(found) if has_registry(found) else None  # looking creates no registry
     rows = []
     for trigger in pipeline.triggers:
         state = trigger_store.get_state(store, pipeline.name, trigger.key) if store else {}

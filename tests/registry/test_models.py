@@ -1,3 +1,4 @@
+import json
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -8,6 +9,8 @@ import mlops_nb as mlops
 from mlops_nb.errors import IntegrityError, InvalidInputError, NotFoundError
 from mlops_nb.registry import models
 from tests.notebooks_util import notebook_html
+
+pytestmark = pytest.mark.backends  # on the SQLite file and on PostgreSQL
 
 
 @pytest.fixture
@@ -139,3 +142,34 @@ def test_a_model_whose_file_is_gone_or_replaced_is_refused(home, X, y):
     path.mkdir()  # a folder where the model file was
     with pytest.raises(IntegrityError, match="cannot be read"):
         mlops.load_model(version.ref)
+
+
+def test_the_registry_records_who_ran_promoted_and_rolled_back(home, X, y, monkeypatch):
+    from click.testing import CliRunner
+
+    from mlops_nb.cli import cli
+    from mlops_nb.registry.models import alias_history
+    from mlops_nb.registry.process import hostname
+
+    monkeypatch.setenv("MLOPS_NB_USER", "alice")
+    first = train(X, y, 1.0)
+    monkeypatch.setenv("MLOPS_NB_USER", "bob")
+    second = train(X, y, 0.1)
+    assert (mlops.get_run(first.id).user, mlops.get_run(second.id).user) == ("alice", "bob")
+    assert mlops.get_run(first.id).host == hostname()
+    listed = CliRunner().invoke(cli, ["runs", "ls", "--user", "alice", "--json"])
+    assert [r["run_id"] for r in json.loads(listed.output)] == [first.id]
+    assert list(mlops.search_runs("user = 'bob'")["run_id"]) == [second.id]
+    shown = CliRunner().invoke(cli, ["runs", "show", first.id])
+    assert f"alice on {hostname()}" in shown.output
+    mlops.register_model(first, "churn")
+    mlops.register_model(second, "churn")
+    monkeypatch.setenv("MLOPS_NB_USER", "carol")
+    mlops.set_alias("churn", 1, "production")
+    mlops.set_alias("churn", 2, "production")
+    monkeypatch.setenv("MLOPS_NB_USER", "dave")
+    mlops.rollback("churn")
+    history = alias_history(mlops.get_store(), "churn")
+    assert [(h["action"], h["user"], h["host"]) for h in history] == [
+        ("set", "carol", hostname()), ("set", "carol", hostname()), ("rollback", "dave", hostname())]
+    assert "by dave@" in CliRunner().invoke(cli, ["models", "show", "churn"]).output

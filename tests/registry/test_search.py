@@ -4,6 +4,8 @@ import mlops_nb as mlops
 from mlops_nb.errors import FilterSyntaxError, InvalidInputError, NotFoundError
 from mlops_nb.registry.query import parse_filter
 
+pytestmark = pytest.mark.backends  # on the SQLite file and on PostgreSQL
+
 
 @pytest.fixture
 def runs(home):

@@ -24,7 +24,7 @@ from mlops_nb.triggers.check import check_pipeline
 from tests.notebooks_util import notebook_html, write_notebook
 from tests.waiting import age, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backends]  # on the SQLite file and on PostgreSQL
 
 MONITOR = "import mlops_nb as mlops\nmlops.output('accuracy', accuracy)"
 
@@ -246,6 +246,9 @@ def test_cli_lists_triggers_and_their_history(project, home):
 
     events = json.loads(history.output)
     assert events[0]["status"] == "started" and events[0]["evidence"]["added"] == ["data/incoming/a.csv"]
+    from mlops_nb.registry.process import hostname, user
+
+    assert (events[0]["user"], events[0]["host"]) == (user(), hostname())  # who fired it, from where
 
 
 def test_a_firing_whose_run_was_killed_fires_again(project, home):

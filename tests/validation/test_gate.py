@@ -10,6 +10,8 @@ from mlops_nb.cli import cli
 from mlops_nb.errors import InvalidInputError, NotFoundError
 from mlops_nb.registry import models
 
+pytestmark = pytest.mark.backends  # on the SQLite file and on PostgreSQL
+
 
 @pytest.fixture
 def data():
