@@ -6,7 +6,8 @@ command group has its module, imported here to add its commands to ``cli``.
 
 from __future__ import annotations
 
-from mlops_nb.cli import datasets, kernels, models, pipelines, project, runs, serve, triggers  # noqa: F401 - registers
+from mlops_nb.cli import (datasets, kernels, models, pipelines, project, registry, runs, serve,  # noqa: F401
+                          triggers)  # each registers its commands
 from mlops_nb.cli.base import cli
 
 __all__ = ["cli", "main"]

@@ -169,6 +169,24 @@ class PostgresStore:
             for row in rows:
                 copy.write_row(_clean(row))
 
+    def columns(self, table: str) -> list[str]:
+        return [row[0] for row in self.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = ? ORDER BY ordinal_position", (table,))]
+
+    def stream(self, sql: str, params: tuple | list = (), size: int = 10_000) -> Iterator[list[tuple]]:
+        """The rows of a large query in batches of ``size``, through a server-side cursor."""
+        with self._errors("read"), self.pool.connection() as raw, raw.transaction():
+            with raw.cursor(name="mlops_nb_stream") as cursor:
+                cursor.execute(POSTGRES.sql(sql), _clean(params))
+                while batch := cursor.fetchmany(size):
+                    yield batch
+
+    def reset_ids(self, conn: "_Connection", table: str) -> None:
+        """After rows were inserted with their ids: the identity sequence counts on from the largest."""
+        conn.raw.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                         f"GREATEST((SELECT MAX(id) FROM {table}), 1))")
+
     def query(self, sql: str, params: tuple | list = ()) -> list[tuple]:
         current = getattr(self._local, "conn", None)
         if current is not None:

@@ -186,6 +186,23 @@ class Store:
         """Insert many rows in the transaction ``conn`` (PostgreSQL COPYs them)."""
         conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
 
+    def columns(self, table: str) -> list[str]:
+        """The table's columns, in order."""
+        return [row[1] for row in self.query(f"PRAGMA table_info({table})")]
+
+    def stream(self, sql: str, params: tuple | list = (), size: int = 10_000) -> Iterator[list[tuple]]:
+        """The rows of a large query in batches of ``size``, read through a connection of their own."""
+        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S)
+        try:
+            cursor = conn.execute(sql, params)
+            while batch := cursor.fetchmany(size):
+                yield batch
+        finally:
+            conn.close()
+
+    def reset_ids(self, conn, table: str) -> None:
+        """After rows were inserted with their ids: new rows count on from the largest (SQLite always does)."""
+
     def query(self, sql: str, params: tuple | list | dict = ()) -> list[tuple]:
         with self._lock:
             return self.conn.execute(sql, params).fetchall()

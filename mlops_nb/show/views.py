@@ -335,6 +335,37 @@ class KernelsView(View):
 
 
 @dataclass(repr=False)
+class CopyView(View):
+    """What ``registry copy`` did: rows per table on both sides, and the blobs."""
+
+    report: Any
+
+    def to_json(self):
+        r = self.report
+        return {"source": r.source, "destination": r.destination, "ok": r.ok,
+                "tables": {t: {"source": s, "destination": d, "new": n} for t, (s, d, n) in r.tables.items()},
+                "blobs": dict(zip(("source", "copied", "bytes"), r.blobs))}
+
+    @property
+    def text(self) -> str:
+        r = self.report
+        new = sum(n for _, _, n in r.tables.values())
+        lines = [f"copied {r.source} -> {r.destination}: {new:,} new rows, {r.blobs[1]:,} new blobs "
+                 f"({r.blobs[2] / 1e6:.1f} MB); the rows of every table match on both sides"]
+        for table, (src, dst, n) in r.tables.items():
+            if src or dst:
+                lines.append(f"  {table:<16} {dst:>10,}  (+{n:,})")
+        lines.append(f"  {'blobs':<16} {r.blobs[0]:>10,}  (+{r.blobs[1]:,})")
+        return "\n".join(lines)
+
+    def print_terminal(self, out=None):
+        (out or terminal.console()).print(self.text, markup=False, highlight=False)
+
+    def _repr_html_(self):
+        return html.message_html(self.text)
+
+
+@dataclass(repr=False)
 class MessageView(View):
     """A sentence (or a few lines) for people, and the data behind it for scripts."""
 
