@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import psycopg
 import pytest
@@ -115,3 +116,36 @@ def test_a_template_project_runs_its_pipeline_on_the_team_registry(pg_url, tmp_p
     models = subprocess.run([sys.executable, "-m", "mlops_nb.cli", "--registry", pg_url, "models", "ls", "--json"],
                             cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60)
     assert models.returncode == 0 and json.loads(models.stdout), models.stdout + models.stderr
+
+
+@pytest.mark.slow
+def test_eight_processes_log_and_register_at_once_and_nothing_is_lost(pg_url, tmp_path, clean_env):
+    """8 writers x 10 runs x 10,000 metrics, each run registering a version of one model, all at once."""
+    writer = textwrap.dedent("""
+        import sys
+        import mlops_nb as mlops
+        from sklearn.dummy import DummyClassifier
+        model = DummyClassifier().fit([[0], [1]], [0, 1])
+        for r in range(10):
+            with mlops.start_run(experiment="concurrent", name=f"p{sys.argv[1]}-r{r}") as run:
+                for i in range(10_000):
+                    mlops.log_metric("m", float(i), step=i)
+                mlops.log_model(model, "model")
+            mlops.register_model(run, "shared")
+    """)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLOPS_NB_")}, "MLOPS_NB_REGISTRY": pg_url,
+           "MLOPS_NB_HOME": str(tmp_path / ".mlops")}
+    procs = [subprocess.Popen([sys.executable, "-c", writer, str(i)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(8)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0 and not err.strip(), err  # no error, no warning reached the user
+    store = PostgresStore(tmp_path / "observer", pg_url)
+    assert store.query_one("SELECT COUNT(*) FROM runs WHERE status = 'finished'")[0] == 80
+    assert store.query_one("SELECT COUNT(*) FROM metrics")[0] == 800_000
+    assert store.query_one("SELECT COUNT(DISTINCT (run_id, step)) FROM metrics")[0] == 800_000
+    assert store.query_one("SELECT COUNT(*) FROM latest_metrics WHERE value = 9999.0 AND step = 9999")[0] == 80
+    versions = [r[0] for r in store.query("SELECT version FROM model_versions WHERE name = 'shared' ORDER BY 1")]
+    assert versions == list(range(1, 81))  # no gap, no duplicate
+    assert store.query_one("SELECT COUNT(DISTINCT run_id) FROM model_versions")[0] == 80
+    store.close()

@@ -66,6 +66,7 @@ def call(base, path, method="GET", body=None, token=TOKEN):
             return exc.code, text.decode(errors="replace")
 
 
+@pytest.mark.backends  # the REST API on the SQLite file and on PostgreSQL
 def test_runs_and_one_run(server):
     status, data = call(server, "/runs?filter=metrics.accuracy%20%3E%200.85&order_by=metrics.accuracy%20desc")
     assert status == 200 and [r["name"] for r in data["runs"]] == ["second"]
@@ -122,6 +123,7 @@ def test_monitor_gives_the_windows_of_a_served_models_log(server, home):
     assert [w["p50_ms"] for w in data["windows"]] == [2.0, 3.0, 4.0] and data["metric"] == "accuracy"
 
 
+@pytest.mark.backends  # the REST API on the SQLite file and on PostgreSQL
 def test_promote_and_rollback_change_the_registry(server):
     status, data = call(server, "/models/churn/aliases/production", "POST", {"version": 2})
     assert status == 200 and data == {"name": "churn", "alias": "production", "version": 2, "previous": 1}
@@ -137,6 +139,7 @@ def test_promote_and_rollback_change_the_registry(server):
     assert status == 200 and models["models"][0]["aliases"] == {"production": 1}
 
 
+@pytest.mark.backends  # the REST API on the SQLite file and on PostgreSQL
 def test_pipelines_start_a_run_and_show_its_steps(server, home):
     status, data = call(server, "/pipelines")
     assert status == 200 and data["pipelines"][0]["name"] == "churn-pipe"
