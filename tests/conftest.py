@@ -14,6 +14,17 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 
 
+@pytest.fixture(autouse=True)
+def _registry_choice_is_the_tests_own():
+    """`--registry` and `mlops.set_registry` choose for the whole process: no test leaves its choice behind."""
+    before = os.environ.get("MLOPS_NB_REGISTRY")
+    yield
+    if before is None:
+        os.environ.pop("MLOPS_NB_REGISTRY", None)
+    else:
+        os.environ["MLOPS_NB_REGISTRY"] = before
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     """A PostgreSQL server of the suite's own, started once (tests/pg.py)."""

@@ -49,6 +49,7 @@ def outputs_of(cell, mimetype):
 
 
 @pytest.mark.slow
+@pytest.mark.backends  # on the SQLite file and on PostgreSQL
 def test_tracked_cell_logs_injected_params_metrics_and_fitted_model(home, tmp_path):
     nb = execute_cli(tmp_path, "train.ipynb", ["%load_ext mlops_nb", "%mlops experiment churn", TRAIN, "%mlops runs ls",
                                                "%%track only-c --params C\nx = C * 2"],
@@ -129,6 +130,7 @@ def test_track_usage_errors_are_one_line_and_start_no_run(ip, line, message):
     assert mlops.search_runs().empty
 
 
+@pytest.mark.backends  # on the SQLite file and on PostgreSQL
 def test_mlops_magic_speaks_the_cli_commands(ip, capsys):
     ip.run_cell("%%track one\nimport mlops_nb as mlops\nmlops.log_metric('acc', 0.5)")
     capsys.readouterr()

@@ -73,8 +73,9 @@ def test_the_demos_registry_copies_to_postgresql_and_back_and_shows_the_same(dem
     source = demo["root"] / ".mlops"
     back = tmp_path / "back" / ".mlops"
     monkeypatch.chdir(tmp_path)
-    for var in ("MLOPS_NB_HOME", "MLOPS_NB_REGISTRY", "MLOPS_NB_ARTIFACTS"):
+    for var in ("MLOPS_NB_HOME", "MLOPS_NB_ARTIFACTS"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MLOPS_NB_REGISTRY", "sqlite")  # --registry sets it for the process: undone at the end
     runner = CliRunner()
     there = runner.invoke(cli, ["registry", "copy", "--from", str(source), "--to", pg_url,
                                 "--artifacts", str(tmp_path / "shared"), "--json"])
@@ -93,11 +94,11 @@ def test_the_demos_registry_copies_to_postgresql_and_back_and_shows_the_same(dem
     dataset = json.loads(runner.invoke(cli, ["--home", str(source), "datasets", "ls", "--json"]).output)[0]["name"]
     for command in (["models", "show", "churn"], ["runs", "show", run_id], ["datasets", "show", dataset]):
         for as_json in ([], ["--json"]):
-            original = runner.invoke(cli, ["--home", str(source), *command, *as_json])
+            original = runner.invoke(cli, ["--registry", "sqlite", "--home", str(source), *command, *as_json])
             on_pg = runner.invoke(cli, ["--registry", pg_url, *command, *as_json])
-            returned = runner.invoke(cli, ["--home", str(back), *command, *as_json])
-            assert original.exit_code == 0, original.output
+            returned = runner.invoke(cli, ["--registry", "sqlite", "--home", str(back), *command, *as_json])
+            assert original.exit_code == 0 and original.output.strip(), original.output
             assert on_pg.output == original.output, (command, as_json)
             assert returned.output == original.output, (command, as_json)
             forget_stores()
-            monkeypatch.delenv("MLOPS_NB_REGISTRY", raising=False)
+    assert (back / "registry.db").is_file()

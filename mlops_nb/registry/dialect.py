@@ -41,6 +41,13 @@ class Dialect:
 
         return json.dumps(ids)
 
+    def positions(self, column: str) -> str:
+        """An aggregate of a group's integers, read back by :meth:`read_positions`."""
+        return f"group_concat({column})"
+
+    def read_positions(self, value) -> list[int]:
+        return [int(v) for v in value.split(",")]
+
 
 class _Postgres(Dialect):
     def sql(self, statement: str) -> str:
@@ -59,6 +66,12 @@ class _Postgres(Dialect):
 
     def ids_param(self, ids: list[str]):
         return list(ids)
+
+    def positions(self, column: str) -> str:
+        return f"array_agg({column})"
+
+    def read_positions(self, value) -> list[int]:
+        return value
 
 
 SQLITE = Dialect("sqlite", like="LIKE", glob="GLOB", glob_wildcards=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -49,6 +49,7 @@ class PostgresStore:
         self.home = Path(home)
         self.url = url
         self.experiment_ids: dict[str, int] = {}
+        self._types: dict[str, dict[str, str]] = {}
         self._local = threading.local()
         prepare_home(self.home)
         with self._errors("open"):
@@ -144,17 +145,20 @@ class PostgresStore:
     # -- using ---------------------------------------------------------------
 
     @contextmanager
-    def transaction(self, lock: str | None = None) -> Iterator["_Connection"]:
+    def transaction(self, lock: str | None = None, pipeline: bool = True) -> Iterator["_Connection"]:
         """A write transaction on one of the pool's connections; nested calls (in the same thread) join the
         outer one. ``lock`` names what the transaction must have to itself until it ends (two clients
-        numbering a model's next version at once would both pick the same)."""
+        numbering a model's next version at once would both pick the same). In pipeline mode (unless
+        ``pipeline=False``, for a COPY), BEGIN, the statements whose results nobody reads, and COMMIT go out
+        together."""
         current = getattr(self._local, "conn", None)
         if current is not None:
             if lock:
                 current.lock(lock)
             yield current
             return
-        with self._errors("write to"), self.pool.connection() as raw, raw.transaction():
+        with self._errors("write to"), self.pool.connection() as raw, \
+                (raw.pipeline() if pipeline else nullcontext()), raw.transaction():
             self._local.conn = conn = _Connection(raw)
             try:
                 if lock:
@@ -164,10 +168,43 @@ class PostgresStore:
                 self._local.conn = None
 
     def insert_many(self, conn: "_Connection", table: str, columns: tuple[str, ...], rows) -> None:
-        """Insert many rows in the transaction ``conn`` with COPY (NaN as NULL, as SQLite stores it)."""
-        with conn.raw.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(_clean(row))
+        """Insert many rows in the transaction ``conn`` with a binary COPY, or, in a pipelined transaction
+        (which cannot COPY), one statement per 50,000 rows with each column sent as an array; NaN as NULL,
+        as SQLite stores it."""
+        rows = list(rows)
+        if not rows:
+            return
+        types = self._column_types(conn, table)
+        if conn.raw._pipeline is None:
+            binary = {"text": "text", "bigint": "int8", "double precision": "float8"}
+            doubles = [i for i, c in enumerate(columns) if types[c] == "double precision"]
+            with conn.raw.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types([binary[types[c]] for c in columns])
+                for row in rows:
+                    if any(row[i] != row[i] for i in doubles):  # NaN
+                        row = [None if i in doubles and v != v else v for i, v in enumerate(row)]
+                    copy.write_row(row)
+            return
+        arrays = ", ".join(f"?::{types[c]}[]" for c in columns)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+        doubles = [types[c] == "double precision" for c in columns]
+        for start in range(0, len(rows), 50_000):
+            arrays = [[None if v != v else v for v in column] if double else list(column)  # NaN != NaN
+                      for column, double in zip(zip(*rows[start:start + 50_000]), doubles)]
+            conn.execute(sql, arrays)
+
+    def _column_types(self, conn: "_Connection", table: str) -> dict[str, str]:
+        known = self._types.get(table)
+        if known is None:
+            known = self._types[table] = dict(conn.raw.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = %s", (table,)).fetchall())
+        return known
+
+    def pipelined(self, conn: "_Connection"):
+        """Statements in this block whose results nobody reads go to the server together (a pipelined
+        transaction's already do: a nested pipeline would wait for the server as it ends)."""
+        return nullcontext() if conn.raw._pipeline is not None else conn.raw.pipeline()
 
     def columns(self, table: str) -> list[str]:
         return [row[0] for row in self.query(
@@ -204,6 +241,15 @@ class PostgresStore:
     def session_lock(self, name: str) -> "SessionLock":
         """A lock on ``name`` that every client of this registry sees (one pipeline run at a time)."""
         return SessionLock(self, name)
+
+    def query_all(self, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
+        """The rows of several reads, run at once on connections of the pool (each its own server process);
+        in a write transaction, one after the other on its connection."""
+        if len(statements) < 2 or getattr(self._local, "conn", None) is not None:
+            return [self.query(sql, params) for sql, params in statements]
+        from mlops_nb.registry.store import _readers
+
+        return list(_readers().map(lambda statement: self.query(*statement), statements))
 
     def close(self) -> None:
         pool = getattr(self, "pool", None)
@@ -277,15 +323,43 @@ class _Connection:
         self.raw = raw
 
     def execute(self, sql: str, params: tuple | list = ()):
-        return self.raw.execute(POSTGRES.sql(sql), _clean(params))
+        return _Cursor(self.raw.execute(POSTGRES.sql(sql), _clean(params)), self.raw)
 
     def executemany(self, sql: str, rows) -> None:
         rows = [_clean(row) for row in rows]
-        if rows:
-            self.raw.cursor().executemany(POSTGRES.sql(sql), rows)
+        if not rows:
+            return
+        sql = POSTGRES.sql(sql)
+        if self.raw._pipeline is not None and len(rows) <= 100:
+            for row in rows:  # queued in the pipeline (executemany would wait for the server at its end)
+                self.raw.execute(sql, row)
+        else:
+            self.raw.cursor().executemany(sql, rows)
 
     def lock(self, name: str) -> None:
         self.raw.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
+
+
+class _Cursor:
+    """A cursor of a pipelined transaction: fetching waits for its results, and so does its rowcount."""
+
+    def __init__(self, cursor, raw):
+        self._cursor, self._raw = cursor, raw
+
+    @property
+    def rowcount(self) -> int:
+        if self._raw._pipeline is not None:
+            self._raw._pipeline.sync()
+        return self._cursor.rowcount
+
+    def fetchone(self):
+        return self._cursor.fetchone()
+
+    def fetchall(self):
+        return self._cursor.fetchall()
+
+    def __iter__(self):
+        return iter(self._cursor)
 
 
 def _clean(params):

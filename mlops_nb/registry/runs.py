@@ -133,7 +133,7 @@ def create_run(store: Store, *, experiment_id: int, name: str | None = None, kin
 def write_batch(store: Store, *, params: Iterable[tuple] = (), tags: Iterable[tuple] = (),
                 metrics: list[tuple] = (), heartbeat: Iterable[str] = ()) -> None:
     """Write buffered params ``(run, key, text, num, json)``, tags ``(run, key, value)`` and
-    metrics ``(run, key, step, value, timestamp)`` in one transaction."""
+    metrics ``(run, key, step, value, timestamp)`` in one transaction (joining the caller's)."""
     latest: dict[tuple[str, str], tuple] = {}
     for row in metrics:
         key = (row[0], row[1])
@@ -141,23 +141,28 @@ def write_batch(store: Store, *, params: Iterable[tuple] = (), tags: Iterable[tu
         if seen is None or (row[2], row[4]) >= (seen[2], seen[4]):
             latest[key] = row
     now = time.time()
-    with store.transaction() as conn:
-        conn.executemany(
-            "INSERT INTO params (run_id, key, value, num, json) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, num = excluded.num, "
-            "json = excluded.json", params)
-        conn.executemany(
-            "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
-            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value", tags)
+    bulk = len(metrics) > BULK_ROWS  # PostgreSQL COPYs them, which a pipelined transaction cannot
+    with store.transaction(pipeline=not bulk) as conn:
         if metrics:
             store.insert_many(conn, "metrics", ("run_id", "key", "step", "value", "timestamp"), metrics)
+        with store.pipelined(conn):
+            conn.executemany(
+                "INSERT INTO params (run_id, key, value, num, json) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, num = excluded.num, "
+                "json = excluded.json", params)
+            conn.executemany(
+                "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value", tags)
             conn.executemany(
                 "INSERT INTO latest_metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
                 "timestamp = excluded.timestamp WHERE excluded.step > latest_metrics.step OR "
                 "(excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)",
-                latest.values())
-        conn.executemany("UPDATE runs SET heartbeat = ? WHERE id = ?", [(now, r) for r in heartbeat])
+                list(latest.values()))
+            conn.executemany("UPDATE runs SET heartbeat = ? WHERE id = ?", [(now, r) for r in heartbeat])
+
+
+BULK_ROWS = 1000
 
 
 def finish_run(store: Store, run_id: str, status: str, error: str | None = None) -> None:

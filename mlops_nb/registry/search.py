@@ -26,29 +26,40 @@ def search_run_rows(store: Store, filter: str | None = None, *, order_by: Sequen
     the deleted runs instead of the others; ``user``: only the runs of these users."""
     rows = _select_runs(store, filter, order_by, experiment, max_results, deleted, user)
     runs = [dict(zip(RUN_COLUMNS, row), params={}, metrics={}, tags={}) for row in rows]
-    for part, index, key, value in _run_values(store, rows):
-        runs[index][part][key] = value
+    for part, key, positions, values in _run_values(store, rows):
+        for position, value in zip(positions, values):
+            runs[position][part][key] = value
     return runs
 
 
 def search_runs(store: Store, filter: str | None = None, *, order_by: Sequence[str] | str | None = None,
                 experiment: str | Sequence[str] | None = None, max_results: int | None = None,
-                deleted: bool = False):
+                deleted: bool = False, user: str | Sequence[str] | None = None):
     """Matching runs as a pandas DataFrame: one row per run, ``params.*``, ``metrics.*`` and
-    ``tags.*`` columns (metrics hold each run's latest value); ``deleted``: the deleted runs instead."""
+    ``tags.*`` columns (metrics hold each run's latest value); ``deleted``: the deleted runs instead;
+    ``user``: only the runs of these users. The frame is built a column at a time."""
+    import numpy as np
     import pandas as pd
 
-    rows = _select_runs(store, filter, order_by, experiment, max_results, deleted)
-    data: dict[str, list] = {name: [row[i] for row in rows] for i, name in enumerate(RUN_COLUMNS)}
-    extra: dict[tuple[str, str], list] = {}
-    for part, index, key, value in _run_values(store, rows):
+    rows = _select_runs(store, filter, order_by, experiment, max_results, deleted, user)
+    n = len(rows)
+    data: dict[str, Any] = dict(zip(RUN_COLUMNS, map(list, zip(*rows)))) if rows else {c: [] for c in RUN_COLUMNS}
+    extra: dict[tuple[str, str], Any] = {}
+    for part, key, positions, values in _run_values(store, rows):
         column = extra.get((part, key))
         if column is None:
-            column = extra[(part, key)] = [None] * len(rows)
-        column[index] = value
+            column = extra[(part, key)] = np.full(n, np.nan) if part == "metrics" else np.full(n, None, dtype=object)
+        if part == "metrics":
+            column[positions] = values
+        elif len(values) == 1 or all(v is values[0] for v in values):
+            column[positions] = values[0]
+        else:
+            for position, value in zip(positions, values):
+                column[position] = value
     for part in ("params", "metrics", "tags"):
         for key in sorted(k for p, k in extra if p == part):
-            data[f"{part}.{key}"] = extra[(part, key)]
+            column = extra[(part, key)]
+            data[f"{part}.{key}"] = column if part == "metrics" else column.tolist()  # dtypes inferred as before
     frame = pd.DataFrame(data)
     for column in ("start_time", "end_time"):
         frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
@@ -95,31 +106,41 @@ def _select_runs(store: Store, filter: str | None, order_by, experiment, max_res
 
 
 def _run_values(store: Store, rows: list[tuple]):
-    """(part, row index, key, value) for the params, latest metrics and tags of ``rows``."""
+    """(part, key, positions, values): the params, latest metrics and tags of ``rows``, a key at a time, as
+    the positions in ``rows`` of the runs that have it and their values. Params and tags come grouped by
+    value (few distinct values, each decoded once); the three reads run at once."""
     if not rows:
         return
-    # The ids table's key is the run's position in the list, so no id lookups are needed.
-    ids = store.dialect.ids_param([row[0] for row in rows])
-    j = store.dialect.ids_table()
-    decoded: dict[str, Any] = {}
-    for index, key, value, json_text in store.query(
-            f"SELECT j.key, p.key, p.value, p.json FROM {j} JOIN params p ON p.run_id = j.value", (ids,)):
-        if json_text is not None:
-            # Params repeat across runs; decode each distinct scalar once (lists and dicts
-            # are decoded per run so that no two rows share a mutable value).
-            value = decoded.get(json_text)
-            if value is None:
-                value = decode_param(None, json_text)
-                if not isinstance(value, (list, dict)):
-                    decoded[json_text] = value
-        yield "params", index, key, value
+    dialect = store.dialect
+    ids = (dialect.ids_param([row[0] for row in rows]),)
+    j = dialect.ids_table()
+    params, tags, metrics = store.query_all([
+        (f"SELECT p.key, p.value, p.json, {dialect.positions('j.key')} FROM {j} JOIN params p "
+         "ON p.run_id = j.value GROUP BY p.key, p.value, p.json", ids),
+        (f"SELECT t.key, t.value, {dialect.positions('j.key')} FROM {j} JOIN tags t ON t.run_id = j.value "
+         "GROUP BY t.key, t.value", ids),
+        (f"SELECT j.key, m.key, m.value FROM {j} JOIN latest_metrics m ON m.run_id = j.value", ids)])
+    for key, text, json_text, positions in params:
+        positions = dialect.read_positions(positions)
+        value = decode_param(text, json_text)
+        if isinstance(value, (list, dict)):  # no two runs share a mutable value
+            values = [decode_param(text, json_text) for _ in positions]
+        else:
+            values = [value] * len(positions)
+        yield "params", key, positions, values
+    for key, value, positions in tags:
+        positions = dialect.read_positions(positions)
+        yield "tags", key, positions, [value] * len(positions)
+    by_key: dict[str, tuple[list, list]] = {}
     nan = float("nan")
-    for index, key, value in store.query(
-            f"SELECT j.key, m.key, m.value FROM {j} JOIN latest_metrics m ON m.run_id = j.value", (ids,)):
-        yield "metrics", index, key, nan if value is None else value
-    for index, key, value in store.query(
-            f"SELECT j.key, t.key, t.value FROM {j} JOIN tags t ON t.run_id = j.value", (ids,)):
-        yield "tags", index, key, value
+    for position, key, value in metrics:
+        column = by_key.get(key)
+        if column is None:
+            column = by_key[key] = ([], [])
+        column[0].append(position)
+        column[1].append(nan if value is None else value)
+    for key, (positions, values) in by_key.items():
+        yield "metrics", key, positions, values
 
 
 def _order_clause(order_by: Sequence[str] | str | None) -> tuple[list[tuple[str, str]], str]:

@@ -13,7 +13,7 @@ import random
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -44,6 +44,8 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self.experiment_ids: dict[str, int] = {}  # a cache for callers; dies with this connection
+        self._readers = threading.local()         # each reading thread's connection (query_all)
+        self._read_conns: list[sqlite3.Connection] = []
         self._prepare_home()
         self.conn = self._connect()
         self._check_and_migrate()
@@ -135,9 +137,10 @@ class Store:
     # -- using ---------------------------------------------------------------
 
     @contextmanager
-    def transaction(self, lock: str | None = None) -> Iterator[sqlite3.Connection]:
+    def transaction(self, lock: str | None = None, pipeline: bool = True) -> Iterator[sqlite3.Connection]:
         """A write transaction; nested calls join the outer one. ``lock`` names what the transaction must
-        have to itself (a model's version numbers); SQLite's transactions already have the whole file."""
+        have to itself (a model's version numbers); SQLite's transactions already have the whole file.
+        ``pipeline`` matters to PostgreSQL only (see ``PostgresStore.transaction``)."""
         with self._lock:
             if self._depth:
                 self._depth += 1
@@ -183,8 +186,13 @@ class Store:
         return exc
 
     def insert_many(self, conn, table: str, columns: tuple[str, ...], rows) -> None:
-        """Insert many rows in the transaction ``conn`` (PostgreSQL COPYs them)."""
+        """Insert many rows in the transaction ``conn`` (PostgreSQL sends them as one array per column)."""
         conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+
+    def pipelined(self, conn):
+        """Statements in this block whose results nobody reads go out together (PostgreSQL's pipeline mode;
+        SQLite has no round trips to save)."""
+        return nullcontext()
 
     def columns(self, table: str) -> list[str]:
         """The table's columns, in order."""
@@ -207,6 +215,21 @@ class Store:
         with self._lock:
             return self.conn.execute(sql, params).fetchall()
 
+    def query_all(self, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
+        """The rows of several reads, run at once on connections of their own (SQLite computes each in its
+        own thread while Python builds another's rows); in a write transaction, one after the other on its."""
+        if len(statements) < 2 or self._depth:
+            return [self.query(sql, params) for sql, params in statements]
+        return list(_readers().map(lambda statement: self._read(*statement), statements))
+
+    def _read(self, sql: str, params) -> list[tuple]:
+        readers = self._readers.__dict__
+        conn = readers.get("conn")
+        if conn is None:
+            conn = readers["conn"] = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            self._read_conns.append(conn)
+        return conn.execute(sql, params).fetchall()
+
     def query_one(self, sql: str, params: tuple | list | dict = ()) -> tuple | None:
         with self._lock:
             return self.conn.execute(sql, params).fetchone()
@@ -217,6 +240,9 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+            for conn in self._read_conns:
+                conn.close()
+            self._read_conns.clear()
 
 
 GROUP_VAR = "MLOPS_NB_GROUP"
@@ -281,6 +307,21 @@ def _retry_busy(action, deadline_s: float = BUSY_TIMEOUT_S) -> Any:
                 raise RegistryError(f"the registry stayed locked for over {deadline_s:.0f} s by another "
                                     "process; is a run stuck? ({message})") from None
             time.sleep(random.uniform(0.005, 0.05))
+
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _readers():
+    """A few threads for reads that run at once (``query_all``), started on first use."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(3, thread_name_prefix="mlops-nb-read")
+        return _pool
 
 
 _stores: dict[tuple[Path, str | None, int], Store] = {}

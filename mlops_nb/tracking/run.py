@@ -193,7 +193,7 @@ class ActiveRun:
 
     # -- writing -------------------------------------------------------------
 
-    def flush(self) -> None:
+    def flush(self, heartbeat: bool = True) -> None:
         """Write everything buffered so far."""
         with self._lock:
             # Slice, write, then delete what was written: values appended meanwhile (by
@@ -202,7 +202,7 @@ class ActiveRun:
             if not (n_metrics or n_params or n_tags):
                 return
             runs.write_batch(self.store, params=self._pending_params[:n_params], tags=self._pending_tags[:n_tags],
-                             metrics=self._metrics[:n_metrics], heartbeat=(self.id,))
+                             metrics=self._metrics[:n_metrics], heartbeat=(self.id,) if heartbeat else ())
             del self._metrics[:n_metrics], self._pending_params[:n_params], self._pending_tags[:n_tags]
             self._flushed_at = self._heartbeat_at = time.time()
 
@@ -224,14 +224,17 @@ class ActiveRun:
                 _forget(self)
             return
         try:
-            self.flush()
+            if len(self._metrics) > runs.BULK_ROWS:
+                self.flush(heartbeat=False)  # a bulk write of its own (see runs.write_batch)
+            with self.store.transaction():  # what is buffered, and the end, in one transaction
+                self.flush(heartbeat=False)
+                runs.finish_run(self.store, self.id, status, error)
         except Exception as exc:
             # What could not be written is lost; say so in the run rather than call it finished.
             runs.finish_run(self.store, self.id, "failed", f"could not save the values logged last: {exc}")
             self.status = "failed"
             _forget(self)
             raise
-        runs.finish_run(self.store, self.id, status, error)
         self.status = status
         _forget(self)
 

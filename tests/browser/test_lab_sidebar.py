@@ -42,6 +42,7 @@ def click_text(driver, selector, text):
     return False
 
 
+@pytest.mark.backends  # the sidebar on the SQLite file and on a team's PostgreSQL registry
 def test_sidebar_shows_runs_and_promotes_a_version(logged, jupyter_lab, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
