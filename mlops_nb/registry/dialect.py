@@ -41,6 +41,11 @@ class Dialect:
 
         return json.dumps(ids)
 
+    def rows_of_ids(self, table: str, alias: str) -> str:
+        """``FROM`` the ids table ``j`` (one parameter, :meth:`ids_param`) and the rows of ``table`` (as
+        ``alias``) whose run_id is one of them, each looked up by its key."""
+        return f"{self.ids_table()} JOIN {table} {alias} ON {alias}.run_id = j.value"
+
     def positions(self, column: str) -> str:
         """An aggregate of a group's integers, read back by :meth:`read_positions`."""
         return f"group_concat({column})"
@@ -66,6 +71,11 @@ class _Postgres(Dialect):
 
     def ids_param(self, ids: list[str]):
         return list(ids)
+
+    def rows_of_ids(self, table: str, alias: str) -> str:
+        # An index lookup per id, where a join would hash the whole table for a few ids (OFFSET 0 keeps the
+        # planner from flattening the LATERAL subquery back into that join).
+        return (f"{self.ids_table()} CROSS JOIN LATERAL (SELECT * FROM {table} WHERE run_id = j.value OFFSET 0) {alias}")
 
     def positions(self, column: str) -> str:
         return f"array_agg({column})"

@@ -113,13 +113,12 @@ def _run_values(store: Store, rows: list[tuple]):
         return
     dialect = store.dialect
     ids = (dialect.ids_param([row[0] for row in rows]),)
-    j = dialect.ids_table()
     params, tags, metrics = store.query_all([
-        (f"SELECT p.key, p.value, p.json, {dialect.positions('j.key')} FROM {j} JOIN params p "
-         "ON p.run_id = j.value GROUP BY p.key, p.value, p.json", ids),
-        (f"SELECT t.key, t.value, {dialect.positions('j.key')} FROM {j} JOIN tags t ON t.run_id = j.value "
+        (f"SELECT p.key, p.value, p.json, {dialect.positions('j.key')} FROM {dialect.rows_of_ids('params', 'p')} "
+         "GROUP BY p.key, p.value, p.json", ids),
+        (f"SELECT t.key, t.value, {dialect.positions('j.key')} FROM {dialect.rows_of_ids('tags', 't')} "
          "GROUP BY t.key, t.value", ids),
-        (f"SELECT j.key, m.key, m.value FROM {j} JOIN latest_metrics m ON m.run_id = j.value", ids)])
+        (f"SELECT j.key, m.key, m.value FROM {dialect.rows_of_ids('latest_metrics', 'm')}", ids)])
     for key, text, json_text, positions in params:
         positions = dialect.read_positions(positions)
         value = decode_param(text, json_text)
