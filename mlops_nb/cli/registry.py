@@ -32,7 +32,7 @@ def registry_copy(ctx, source, destination, artifacts, as_json) -> None:
     """
     from mlops_nb.registry.transfer import copy_registry, open_location
 
-    origin = open_location(source)
+    origin = open_location(source, must_exist=True)
     target = open_location(destination, artifacts_dir=artifacts)
     try:
         report = copy_registry(origin, target)

@@ -269,7 +269,8 @@ class PostgresStore:
                                 f"{CONNECT_TIMEOUT_S} s; is the server up and reachable?") from None
         except (psycopg.OperationalError, psycopg.errors.InsufficientPrivilege) as exc:
             first = mask_url(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-            raise RegistryError(f"cannot {doing} the registry {self.location}: {first}") from None
+            hint = "; is the server up, and does it take connections from here?" if "refused" in first else ""
+            raise RegistryError(f"cannot {doing} the registry {self.location}: {first}{hint}") from None
 
 
 class SessionLock:

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 from mlops_nb.errors import InvalidInputError, NotFoundError
 from mlops_nb.registry import process
+from mlops_nb.registry.artifacts import blob_path
 from mlops_nb.registry.store import Store
 from mlops_nb.registry.values import check_key, decode_param
 
@@ -366,6 +367,11 @@ def executed_notebook(store: Store, ref: str) -> Path:
         raise NotFoundError(f"run {ref} is not a pipeline step, so it has no executed notebook")
     path = store.home / "runs" / row[0] / f"{row[1]}.ipynb"
     if not path.is_file():
+        # Run on another machine (a team registry), or its folder cleaned: the copy kept with the run.
+        kept = store.query_one("SELECT sha256 FROM artifacts WHERE run_id = ? AND name = ?",
+                               (run_id, f"notebooks/{row[1]}.ipynb"))
+        if kept and blob_path(store.artifacts_dir, kept[0]).is_file():
+            return blob_path(store.artifacts_dir, kept[0])
         raise NotFoundError(f"the executed notebook of run {ref} is gone ({path} does not exist)")
     # Only the registry's own files: not a link someone put in place, nor anything it points outside to.
     if path.is_symlink() or not path.resolve().is_relative_to(store.home.resolve()):

@@ -149,9 +149,10 @@ def _blobs(folder: Path):
                 yield path
 
 
-def open_location(where: str, *, artifacts_dir: str | None = None):
+def open_location(where: str, *, artifacts_dir: str | None = None, must_exist: bool = False):
     """A store for ``--from``/``--to``: a postgresql:// URL, or a folder (a registry's .mlops, or a project
-    holding one) for the SQLite file. A new PostgreSQL registry keeps its blobs in ``artifacts_dir``."""
+    holding one) for the SQLite file (``must_exist``: one already there). A new PostgreSQL registry keeps
+    its blobs in ``artifacts_dir``."""
     from mlops_nb.registry.home import ARTIFACTS_VAR, HOME_DIRNAME, find_home
     from mlops_nb.registry.store import Store
 
@@ -174,4 +175,7 @@ def open_location(where: str, *, artifacts_dir: str | None = None):
         path = path / HOME_DIRNAME
     if path.exists() and not path.is_dir():
         raise InvalidInputError(f"{where} is a file: give a registry folder (.mlops) or a postgresql:// URL")
+    if must_exist and not (path / "registry.db").is_file():
+        raise InvalidInputError(f"--from {where}: there is no registry there ({path / 'registry.db'} does not "
+                                "exist); give the .mlops folder of a project, or a postgresql:// URL")
     return Store(path)

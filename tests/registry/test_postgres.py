@@ -116,6 +116,14 @@ def test_a_template_project_runs_its_pipeline_on_the_team_registry(pg_url, tmp_p
     models = subprocess.run([sys.executable, "-m", "mlops_nb.cli", "--registry", pg_url, "models", "ls", "--json"],
                             cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60)
     assert models.returncode == 0 and json.loads(models.stdout), models.stdout + models.stderr
+    # The executed notebook of a step is on alice's machine; bob's sees the copy kept with the run.
+    step = next(r for r in runs if (r.get("step") or r["name"]) == "train" or r["name"].endswith("train"))
+    page = subprocess.run([sys.executable, "-c", "import sys; from mlops_nb.registry import runs; "
+                           "from mlops_nb.tracking import get_store; "
+                           "print(runs.executed_notebook(get_store(), sys.argv[1]).read_text()[:2000])", step["run_id"]],
+                          cwd=elsewhere, env={**env, "MLOPS_NB_REGISTRY": pg_url}, capture_output=True, text=True,
+                          timeout=60)
+    assert page.returncode == 0 and '"cells"' in page.stdout, page.stderr
 
 
 @pytest.mark.slow
@@ -149,3 +157,10 @@ def test_eight_processes_log_and_register_at_once_and_nothing_is_lost(pg_url, tm
     assert versions == list(range(1, 81))  # no gap, no duplicate
     assert store.query_one("SELECT COUNT(DISTINCT run_id) FROM model_versions")[0] == 80
     store.close()
+
+
+def test_copying_from_a_folder_with_no_registry_is_a_one_line_error_and_creates_nothing(tmp_path, clean_env):
+    result = CliRunner().invoke(cli, ["registry", "copy", "--from", str(tmp_path / ".mlosp"),
+                                      "--to", str(tmp_path / "copy")])
+    assert result.exit_code == 1 and "there is no registry there" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / ".mlosp").exists() and not (tmp_path / "copy").exists()
