@@ -167,7 +167,8 @@ class PostgresStore:
             finally:
                 self._local.conn = None
 
-    def insert_many(self, conn: "_Connection", table: str, columns: tuple[str, ...], rows) -> None:
+    def insert_many(self, conn: "_Connection", table: str, columns: tuple[str, ...], rows,
+                    conflict: str = "") -> None:
         """Insert many rows in the transaction ``conn`` with a binary COPY, or, in a pipelined transaction
         (which cannot COPY), one statement per 50,000 rows with each column sent as an array; NaN as NULL,
         as SQLite stores it."""
@@ -175,7 +176,7 @@ class PostgresStore:
         if not rows:
             return
         types = self._column_types(conn, table)
-        if conn.raw._pipeline is None:
+        if conn.raw._pipeline is None and not conflict:
             binary = {"text": "text", "bigint": "int8", "double precision": "float8"}
             doubles = [i for i, c in enumerate(columns) if types[c] == "double precision"]
             with conn.raw.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -186,7 +187,7 @@ class PostgresStore:
                     copy.write_row(row)
             return
         arrays = ", ".join(f"?::{types[c]}[]" for c in columns)
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {conflict}"
         doubles = [types[c] == "double precision" for c in columns]
         for start in range(0, len(rows), 50_000):
             arrays = [[None if v != v else v for v in column] if double else list(column)  # NaN != NaN

@@ -147,20 +147,23 @@ def write_batch(store: Store, *, params: Iterable[tuple] = (), tags: Iterable[tu
         if metrics:
             store.insert_many(conn, "metrics", ("run_id", "key", "step", "value", "timestamp"), metrics)
         with store.pipelined(conn):
-            conn.executemany(
-                "INSERT INTO params (run_id, key, value, num, json) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, num = excluded.num, "
-                "json = excluded.json", params)
-            conn.executemany(
-                "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
-                "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value", tags)
-            conn.executemany(
-                "INSERT INTO latest_metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?) "
+            # One statement per table; the last of a key's values wins, as in the order they were logged.
+            store.insert_many(conn, "params", ("run_id", "key", "value", "num", "json"), _last_of_each(params, 2),
+                              "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, num = excluded.num, "
+                              "json = excluded.json")
+            store.insert_many(conn, "tags", ("run_id", "key", "value"), _last_of_each(tags, 2),
+                              "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value")
+            store.insert_many(
+                conn, "latest_metrics", ("run_id", "key", "step", "value", "timestamp"), list(latest.values()),
                 "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
                 "timestamp = excluded.timestamp WHERE excluded.step > latest_metrics.step OR "
-                "(excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)",
-                list(latest.values()))
+                "(excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)")
             conn.executemany("UPDATE runs SET heartbeat = ? WHERE id = ?", [(now, r) for r in heartbeat])
+
+
+def _last_of_each(rows: Iterable[tuple], width: int) -> list[tuple]:
+    """``rows`` with one row per key (its first ``width`` values), the last one given."""
+    return list({row[:width]: row for row in rows}.values())
 
 
 BULK_ROWS = 1000

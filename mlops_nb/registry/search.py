@@ -108,7 +108,8 @@ def _select_runs(store: Store, filter: str | None, order_by, experiment, max_res
 def _run_values(store: Store, rows: list[tuple]):
     """(part, key, positions, values): the params, latest metrics and tags of ``rows``, a key at a time, as
     the positions in ``rows`` of the runs that have it and their values. Params and tags come grouped by
-    value (few distinct values, each decoded once); the three reads run at once."""
+    value (few distinct values, each decoded once); the three reads run at once, each whole in itself (a
+    run logging meanwhile changes no read's alignment)."""
     if not rows:
         return
     dialect = store.dialect

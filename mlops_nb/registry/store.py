@@ -185,9 +185,11 @@ class Store:
                                  "check its owner and permissions, or point --home/MLOPS_NB_HOME elsewhere")
         return exc
 
-    def insert_many(self, conn, table: str, columns: tuple[str, ...], rows) -> None:
-        """Insert many rows in the transaction ``conn`` (PostgreSQL sends them as one array per column)."""
-        conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+    def insert_many(self, conn, table: str, columns: tuple[str, ...], rows, conflict: str = "") -> None:
+        """Insert many rows in the transaction ``conn``, ``conflict`` being an ``ON CONFLICT ...`` clause
+        (PostgreSQL COPYs them, or sends one array per column; no two rows may then hit the same key)."""
+        conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+                         f"{conflict}", rows)
 
     def pipelined(self, conn):
         """Statements in this block whose results nobody reads go out together (PostgreSQL's pipeline mode;
