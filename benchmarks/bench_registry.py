@@ -193,7 +193,7 @@ def bench_concurrency(home: Path, registry: str, processes: int, runs: int, metr
 
 
 def show(label: str, cells, target: str = "") -> None:
-    print(f"{label:<60}" + "".join(f"{cell:>20}" for cell in cells) + (f"   {target}" if target else ""))
+    print(f"{label:<72}" + "".join(f"{cell:>20}" for cell in cells) + (f"   {target}" if target else ""))
 
 
 def main() -> None:
