@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mlops_nb.registry.home import find_home, has_registry
+from mlops_nb.registry.home import find_home, has_registry, mask_url, registry_url
 
 _SKIP_DIRS = {".mlops", ".git", ".ipynb_checkpoints", "node_modules", ".venv", "venv", "__pycache__"}
 
@@ -30,7 +30,11 @@ def find_registries(root: Path, depth: int = 4, limit: int = 50) -> list[dict]:
 
 
 def registry_label(root: Path, home: Path) -> str:
-    """A registry's name in the sidebar: its project folder relative to the root ("." for the root's own)."""
+    """A registry's name in the sidebar: a team's PostgreSQL registry by its URL (password masked), the
+    SQLite file by its project folder relative to the root ("." for the root's own)."""
+    url = registry_url(home)
+    if url:
+        return mask_url(url)
     project = home.parent
     if project.is_relative_to(root):
         return str(project.relative_to(root))

@@ -43,7 +43,7 @@ def click_text(driver, selector, text):
 
 
 @pytest.mark.backends  # the sidebar on the SQLite file and on a team's PostgreSQL registry
-def test_sidebar_shows_runs_and_promotes_a_version(logged, jupyter_lab, browser, tmp_path):
+def test_sidebar_shows_runs_and_promotes_a_version(logged, jupyter_lab, browser, tmp_path, backend):
     from selenium.webdriver.common.by import By
 
     browser.get(f"{jupyter_lab['url']}/lab?token={jupyter_lab['token']}")
@@ -54,6 +54,9 @@ def test_sidebar_shows_runs_and_promotes_a_version(logged, jupyter_lab, browser,
     table = wait_for(browser, lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, "#mlops-runs .mlops-table")
                                          if "sidebar-run" in t.text], 30, "the runs table with the logged run")
     assert "0.9345" in table[0].text
+    if backend == "postgresql":  # the picker names the team's registry
+        picker = browser.find_element(By.CSS_SELECTOR, ".mlops-sidebar select")
+        assert picker.text.strip().startswith("postgresql://postgres@127.0.0.1:"), picker.text
     browser.save_screenshot(str(tmp_path / "sidebar-runs.png"))
     assert click_text(browser, ".mlops-sidebar .lm-TabBar-tab", "Models")
     wait_for(browser, lambda d: "production" in d.find_element(By.ID, "mlops-models").text, 30, "the models tab")
