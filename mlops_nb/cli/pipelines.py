@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mlops_nb.cli.base import cli, home_option, json_option, show
-from mlops_nb.show import views
+from mlops_nb.show import pipeline_views
 
 engine_option = click.option(
     "--engine", type=click.Choice(["warm", "fresh"]), envvar="MLOPS_NB_ENGINE", show_envvar=True,
@@ -37,7 +37,7 @@ def run_command(ctx, pipeline, params, force, force_step, jobs, engine, quiet, a
     options = RunOptions(params=params, force=force, force_steps=force_step, jobs=jobs, engine=engine,
                          progress=choose_progress(quiet or as_json))
     result = run_pipeline(pipeline, options, home=home_option(ctx))
-    show(ctx, views.PipelineRunView(result), as_json)
+    show(ctx, pipeline_views.PipelineRunView(result), as_json)
     exit_for(result)
 
 
@@ -75,8 +75,8 @@ def sweep_command(ctx, notebook, grid, space, search, trials, seed, metric, maxi
     options = RunOptions(jobs=jobs, force=force, engine=engine, progress=choose_progress(quiet or as_json))
     outcome = run_sweep(notebook, list(grid), metric=metric, maximize=maximize, options=options,
                         home=home_option(ctx), space=space, search=search, trials=trials, seed=seed)
-    show(ctx, views.SweepView(outcome), as_json)
-    show(ctx, views.PipelineRunView(outcome.result, table=False))
+    show(ctx, pipeline_views.SweepView(outcome), as_json)
+    show(ctx, pipeline_views.PipelineRunView(outcome.result, table=False))
     exit_for(outcome.result)
 
 

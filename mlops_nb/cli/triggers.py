@@ -6,7 +6,7 @@ import click
 
 from mlops_nb.cli.base import Group, cli, home_option, json_option, show, store_of
 from mlops_nb.cli.pipelines import engine_option, exit_for
-from mlops_nb.show import views
+from mlops_nb.show import pipeline_views, views
 
 
 @cli.group("triggers", cls=Group)
@@ -33,7 +33,7 @@ def triggers_check(ctx, pipeline, no_run, engine, quiet, as_json) -> None:
 
     options = RunOptions(engine=engine, progress=choose_progress(quiet or as_json))
     result = check_pipeline(pipeline, run=not no_run, options=options, home=home_option(ctx))
-    show(ctx, views.CheckView(result, quiet=quiet), as_json)
+    show(ctx, pipeline_views.CheckView(result, quiet=quiet), as_json)
     for run in result.runs:
         if not run.ok:
             exit_for(run)
@@ -47,7 +47,7 @@ def triggers_ls(ctx, pipeline, as_json) -> None:
     """Each trigger, what it waits for, its last error and its last firing."""
     from mlops_nb.triggers.check import trigger_status
 
-    show(ctx, views.TriggersView(trigger_status(pipeline, home=home_option(ctx))), as_json)
+    show(ctx, pipeline_views.TriggersView(trigger_status(pipeline, home=home_option(ctx))), as_json)
 
 
 @triggers_group.command("history")
@@ -63,7 +63,7 @@ def triggers_history(ctx, pipeline, max_results, as_json) -> None:
 
     spec = load_pipeline(pipeline)
     events = trigger_store.history(store_of(ctx, start=spec.root), spec.name, max_results)
-    show(ctx, views.EventsView(events), as_json)
+    show(ctx, pipeline_views.EventsView(events), as_json)
 
 
 @cli.command("watch")
@@ -97,5 +97,5 @@ def watch_command(ctx, pipelines, interval, on_stop, engine) -> None:
                  "here; `mlops-nb triggers history` says why each run happened (Ctrl-C to stop)")
     show(ctx, views.MessageView("\n".join(lines)))
     Watcher(paths, interval=interval, on_stop=on_stop, engine=engine, home=home_option(ctx),
-            report=lambda result: show(ctx, views.CheckView(result, quiet=True))).run()
+            report=lambda result: show(ctx, pipeline_views.CheckView(result, quiet=True))).run()
     show(ctx, views.MessageView("watcher stopped"))

@@ -19,7 +19,7 @@ from mlops_nb.pipeline.lock import PipelineBusy, PipelineLock
 from mlops_nb.pipeline.spec import SpecError, load_pipeline
 from mlops_nb.registry import triggers as trigger_store
 from mlops_nb.registry.store import open_store
-from mlops_nb.show.views import CheckView
+from mlops_nb.show.pipeline_views import CheckView
 from mlops_nb.triggers.check import check_pipeline
 from tests.notebooks_util import notebook_html, write_notebook
 from tests.waiting import age, wait_for
