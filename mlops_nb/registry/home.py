@@ -71,20 +71,35 @@ def config_path(home: str | os.PathLike) -> Path:
 
 
 def project_setting(home: str | os.PathLike, key: str) -> str | None:
-    path = config_path(home)
+    value = _project_config(config_path(home)).get(key)
+    return None if value is None else str(value).strip()
+
+
+_configs: dict[Path, tuple[tuple[int, int], dict]] = {}
+
+
+def _project_config(path: Path) -> dict:
+    """The project's settings, parsed again only when the file changes (every open of the registry asks)."""
     try:
-        text = path.read_text()
+        stat = path.stat()
     except OSError:
-        return None
+        return {}
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _configs.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
     import yaml
 
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError:
+        return {}
     except yaml.YAMLError as exc:
         raise InvalidInputError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}): fix it, or delete it "
                                 "to use the embedded registry") from None
-    value = data.get(key) if isinstance(data, dict) else None
-    return None if value is None else str(value).strip()
+    data = data if isinstance(data, dict) else {}
+    _configs[path] = (stamp, data)
+    return data
 
 
 def mask_url(text: str) -> str:
