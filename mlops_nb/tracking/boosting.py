@@ -153,12 +153,12 @@ class record_training:
 
     def __enter__(self) -> list[TrainCall]:
         if self.enabled:
-            for library, wrap in (("xgboost", _wrap_xgboost), ("lightgbm", _wrap_lightgbm)):
+            for library in _PREPARE:
                 module = sys.modules.get(library)
                 original = getattr(module, "train", None)
                 if callable(original):
                     self._originals.append((module, original))
-                    module.train = wrap(module, original, self.calls)
+                    module.train = _wrap(library, module, original, self.calls)
         return self.calls
 
     def __exit__(self, *exc_info) -> None:
@@ -195,43 +195,42 @@ def _bind(signature: inspect.Signature, args: tuple, kwargs: dict):
     return bound, params
 
 
-def _wrap_xgboost(module, original, calls: list[TrainCall]):
+def _wrap(library: str, module, original, calls: list[TrainCall]):
+    """``original`` (the library's ``train``) recording each call's params, evaluation curves and booster."""
     signature = inspect.signature(original)
+    prepare = _PREPARE[library]
 
     @functools.wraps(original)
     def train(*args, **kwargs):
         bound, params = _bind(signature, args, kwargs)
         if bound is None:
-            return original(*args, **kwargs)  # xgboost says what is wrong with the call
-        arguments = bound.arguments
-        if arguments.get("early_stopping_rounds") is not None:
-            params["early_stopping_rounds"] = arguments["early_stopping_rounds"]
-        if arguments.get("evals_result") is None:  # the user's own dict is filled just the same
-            arguments["evals_result"] = {}
+            return original(*args, **kwargs)  # the library says what is wrong with the call
+        evals = prepare(module, bound.arguments, params)
         booster = original(*bound.args, **bound.kwargs)
-        calls.append(TrainCall("xgboost", params, arguments["evals_result"], booster))
+        calls.append(TrainCall(library, params, evals, booster))
         return booster
 
     return train
 
 
-def _wrap_lightgbm(module, original, calls: list[TrainCall]):
-    signature = inspect.signature(original)
+def _prepare_xgboost(module, arguments: dict, params: dict) -> dict:
+    """The dict xgboost fills with the curves (the user's own, if they passed one)."""
+    if arguments.get("early_stopping_rounds") is not None:
+        params["early_stopping_rounds"] = arguments["early_stopping_rounds"]
+    if arguments.get("evals_result") is None:
+        arguments["evals_result"] = {}
+    return arguments["evals_result"]
 
-    @functools.wraps(original)
-    def train(*args, **kwargs):
-        bound, params = _bind(signature, args, kwargs)
-        if bound is None:
-            return original(*args, **kwargs)  # lightgbm says what is wrong with the call
-        arguments = bound.arguments
-        evals: dict = {}
-        # A new list: the caller's own callbacks list is left as it was.
-        arguments["callbacks"] = [*(arguments.get("callbacks") or ()), module.record_evaluation(evals)]
-        booster = original(*bound.args, **bound.kwargs)
-        calls.append(TrainCall("lightgbm", params, evals, booster))
-        return booster
 
-    return train
+def _prepare_lightgbm(module, arguments: dict, params: dict) -> dict:
+    """A dict lightgbm's record_evaluation callback fills, added to a new list of callbacks (the caller's
+    own list is left as it was)."""
+    evals: dict = {}
+    arguments["callbacks"] = [*(arguments.get("callbacks") or ()), module.record_evaluation(evals)]
+    return evals
+
+
+_PREPARE = {"xgboost": _prepare_xgboost, "lightgbm": _prepare_lightgbm}
 
 
 def booster_names(calls: list[TrainCall], namespace: Mapping[str, Any], taken: set[str] = frozenset()) -> list[str]:
