@@ -38,7 +38,9 @@ def test_a_new_database_gets_the_schema_and_a_newer_one_is_refused(pg_url, tmp_p
     assert [r[0] for r in store.query("SELECT version FROM _migrations ORDER BY version")] == \
         list(range(1, LATEST_VERSION + 1))
     store.close()
-    assert PostgresStore(tmp_path / "again", pg_url).query_one("SELECT COUNT(*) FROM _migrations")[0] == LATEST_VERSION
+    again = PostgresStore(tmp_path / "again", pg_url)
+    assert again.query_one("SELECT COUNT(*) FROM _migrations")[0] == LATEST_VERSION
+    again.close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("UPDATE _registry SET value = %s WHERE key = 'schema_version'", (str(LATEST_VERSION + 1),))
     with pytest.raises(RegistryError, match=r"newer mlops-nb \(schema version .*pip install -U mlops-nb"):
