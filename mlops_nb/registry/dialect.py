@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mlops_nb.registry.schema import POSTGRESQL_ONLY
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -27,9 +29,9 @@ class Dialect:
         """A statement of the registry's SQL as this database runs it."""
         return statement
 
-    def ddl(self, statement: str) -> str:
-        """A migration's statement as this database runs it."""
-        return statement
+    def ddl(self, statement: str) -> str | None:
+        """A migration's statement as this database runs it; None: not run here."""
+        return None if statement.startswith(POSTGRESQL_ONLY) else statement
 
     def ids_table(self, placeholder: str = "?") -> str:
         """A table ``j(key, value)`` of a list of ids passed as one parameter (:meth:`ids_param`), ``key``
@@ -41,17 +43,39 @@ class Dialect:
 
         return json.dumps(ids)
 
-    def rows_of_ids(self, table: str, alias: str) -> str:
-        """``FROM`` the ids table ``j`` (one parameter, :meth:`ids_param`) and the rows of ``table`` (as
-        ``alias``) whose run_id is one of them, each looked up by its key."""
+    def rows_of_ids(self, table: str, alias: str, columns: str) -> str:
+        """``FROM`` the ids table ``j`` (one parameter, :meth:`ids_param`) and the ``columns`` of the rows of
+        ``table`` (as ``alias``) whose run_id is one of them, each looked up by its key."""
         return f"{self.ids_table()} JOIN {table} {alias} ON {alias}.run_id = j.value"
 
     def positions(self, column: str) -> str:
         """An aggregate of a group's integers, read back by :meth:`read_positions`."""
         return f"group_concat({column})"
 
-    def read_positions(self, value) -> list[int]:
-        return [int(v) for v in value.split(",")]
+    def read_positions(self, value):
+        """The integers of :meth:`positions` as a numpy array."""
+        import numpy as np
+
+        return np.fromstring(value, dtype=np.int64, sep=",")
+
+    def latest_metrics(self) -> str:
+        """The latest metrics of the runs of the ids table, read back by :meth:`read_latest_metrics`."""
+        return f"SELECT j.key, m.key, m.value FROM {self.rows_of_ids('latest_metrics', 'm', 'key, value')}"
+
+    def read_latest_metrics(self, rows):
+        """(key, positions, values) for each metric key: the positions in the ids list of the runs that have
+        the key and their latest values (NaN for a NaN logged), as numpy arrays."""
+        import numpy as np
+
+        by_key: dict[str, tuple[list, list]] = {}
+        for position, key, value in rows:
+            column = by_key.get(key)
+            if column is None:
+                column = by_key[key] = ([], [])
+            column[0].append(position)
+            column[1].append(value)
+        for key, (positions, values) in by_key.items():
+            yield key, np.array(positions, dtype=np.int64), np.array(values, dtype=float)  # None -> NaN
 
 
 class _Postgres(Dialect):
@@ -62,6 +86,7 @@ class _Postgres(Dialect):
         return cached
 
     def ddl(self, statement: str) -> str:
+        statement = statement.removeprefix(POSTGRESQL_ONLY)
         for pattern, replacement in _PG_DDL:
             statement = pattern.sub(replacement, statement)
         return self.sql(statement)
@@ -69,19 +94,39 @@ class _Postgres(Dialect):
     def ids_table(self, placeholder: str = "?") -> str:
         return f"(SELECT value, ord - 1 AS key FROM unnest({placeholder}::text[]) WITH ORDINALITY AS u(value, ord)) j"
 
-    def ids_param(self, ids: list[str]):
-        return list(ids)
+    def ids_param(self, ids: list[str]) -> str:
+        # One array literal, parsed by the server (psycopg would adapt a list an id at a time); the planner
+        # then knows how many ids there are, as for an array.
+        joined = '","'.join(ids)
+        if "\\" in joined or joined.count('"') != 2 * (len(ids) - 1):  # an id holding a quote or backslash
+            joined = '","'.join(i.replace("\\", "\\\\").replace('"', '\\"') for i in ids)
+        return '{"' + joined + '"}' if ids else "{}"
 
-    def rows_of_ids(self, table: str, alias: str) -> str:
+    def rows_of_ids(self, table: str, alias: str, columns: str) -> str:
         # An index lookup per id, where a join would hash the whole table for a few ids (OFFSET 0 keeps the
         # planner from flattening the LATERAL subquery back into that join).
-        return (f"{self.ids_table()} CROSS JOIN LATERAL (SELECT * FROM {table} WHERE run_id = j.value OFFSET 0) {alias}")
+        return (f"{self.ids_table()} CROSS JOIN LATERAL "
+                f"(SELECT {columns} FROM {table} WHERE run_id = j.value OFFSET 0) {alias}")
 
+    # Big integers and floats travel as one bytea of their binary forms per group: exact, and read in C.
     def positions(self, column: str) -> str:
-        return f"array_agg({column})"
+        return f"string_agg(int4send({column}::int4), ''::bytea)"
 
-    def read_positions(self, value) -> list[int]:
-        return value
+    def read_positions(self, value):
+        import numpy as np
+
+        return np.frombuffer(value, dtype=">i4")
+
+    def latest_metrics(self) -> str:
+        # Both aggregates of a group take its rows in the same order, so positions and values line up.
+        return (f"SELECT m.key, {self.positions('j.key')}, string_agg(float8send(coalesce(m.value, 'NaN')), "
+                f"''::bytea) FROM {self.rows_of_ids('latest_metrics', 'm', 'key, value')} GROUP BY m.key")
+
+    def read_latest_metrics(self, rows):
+        import numpy as np
+
+        for key, positions, values in rows:
+            yield key, self.read_positions(positions), np.frombuffer(values, dtype=">f8")
 
 
 SQLITE = Dialect("sqlite", like="LIKE", glob="GLOB", glob_wildcards=True)

@@ -5,13 +5,16 @@ own transaction and records it in ``_migrations`` and ``PRAGMA user_version``.
 Never edit a migration that has shipped: add the next one.
 
 Conventions: times are UNIX seconds (REAL); a metric value of NULL is NaN (SQLite
-cannot store NaN); JSON columns hold ``json.dumps`` text.
+cannot store NaN); JSON columns hold ``json.dumps`` text. A statement that starts with
+:data:`POSTGRESQL_ONLY` is run by PostgreSQL alone (see ``dialect.py``).
 """
 
 from __future__ import annotations
 
 # 'mlop' in ASCII: marks the file as an mlops-nb registry (PRAGMA application_id).
 APPLICATION_ID = 0x6D6C6F70
+
+POSTGRESQL_ONLY = "-- postgresql only\n"
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("initial schema", [
@@ -224,6 +227,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "ALTER TABLE gate_decisions ADD COLUMN override_by TEXT",
         "ALTER TABLE trigger_events ADD COLUMN user_name TEXT",
         "ALTER TABLE trigger_events ADD COLUMN host TEXT",
+    ]),
+    # SQLite's WITHOUT ROWID tables are their primary key's index already.
+    ("a run's params, tags and latest metrics are read from their primary key's index alone", [
+        POSTGRESQL_ONLY + "ALTER TABLE params DROP CONSTRAINT params_pkey, "
+                          "ADD PRIMARY KEY (run_id, key) INCLUDE (value, json)",
+        POSTGRESQL_ONLY + "ALTER TABLE tags DROP CONSTRAINT tags_pkey, ADD PRIMARY KEY (run_id, key) INCLUDE (value)",
+        POSTGRESQL_ONLY + "ALTER TABLE latest_metrics DROP CONSTRAINT latest_metrics_pkey, "
+                          "ADD PRIMARY KEY (run_id, key) INCLUDE (value)",
     ]),
 ]
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import sqlite3
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 from mlops_nb.errors import FilterSyntaxError, InvalidInputError
 from mlops_nb.registry.query import ATTRIBUTES, NAMESPACES, compile_filter, parse_filter
@@ -27,7 +29,7 @@ def search_run_rows(store: Store, filter: str | None = None, *, order_by: Sequen
     rows = _select_runs(store, filter, order_by, experiment, max_results, deleted, user)
     runs = [dict(zip(RUN_COLUMNS, row), params={}, metrics={}, tags={}) for row in rows]
     for part, key, positions, values in _run_values(store, rows):
-        for position, value in zip(positions, values):
+        for position, value in zip(positions.tolist(), values.tolist() if part == "metrics" else values):
             runs[position][part][key] = value
     return runs
 
@@ -38,10 +40,27 @@ def search_runs(store: Store, filter: str | None = None, *, order_by: Sequence[s
     """Matching runs as a pandas DataFrame: one row per run, ``params.*``, ``metrics.*`` and
     ``tags.*`` columns (metrics hold each run's latest value); ``deleted``: the deleted runs instead;
     ``user``: only the runs of these users. The frame is built a column at a time."""
+    with _collector_paused():
+        return _frame(store, _select_runs(store, filter, order_by, experiment, max_results, deleted, user))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection while a big result's many objects are made: a pass would walk them all, for
+    nothing (they are all still in use), and take longer than the reads."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _frame(store: Store, rows: list[tuple]):
     import numpy as np
     import pandas as pd
 
-    rows = _select_runs(store, filter, order_by, experiment, max_results, deleted, user)
     n = len(rows)
     data: dict[str, Any] = dict(zip(RUN_COLUMNS, map(list, zip(*rows)))) if rows else {c: [] for c in RUN_COLUMNS}
     extra: dict[tuple[str, str], Any] = {}
@@ -51,11 +70,11 @@ def search_runs(store: Store, filter: str | None = None, *, order_by: Sequence[s
             column = extra[(part, key)] = np.full(n, np.nan) if part == "metrics" else np.full(n, None, dtype=object)
         if part == "metrics":
             column[positions] = values
-        elif len(values) == 1 or all(v is values[0] for v in values):
-            column[positions] = values[0]
-        else:
+        elif isinstance(values[0], (list, dict)):  # numpy would spread a list over the positions
             for position, value in zip(positions, values):
                 column[position] = value
+        else:  # one value, shared
+            column[positions] = values[0]
     for part in ("params", "metrics", "tags"):
         for key in sorted(k for p, k in extra if p == part):
             column = extra[(part, key)]
@@ -107,21 +126,25 @@ def _select_runs(store: Store, filter: str | None, order_by, experiment, max_res
 
 def _run_values(store: Store, rows: list[tuple]):
     """(part, key, positions, values): the params, latest metrics and tags of ``rows``, a key at a time, as
-    the positions in ``rows`` of the runs that have it and their values. Params and tags come grouped by
-    value (few distinct values, each decoded once); the three reads run at once, each whole in itself (a
-    run logging meanwhile changes no read's alignment)."""
+    the positions in ``rows`` (a numpy array) of the runs that have it and their values. Params and tags
+    come grouped by value (few distinct values, each decoded once); the three reads run at once, each whole
+    in itself (a run logging meanwhile changes no read's alignment). The ids go in sorted, so that their
+    lookups walk each table's index in order."""
     if not rows:
         return
+    import numpy as np
+
     dialect = store.dialect
-    ids = (dialect.ids_param([row[0] for row in rows]),)
+    order = np.argsort(np.array([row[0] for row in rows]), kind="stable")  # sorted index -> position
+    ids = (dialect.ids_param([rows[i][0] for i in order]),)
     params, tags, metrics = store.query_all([
-        (f"SELECT p.key, p.value, p.json, {dialect.positions('j.key')} FROM {dialect.rows_of_ids('params', 'p')} "
-         "GROUP BY p.key, p.value, p.json", ids),
-        (f"SELECT t.key, t.value, {dialect.positions('j.key')} FROM {dialect.rows_of_ids('tags', 't')} "
-         "GROUP BY t.key, t.value", ids),
-        (f"SELECT j.key, m.key, m.value FROM {dialect.rows_of_ids('latest_metrics', 'm')}", ids)])
+        (f"SELECT p.key, p.value, p.json, {dialect.positions('j.key')} FROM "
+         f"{dialect.rows_of_ids('params', 'p', 'key, value, json')} GROUP BY p.key, p.value, p.json", ids),
+        (f"SELECT t.key, t.value, {dialect.positions('j.key')} FROM "
+         f"{dialect.rows_of_ids('tags', 't', 'key, value')} GROUP BY t.key, t.value", ids),
+        (dialect.latest_metrics(), ids)])
     for key, text, json_text, positions in params:
-        positions = dialect.read_positions(positions)
+        positions = order[dialect.read_positions(positions)]
         value = decode_param(text, json_text)
         if isinstance(value, (list, dict)):  # no two runs share a mutable value
             values = [decode_param(text, json_text) for _ in positions]
@@ -129,18 +152,10 @@ def _run_values(store: Store, rows: list[tuple]):
             values = [value] * len(positions)
         yield "params", key, positions, values
     for key, value, positions in tags:
-        positions = dialect.read_positions(positions)
+        positions = order[dialect.read_positions(positions)]
         yield "tags", key, positions, [value] * len(positions)
-    by_key: dict[str, tuple[list, list]] = {}
-    nan = float("nan")
-    for position, key, value in metrics:
-        column = by_key.get(key)
-        if column is None:
-            column = by_key[key] = ([], [])
-        column[0].append(position)
-        column[1].append(nan if value is None else value)
-    for key, (positions, values) in by_key.items():
-        yield "metrics", key, positions, values
+    for key, positions, values in dialect.read_latest_metrics(metrics):
+        yield "metrics", key, order[positions], values
 
 
 def _order_clause(order_by: Sequence[str] | str | None) -> tuple[list[tuple[str, str]], str]:

@@ -129,7 +129,7 @@ class Store:
                     conn.execute("CREATE TABLE IF NOT EXISTS _migrations ("
                                  "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
                 name, statements = MIGRATIONS[version]
-                for statement in statements:
+                for statement in filter(None, map(SQLITE.ddl, statements)):
                     conn.execute(statement)
                 conn.execute("INSERT INTO _migrations VALUES (?, ?, ?)", (version + 1, name, time.time()))
                 conn.execute(f"PRAGMA user_version={version + 1}")

@@ -166,3 +166,15 @@ def test_copying_from_a_folder_with_no_registry_is_a_one_line_error_and_creates_
                                       "--to", str(tmp_path / "copy")])
     assert result.exit_code == 1 and "there is no registry there" in result.output and "Traceback" not in result.output
     assert not (tmp_path / ".mlosp").exists() and not (tmp_path / "copy").exists()
+
+
+def test_ids_of_any_text_reach_the_server_whole_and_in_order(pg_url, tmp_path, clean_env):
+    from mlops_nb.registry.dialect import POSTGRES
+
+    store = PostgresStore(tmp_path / ".mlops", pg_url)
+    try:
+        for ids in ([], ["a"], ['x"y', "a\\b", "c,d", "{e}", "NULL", " sp ", "ü", '","', ""], [f"{i:032x}" for i in range(5000)]):
+            got = store.query(f"SELECT value FROM {POSTGRES.ids_table()} ORDER BY key", (POSTGRES.ids_param(ids),))
+            assert [value for value, in got] == ids
+    finally:
+        store.close()

@@ -103,3 +103,51 @@ def test_bad_order_by_and_max_results_are_refused(runs):
 
 def test_empty_filter_means_everything():
     assert parse_filter("   ") is None
+
+
+def test_every_value_lands_exactly_in_its_own_runs_row(home):
+    """Many runs (their ids sorted apart from their order), values that a decimal rendering would round, and
+    params that differ, repeat or are lists: each frame cell and each row dict holds its run's own value."""
+    awkward = [0.1 + 0.2, 1e-300, 5e-324, 1.7976931348623157e308, float("inf"), float("-inf"), 2 / 3]
+    expected = {}
+    for i in range(120):
+        metrics = {"acc": awkward[i % len(awkward)] + i, "loss": float("nan") if i % 5 == 0 else i / 7}
+        if i % 3 == 0:
+            metrics["rare"] = -i / 3
+        params = {"seed": i, "model": ["rf", "svm"][i % 2], "layers": [i, i + 1]}
+        with mlops.start_run(experiment="many", params=params, tags={"i": str(i)} if i % 4 else {}) as run:
+            mlops.log_metrics(metrics)
+        expected[run.id] = (metrics, params)
+    frame = mlops.search_runs(experiment="many")
+    assert len(frame) == 120 and list(frame["start_time"]) == sorted(frame["start_time"], reverse=True)
+    for row in frame.to_dict("records"):
+        metrics, params = expected[row["run_id"]]
+        for key in ("acc", "loss", "rare"):
+            want, got = metrics.get(key, float("nan")), row[f"metrics.{key}"]
+            assert got == want or (want != want and got != got), (key, want, got)
+        assert (row["params.seed"], row["params.model"], row["params.layers"]) == \
+            (params["seed"], params["model"], params["layers"])
+        tag = row["tags.i"]
+        assert tag != tag if params["seed"] % 4 == 0 else tag == str(params["seed"])  # missing: NaN
+    frame.loc[0, "params.layers"].append(99)  # each run has its own list
+    assert frame.loc[1, "params.layers"][-1] != 99
+    from mlops_nb.registry.search import search_run_rows
+
+    for run in search_run_rows(mlops.get_store(), experiment="many"):
+        metrics, params = expected[run["run_id"]]
+        assert run["params"] == params and set(run["metrics"]) == set(metrics)
+        assert all(type(v) is float for v in run["metrics"].values())
+        assert all(v == metrics[k] or v != v for k, v in run["metrics"].items())
+
+
+def test_a_search_leaves_the_garbage_collector_as_it_found_it(runs):
+    import gc
+
+    mlops.search_runs()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        mlops.search_runs()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
