@@ -244,13 +244,17 @@ class PostgresStore:
         return SessionLock(self, name)
 
     def query_all(self, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
-        """The rows of several reads, run at once on connections of the pool (each its own server process);
-        in a write transaction, one after the other on its connection."""
-        if len(statements) < 2 or getattr(self._local, "conn", None) is not None:
-            return [self.query(sql, params) for sql, params in statements]
-        from mlops_nb.registry.store import _readers
+        """The rows of several reads, run at once (:meth:`start_reads`)."""
+        return [future.result() for future in self.start_reads(statements)]
 
-        return list(_readers().map(lambda statement: self.query(*statement), statements))
+    def start_reads(self, statements: list[tuple[str, tuple]]) -> list:
+        """Reads started at once on connections of the pool (each its own server process): the futures of
+        their rows. In a write transaction, they are run one after the other on its connection."""
+        from mlops_nb.registry.store import _readers, done
+
+        if getattr(self._local, "conn", None) is not None:
+            return [done(self.query(sql, params)) for sql, params in statements]
+        return [_readers().submit(self.query, sql, params) for sql, params in statements]
 
     def close(self) -> None:
         pool = getattr(self, "pool", None)

@@ -62,9 +62,16 @@ def _frame(store: Store, rows: list[tuple]):
     import pandas as pd
 
     n = len(rows)
-    data: dict[str, Any] = dict(zip(RUN_COLUMNS, map(list, zip(*rows)))) if rows else {c: [] for c in RUN_COLUMNS}
+    values = _run_values(store, rows)  # the reads run while the run columns are made
+    columns = dict(zip(RUN_COLUMNS, map(list, zip(*rows)))) if rows else {c: [] for c in RUN_COLUMNS}
+    data: dict[str, Any] = {}
+    for name, column in columns.items():
+        if name in ("start_time", "end_time"):
+            data[name] = pd.to_datetime(pd.Series(column, dtype=float), unit="s", utc=True)
+        else:
+            data[name] = pd.Series(column)
     extra: dict[tuple[str, str], Any] = {}
-    for part, key, positions, values in _run_values(store, rows):
+    for part, key, positions, values in values:
         column = extra.get((part, key))
         if column is None:
             column = extra[(part, key)] = np.full(n, np.nan) if part == "metrics" else np.full(n, None, dtype=object)
@@ -79,10 +86,7 @@ def _frame(store: Store, rows: list[tuple]):
         for key in sorted(k for p, k in extra if p == part):
             column = extra[(part, key)]
             data[f"{part}.{key}"] = column if part == "metrics" else column.tolist()  # dtypes inferred as before
-    frame = pd.DataFrame(data)
-    for column in ("start_time", "end_time"):
-        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
-    return frame
+    return pd.DataFrame(data)
 
 
 def _select_runs(store: Store, filter: str | None, order_by, experiment, max_results,
@@ -127,23 +131,27 @@ def _select_runs(store: Store, filter: str | None, order_by, experiment, max_res
 def _run_values(store: Store, rows: list[tuple]):
     """(part, key, positions, values): the params, latest metrics and tags of ``rows``, a key at a time, as
     the positions in ``rows`` (a numpy array) of the runs that have it and their values. Params and tags
-    come grouped by value (few distinct values, each decoded once); the three reads run at once, each whole
-    in itself (a run logging meanwhile changes no read's alignment). The ids go in sorted, so that their
-    lookups walk each table's index in order."""
+    come grouped by value (few distinct values, each decoded once). The three reads start at once, before
+    the first value is asked for, each whole in itself (a run logging meanwhile changes no read's
+    alignment); the ids go in sorted, so that their lookups walk each table's index in order."""
     if not rows:
-        return
+        return iter(())
     import numpy as np
 
     dialect = store.dialect
     order = np.argsort(np.array([row[0] for row in rows]), kind="stable")  # sorted index -> position
     ids = (dialect.ids_param([rows[i][0] for i in order]),)
-    params, tags, metrics = store.query_all([
+    reads = store.start_reads([
         (f"SELECT p.key, p.value, p.json, {dialect.positions('j.key')} FROM "
          f"{dialect.rows_of_ids('params', 'p', 'key, value, json')} GROUP BY p.key, p.value, p.json", ids),
         (f"SELECT t.key, t.value, {dialect.positions('j.key')} FROM "
          f"{dialect.rows_of_ids('tags', 't', 'key, value')} GROUP BY t.key, t.value", ids),
         (dialect.latest_metrics(), ids)])
-    for key, text, json_text, positions in params:
+    return _read_values(dialect, order, *reads)
+
+
+def _read_values(dialect, order, params, tags, metrics):
+    for key, text, json_text, positions in params.result():
         positions = order[dialect.read_positions(positions)]
         value = decode_param(text, json_text)
         if isinstance(value, (list, dict)):  # no two runs share a mutable value
@@ -151,10 +159,10 @@ def _run_values(store: Store, rows: list[tuple]):
         else:
             values = [value] * len(positions)
         yield "params", key, positions, values
-    for key, value, positions in tags:
+    for key, value, positions in tags.result():
         positions = order[dialect.read_positions(positions)]
         yield "tags", key, positions, [value] * len(positions)
-    for key, positions, values in dialect.read_latest_metrics(metrics):
+    for key, positions, values in dialect.read_latest_metrics(metrics.result()):
         yield "metrics", key, order[positions], values
 
 

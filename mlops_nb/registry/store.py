@@ -13,6 +13,7 @@ import random
 import sqlite3
 import threading
 import time
+from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterator
@@ -218,17 +219,24 @@ class Store:
             return self.conn.execute(sql, params).fetchall()
 
     def query_all(self, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
-        """The rows of several reads, run at once on connections of their own (SQLite computes each in its
-        own thread while Python builds another's rows); in a write transaction, one after the other on its."""
-        if len(statements) < 2 or self._depth:
-            return [self.query(sql, params) for sql, params in statements]
-        return list(_readers().map(lambda statement: self._read(*statement), statements))
+        """The rows of several reads, run at once (:meth:`start_reads`)."""
+        return [future.result() for future in self.start_reads(statements)]
+
+    def start_reads(self, statements: list[tuple[str, tuple]]) -> list[Future]:
+        """Reads started at once, each on a connection of its own (SQLite computes each in its own thread
+        while Python builds another's rows): the futures of their rows. In a write transaction, they are
+        run one after the other on its connection."""
+        if self._depth:
+            return [done(self.query(sql, params)) for sql, params in statements]
+        return [_readers().submit(self._read, sql, params) for sql, params in statements]
 
     def _read(self, sql: str, params) -> list[tuple]:
         readers = self._readers.__dict__
         conn = readers.get("conn")
         if conn is None:
             conn = readers["conn"] = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            conn.execute("PRAGMA temp_store=MEMORY")  # as the main connection: sorts and pages in memory
+            conn.execute("PRAGMA cache_size=-32000")
             self._read_conns.append(conn)
         return conn.execute(sql, params).fetchall()
 
@@ -313,6 +321,13 @@ def _retry_busy(action, deadline_s: float = BUSY_TIMEOUT_S) -> Any:
 
 _pool = None
 _pool_lock = threading.Lock()
+
+
+def done(value) -> Future:
+    """A future that already has its result."""
+    future: Future = Future()
+    future.set_result(value)
+    return future
 
 
 def _readers():
