@@ -6,7 +6,7 @@
 Targets (issue 2; SQLite / PostgreSQL where they differ):
 - log_metric inside a run, calls/s counted to run.flush(): >= 100,000 on both;
 - runs created with 5 params and 5 metrics each: >= 1,000/s on SQLite, >= 500/s on PostgreSQL;
-- search_runs with a two-clause filter over 100,000 runs, median of 5: < 200 ms / < 300 ms;
+- search_runs with a two-clause filter over 100,000 runs, median of 7 (best of 7 beside): < 200 ms / < 300 ms;
 - search_runs returning 10,000 runs with their params and latest metrics as a DataFrame: < 100 ms on both
   (and, for reference with no target, all the runs a broader two-clause filter matches);
 - 8 concurrent writer processes lose nothing (rows found = expected; SQLite's integrity_check is ok); their
@@ -150,19 +150,30 @@ def populate(count: int) -> None:
             conn.execute("ANALYZE")  # the planner's statistics
 
 
-def bench_search(home: Path, registry: str, count: int) -> list[tuple[float, int]]:
-    """(median ms of 5, rows) for each of SEARCHES over ``count`` runs."""
+def bench_search(home: Path, registry: str, count: int) -> list[tuple[float, float, int]]:
+    """(median ms of 7, best ms of 7, rows) for each of SEARCHES over ``count`` runs."""
     use(home, registry)
     populate(count)
     figures = []
     for _, flt, order, limit, _ in SEARCHES:
         times = []
-        for _ in range(5):
+        for _ in range(7):
             start = time.perf_counter()
             frame = mlops.search_runs(flt, order_by=order, experiment="bench-search", max_results=limit)
             times.append(time.perf_counter() - start)
-        figures.append((statistics.median(times) * 1000, len(frame)))
+        figures.append((statistics.median(times) * 1000, min(times) * 1000, len(frame)))
     return figures
+
+
+def machine_speed() -> str:
+    """How fast this machine is just now: a fixed pure-Python loop, best of 5 (this VM's speed can swing by
+    half within minutes; every figure above moves with it)."""
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        sum(range(2_000_000))
+        times.append(time.perf_counter() - start)
+    return f"{min(times) * 1000:.1f} ms (lower is faster)"
 
 
 def _writer(home: str, registry: str, index: int, runs: int, metrics: int, barrier) -> None:
@@ -235,16 +246,17 @@ def main() -> None:
                 return [measure(next(homes), "sqlite" if b == "SQLite" else postgres.fresh(), *sizes)
                         for b in backends]
 
+            print(f"machine speed at the start: {machine_speed()}")
             show("", backends, "target")
             show("log_metric inside a run, calls/s", [f"{r:,.0f}" for r in each(bench_log_metric, args.metrics)],
                  ">= 100,000")
             show("runs created (5 params, 5 metrics), runs/s",
                  [f"{r:,.0f}" for r in each(bench_create_runs, args.create)], ">= 1,000 / >= 500")
             found = each(bench_search, args.runs)
-            print(f"search_runs over {args.runs:,} runs, median of 5 in ms:")
+            print(f"search_runs over {args.runs:,} runs, median of 7 (best) in ms:")
             for i, (label, *_, target) in enumerate(SEARCHES):
-                rows = "/".join(sorted({f"{f[i][1]:,}" for f in found}))
-                show(f"  {label} ({rows} rows)", [f"{f[i][0]:.1f}" for f in found], target)
+                rows = "/".join(sorted({f"{f[i][2]:,}" for f in found}))
+                show(f"  {label} ({rows} rows)", [f"{f[i][0]:.1f} ({f[i][1]:.1f})" for f in found], target)
             sizes = (args.writer_runs, args.writer_metrics)
             many, one = each(bench_concurrency, args.writers, *sizes), each(bench_concurrency, 1, *sizes)
             work = f"x {args.writer_runs} runs x {args.writer_metrics:,} metrics"
@@ -255,6 +267,7 @@ def main() -> None:
                      [r["rows"] for r in results], "all found")
                 show("", [r["codes"] for r in results])
             show(f"{args.writers} writers: integrity_check", [r["integrity"] for r in many], "ok")
+            print(f"machine speed at the end: {machine_speed()}")
     finally:
         forget_stores()
         mlops.set_registry(None)

@@ -1,6 +1,6 @@
-"""The dashboard in JupyterLab's main area, on the demo's first registry: a pipeline run over its five steps,
-the train step's ROC curve and worst predictions, chosen columns that stay chosen, a version's lineage and its
-gate's fairness figures."""
+"""The dashboard in JupyterLab's main area, on the demo's first registry (in the SQLite file, and in
+PostgreSQL): a pipeline run over its five steps, the train step's ROC curve and worst predictions, chosen columns
+that stay chosen, a version's lineage and its gate's fairness figures."""
 
 import pytest
 
@@ -24,6 +24,7 @@ def demo_registry(home, tmp_path):
     return result
 
 
+@pytest.mark.backends  # on the SQLite file and on a team's PostgreSQL registry
 def test_the_dashboard_groups_runs_shows_figures_and_tables_and_draws_lineage(demo_registry, jupyter_lab, browser,
                                                                              tmp_path):
     from selenium.webdriver.common.by import By
