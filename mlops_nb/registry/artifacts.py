@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -93,8 +94,9 @@ def read_verified(artifacts_dir: Path, sha256: str) -> bytes:
 
 
 def clean_stale_tmp(artifacts_dir: Path) -> int:
-    """Remove partial uploads that writers left when they died: temp files older than an hour whose
-    writer (its pid is in the name, ``blob-<pid>-...``) is not alive. Returns how many went."""
+    """Remove partial uploads that writers left when they died: temp files untouched for an hour whose
+    writer (``blob-<pid>@<host>.<random>``) is not alive. A writer on another host sharing the artifact root
+    cannot be asked: its file's age tells, as a live writer keeps touching it. Returns how many went."""
     from mlops_nb.registry.process import hostname, is_alive
 
     tmp_dir = artifacts_dir / "tmp"
@@ -103,10 +105,10 @@ def clean_stale_tmp(artifacts_dir: Path) -> int:
         return 0
     cutoff = time.time() - _STALE_TMP_S
     for entry in tmp_dir.iterdir():
-        parts = entry.name.split("-")
-        writer = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+        writer = _TMP_NAME.match(entry.name) or _OLD_TMP_NAME.match(entry.name)  # (this host's, before hosts)
+        pid, host = (int(writer["pid"]), writer.groupdict().get("host") or hostname()) if writer else (None, None)
         try:
-            if entry.lstat().st_mtime < cutoff and not (writer is not None and is_alive(hostname(), writer, None)):
+            if entry.lstat().st_mtime < cutoff and not (pid is not None and is_alive(host, pid, None)):
                 entry.unlink()
                 removed += 1
         except OSError:
@@ -114,10 +116,16 @@ def clean_stale_tmp(artifacts_dir: Path) -> int:
     return removed
 
 
+_TMP_NAME = re.compile(r"^blob-(?P<pid>\d+)@(?P<host>.+)\.[^.]+$")
+_OLD_TMP_NAME = re.compile(r"^blob-(?P<pid>\d+)-")
+
+
 def _write_to_tmp(artifacts_dir: Path, write) -> Path:
     tmp_dir = artifacts_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=f"blob-{os.getpid()}-")
+    from mlops_nb.registry.process import hostname
+
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=f"blob-{os.getpid()}@{hostname()}.")
     try:
         with os.fdopen(fd, "wb") as out:
             write(out)

@@ -164,16 +164,25 @@ def test_a_read_only_registry_is_a_one_line_error(tmp_path):
 def test_partial_uploads_of_dead_writers_are_swept_on_open(tmp_path):
     import os
 
+    from mlops_nb.registry.process import hostname
+
     from tests.waiting import age
 
     tmp = tmp_path / ".mlops" / "artifacts" / "tmp"
     tmp.mkdir(parents=True)
     gone = subprocess.Popen(["true"])
     gone.wait()
-    files = {"dead-old": tmp / f"blob-{gone.pid}-a1", "live-old": tmp / f"blob-{os.getpid()}-b2",
-             "dead-new": tmp / f"blob-{gone.pid}-c3", "unnamed-old": tmp / "blob-d4"}
+    here = hostname()
+    # On a shared artifact root, a pid from another host says nothing here (ours is alive here): age tells.
+    files = {"dead-old": tmp / f"blob-{gone.pid}@{here}.a1", "live-old": tmp / f"blob-{os.getpid()}@{here}.b2",
+             "dead-new": tmp / f"blob-{gone.pid}@{here}.c3", "unnamed-old": tmp / "blob-d4",
+             "elsewhere-old": tmp / f"blob-{os.getpid()}@other-host.example.e5",
+             "elsewhere-new": tmp / f"blob-{gone.pid}@other-host.example.f6",
+             "before-hosts-dead-old": tmp / f"blob-{gone.pid}-g7",
+             "before-hosts-live-old": tmp / f"blob-{os.getpid()}-h8"}
     for path in files.values():
         path.write_bytes(b"x" * 1000)
-    age(files["dead-old"], files["live-old"], files["unnamed-old"], seconds=2 * 3600)
+    age(*(files[k] for k in files if k.endswith("-old")), seconds=2 * 3600)
     Store(tmp_path / ".mlops")
-    assert sorted(p.name for p in tmp.iterdir()) == sorted([files["live-old"].name, files["dead-new"].name])
+    kept = ("live-old", "dead-new", "elsewhere-new", "before-hosts-live-old")
+    assert sorted(p.name for p in tmp.iterdir()) == sorted(files[k].name for k in kept)
