@@ -139,8 +139,10 @@ def _run_values(store: Store, rows: list[tuple]):
     import numpy as np
 
     dialect = store.dialect
-    order = np.argsort(np.array([row[0] for row in rows]), kind="stable")  # sorted index -> position
-    ids = (dialect.ids_param([rows[i][0] for i in order]),)
+    run_ids = [row[0] for row in rows]
+    order = sorted(range(len(run_ids)), key=run_ids.__getitem__)  # sorted index -> position
+    ids = (dialect.ids_param([run_ids[i] for i in order]),)
+    order = np.array(order)
     reads = store.start_reads([
         (f"SELECT p.key, p.value, p.json, {dialect.positions('j.key')} FROM "
          f"{dialect.rows_of_ids('params', 'p', 'key, value, json')} GROUP BY p.key, p.value, p.json", ids),
