@@ -62,7 +62,7 @@ def _frame(store: Store, rows: list[tuple]):
     import pandas as pd
 
     n = len(rows)
-    values = _run_values(store, rows)  # the reads run while the run columns are made
+    found = _run_values(store, rows)  # the reads run while the run columns are made
     columns = dict(zip(RUN_COLUMNS, map(list, zip(*rows)))) if rows else {c: [] for c in RUN_COLUMNS}
     data: dict[str, Any] = {}
     for name, column in columns.items():
@@ -71,7 +71,7 @@ def _frame(store: Store, rows: list[tuple]):
         else:
             data[name] = pd.Series(column)
     extra: dict[tuple[str, str], Any] = {}
-    for part, key, positions, values in values:
+    for part, key, positions, values in found:
         column = extra.get((part, key))
         if column is None:
             column = extra[(part, key)] = np.full(n, np.nan) if part == "metrics" else np.full(n, None, dtype=object)
