@@ -97,18 +97,14 @@ def clean_stale_tmp(artifacts_dir: Path) -> int:
     """Remove partial uploads that writers left when they died: temp files untouched for an hour whose
     writer (``blob-<pid>@<host>.<random>``) is not alive. A writer on another host sharing the artifact root
     cannot be asked: its file's age tells, as a live writer keeps touching it. Returns how many went."""
-    from mlops_nb.registry.process import hostname, is_alive
-
     tmp_dir = artifacts_dir / "tmp"
     removed = 0
     if not tmp_dir.is_dir():
         return 0
     cutoff = time.time() - _STALE_TMP_S
     for entry in tmp_dir.iterdir():
-        writer = _TMP_NAME.match(entry.name) or _OLD_TMP_NAME.match(entry.name)  # (this host's, before hosts)
-        pid, host = (int(writer["pid"]), writer.groupdict().get("host") or hostname()) if writer else (None, None)
         try:
-            if entry.lstat().st_mtime < cutoff and not (pid is not None and is_alive(host, pid, None)):
+            if entry.lstat().st_mtime < cutoff and not _writer_alive(entry.name):
                 entry.unlink()
                 removed += 1
         except OSError:
@@ -117,7 +113,15 @@ def clean_stale_tmp(artifacts_dir: Path) -> int:
 
 
 _TMP_NAME = re.compile(r"^blob-(?P<pid>\d+)@(?P<host>.+)\.[^.]+$")
-_OLD_TMP_NAME = re.compile(r"^blob-(?P<pid>\d+)-")
+_OLD_TMP_NAME = re.compile(r"^blob-(?P<pid>\d+)-")  # this host's, from before names held the host
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the writer named in a temp file's name is known to be alive (never for another host's)."""
+    from mlops_nb.registry.process import hostname, is_alive
+
+    writer = _TMP_NAME.match(name) or _OLD_TMP_NAME.match(name)
+    return bool(writer and is_alive(writer.groupdict().get("host") or hostname(), int(writer["pid"]), None))
 
 
 def _write_to_tmp(artifacts_dir: Path, write) -> Path:

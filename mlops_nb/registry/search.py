@@ -142,14 +142,13 @@ def _run_values(store: Store, rows: list[tuple]):
     run_ids = [row[0] for row in rows]
     order = sorted(range(len(run_ids)), key=run_ids.__getitem__)  # sorted index -> position
     ids = (dialect.ids_param([run_ids[i] for i in order]),)
-    order = np.array(order)
     reads = store.start_reads([
         (f"SELECT p.key, p.value, p.json, {dialect.positions('j.key')} FROM "
          f"{dialect.rows_of_ids('params', 'p', 'key, value, json')} GROUP BY p.key, p.value, p.json", ids),
         (f"SELECT t.key, t.value, {dialect.positions('j.key')} FROM "
          f"{dialect.rows_of_ids('tags', 't', 'key, value')} GROUP BY t.key, t.value", ids),
         (dialect.latest_metrics(), ids)])
-    return _read_values(dialect, order, *reads)
+    return _read_values(dialect, np.array(order), *reads)
 
 
 def _read_values(dialect, order, params, tags, metrics):
