@@ -103,11 +103,12 @@ def model_card(ref: str, eval_data=None, *, target: str | None = None, segment: 
 
 
 def run_pipeline(path="pipeline.yaml", *, params=(), force: bool = False, force_steps=(), jobs: int = 1,
-                 engine: str | None = None, progress=None):
+                 engine: str | None = None, executor: str | None = None, progress=None):
     """Run a pipeline, as ``mlops-nb run`` does; return what each step did.
 
     ``params`` are overrides such as ``["train.C=0.5"]``; ``engine`` is ``warm`` (pooled kernels,
-    the default) or ``fresh``; ``progress`` a :class:`~mlops_nb.pipeline.progress.Progress` (default:
+    the default) or ``fresh``; ``executor`` is ``local`` (this machine, the default), ``dask`` (a Dask
+    LocalCluster) or a Dask scheduler's ``tcp://HOST:PORT``; ``progress`` a :class:`~mlops_nb.pipeline.progress.Progress` (default:
     nothing shown; ``mlops_nb.show.progress.choose_progress()`` picks the display). The registry is the
     one :func:`set_home` chose, else the nearest ``.mlops`` from the pipeline's folder::
 
@@ -117,22 +118,23 @@ def run_pipeline(path="pipeline.yaml", *, params=(), force: bool = False, force_
     from mlops_nb.pipeline.runner import RunOptions, run_pipeline as run
 
     options = RunOptions(params=tuple(params), force=force, force_steps=tuple(force_steps), jobs=jobs,
-                         engine=engine, progress=progress)
+                         engine=engine, executor=executor, progress=progress)
     return run(path, options, home=tracking.configured_home())
 
 
 def sweep(notebook, grid=None, *, project=None, metric: str | None = None, maximize: bool = True, jobs: int = 1,
-          force: bool = False, engine: str | None = None, progress=None, experiment: str | None = None,
-          space=None, search: str = "grid", trials: int | None = None, seed: int | None = None):
+          force: bool = False, engine: str | None = None, executor: str | None = None, progress=None,
+          experiment: str | None = None, space=None, search: str = "grid", trials: int | None = None,
+          seed: int | None = None):
     """Run ``notebook`` over a search space, as sibling runs, and pick the best by ``metric``: every point of
     ``grid`` (``{"C": [0.1, 1]}``), or ``trials`` points of ``space`` (``{"C": {"log_uniform": [0.01, 10]}}``
     or a YAML file) that ``search="random"`` or ``"optuna"`` picks; ``project`` is the folder it runs in
-    (default: here). See :mod:`mlops_nb.pipeline.sweep` and :mod:`mlops_nb.pipeline.search`."""
+    (default: here); ``executor`` as for :func:`run_pipeline` (``"dask"``: the points as Dask tasks). See
+    :mod:`mlops_nb.pipeline.sweep` and :mod:`mlops_nb.pipeline.search`."""
     from mlops_nb.pipeline.runner import RunOptions
     from mlops_nb.pipeline.sweep import run_sweep
 
-    options = RunOptions(jobs=jobs, force=force, engine=engine,
-                         progress=progress)
+    options = RunOptions(jobs=jobs, force=force, engine=engine, executor=executor, progress=progress)
     return run_sweep(notebook, grid, metric=metric, maximize=maximize, options=options, experiment=experiment,
                      project=project, home=tracking.configured_home(), space=space, search=search, trials=trials,
                      seed=seed)

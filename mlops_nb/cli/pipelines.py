@@ -10,6 +10,10 @@ from mlops_nb.show import pipeline_views
 engine_option = click.option(
     "--engine", type=click.Choice(["warm", "fresh"]), envvar="MLOPS_NB_ENGINE", show_envvar=True,
     help="warm: run steps on pooled, preloaded kernels (default); fresh: a new kernel per step.")
+executor_option = click.option(
+    "--executor", envvar="MLOPS_NB_EXECUTOR", show_envvar=True, metavar="local|dask|tcp://HOST:PORT",
+    help="Where steps run: here (local, the default), a Dask LocalCluster started for this command (dask), "
+         "or a running Dask scheduler (tcp://HOST:PORT). Default: the pipeline's executor:, else local.")
 
 
 @cli.command("run")
@@ -21,21 +25,23 @@ engine_option = click.option(
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many independent steps may run at once.")
 @engine_option
+@executor_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress display; only errors.")
 @json_option
 @click.pass_context
-def run_command(ctx, pipeline, params, force, force_step, jobs, engine, quiet, as_json) -> None:
+def run_command(ctx, pipeline, params, force, force_step, jobs, engine, executor, quiet, as_json) -> None:
     """Run a pipeline (default ./pipeline.yaml): steps in order, unchanged steps cached.
 
     \b
       mlops-nb run -p C=0.5              # every step that declares C
       mlops-nb run -p train.C=0.5 --jobs 2
+      mlops-nb run --executor tcp://scheduler:8786   # steps as tasks on a Dask cluster
     """
     from mlops_nb.pipeline.runner import RunOptions, run_pipeline
     from mlops_nb.show.progress import choose_progress
 
     options = RunOptions(params=params, force=force, force_steps=force_step, jobs=jobs, engine=engine,
-                         progress=choose_progress(quiet or as_json))
+                         executor=executor, progress=choose_progress(quiet or as_json))
     result = run_pipeline(pipeline, options, home=home_option(ctx))
     show(ctx, pipeline_views.PipelineRunView(result), as_json)
     exit_for(result)
@@ -57,11 +63,12 @@ def run_command(ctx, pipeline, params, force, force_step, jobs, engine, quiet, a
               help="How many points may run at once.")
 @click.option("--force", is_flag=True, help="Run every point, even ones already run with the same params.")
 @engine_option
+@executor_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress display; only the results.")
 @json_option
 @click.pass_context
-def sweep_command(ctx, notebook, grid, space, search, trials, seed, metric, maximize, jobs, force, engine, quiet,
-                  as_json) -> None:
+def sweep_command(ctx, notebook, grid, space, search, trials, seed, metric, maximize, jobs, force, engine, executor,
+                  quiet, as_json) -> None:
     """Run NOTEBOOK over a search space, as sibling runs under one parent, and show the best.
 
     \b
@@ -72,7 +79,8 @@ def sweep_command(ctx, notebook, grid, space, search, trials, seed, metric, maxi
     from mlops_nb.pipeline.sweep import run_sweep
     from mlops_nb.show.progress import choose_progress
 
-    options = RunOptions(jobs=jobs, force=force, engine=engine, progress=choose_progress(quiet or as_json))
+    options = RunOptions(jobs=jobs, force=force, engine=engine, executor=executor,
+                         progress=choose_progress(quiet or as_json))
     outcome = run_sweep(notebook, list(grid), metric=metric, maximize=maximize, options=options,
                         home=home_option(ctx), space=space, search=search, trials=trials, seed=seed)
     show(ctx, pipeline_views.SweepView(outcome), as_json)

@@ -44,6 +44,7 @@ class MlopsEngine(NBClientEngine):
                                           execution_timeout=execution_timeout, **kwargs)
         kernel_log = kwargs.pop("kernel_log", None)  # the kernel process's own stdout/stderr
         cwd = kwargs.pop("mlops_cwd", None)          # where a fresh kernel starts (a pooled one is prepared)
+        env = kwargs.pop("mlops_env", None)          # a fresh kernel's environment (default: ours)
         leased = kwargs.pop("leased_km", None)       # a pooled kernel (mlops_nb.kernels.lease)
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
         fresh_km = None
@@ -79,9 +80,10 @@ class MlopsEngine(NBClientEngine):
             finally:
                 leased.close_clients()
         try:
+            started = {"env": env} if env is not None else {}
             if kernel_log is not None:
-                return client.execute(stdout=kernel_log, stderr=kernel_log)
-            return client.execute()
+                return client.execute(stdout=kernel_log, stderr=kernel_log, **started)
+            return client.execute(**started)
         finally:
             _stop_fresh_kernel(client, fresh_km)
 

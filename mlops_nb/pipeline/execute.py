@@ -75,12 +75,14 @@ def kernel_name_of(step, nb=None) -> str:
 
 
 def execute_step(step, params: dict, *, run_id: str, pipeline_run: str, home: Path, cwd: Path, output: Path,
-                 watch, pool=None, inputs_scope: str = "pipeline", registry: str | None = None) -> StepFailure | None:
+                 watch, pool=None, inputs_scope: str = "pipeline", registry: str | None = None,
+                 environ: dict[str, str] | None = None) -> StepFailure | None:
     """Run the step's notebook once, in the folder ``cwd``, and save it to ``output``; None on success.
 
     ``pool`` is a kernel pool (warm kernels) or None for a fresh kernel; ``watch`` lets the
     runner follow the cells and stop the kernel. The kernel is told its folder: this process's
-    working directory is left alone, so pipelines in one process (a server, a notebook) never mix."""
+    working directory is left alone, so pipelines in one process (a server, a notebook) never mix.
+    ``environ`` is the kernel's environment (default: this process's)."""
     import os
 
     from jupyter_client.kernelspec import NoSuchKernel
@@ -103,7 +105,7 @@ def execute_step(step, params: dict, *, run_id: str, pipeline_run: str, home: Pa
 
         try:
             kernel = pool.acquire(isolation=step.isolation)
-            pool.prepare(kernel, cwd=str(cwd), environ=dict(os.environ))
+            pool.prepare(kernel, cwd=str(cwd), environ=dict(os.environ if environ is None else environ))
         except (KernelPoolError, NoSuchKernel) as exc:
             if kernel is not None:
                 pool.release(kernel, healthy=False)
@@ -112,7 +114,7 @@ def execute_step(step, params: dict, *, run_id: str, pipeline_run: str, home: Pa
         watch.kill = lambda: pool.kill(kernel)
     else:
         log = open(output.with_suffix(".kernel.log"), "ab")
-        engine_args = {"kernel_log": log, "mlops_cwd": str(cwd)}
+        engine_args = {"kernel_log": log, "mlops_cwd": str(cwd), "mlops_env": environ}
     healthy = False
     try:
         nb = MlopsEngine.execute_notebook(nb, kernel_name, output_path=str(output), progress_bar=False,

@@ -8,7 +8,9 @@ leaves in the registry is written by :mod:`mlops_nb.pipeline.record`.
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -22,7 +24,7 @@ from mlops_nb.pipeline import cache, record
 from mlops_nb.pipeline.watch import Watch
 from mlops_nb.pipeline.execute import StepFailure, execute_step, kernel_name_of
 from mlops_nb.pipeline.lock import PipelineLock
-from mlops_nb.pipeline.params import declared_defaults, parse_overrides, plan_params
+from mlops_nb.pipeline.params import ParamError, declared_defaults, parse_overrides, plan_params
 from mlops_nb.pipeline.spec import Pipeline, Step, load_pipeline, order_steps
 from mlops_nb.pipeline.state import (  # noqa: F401  (the runner's public names live here too)
     PipelineResult, RunOptions, RunState, StepResult, Trials, import_execution_stack)
@@ -57,8 +59,10 @@ def run_pipeline(pipeline: str | Path | Pipeline = "pipeline.yaml", options: Run
                                         for item in options.params}}
     store = open_store(find_home(home, start=spec.root))
     held = PipelineLock(store.home, spec.name).__enter__() if options.lock else None
+    executor = None
     try:
-        state = _start(spec, store, planned, options, run_params)
+        executor = _open_executor(options.executor or spec.executor or "local", options.jobs)
+        state = _start(spec, store, planned, options, run_params, executor)
         status = "failed"
         try:
             with _sigterm_as_interrupt() if options.handle_sigterm else nullcontext():
@@ -69,12 +73,27 @@ def run_pipeline(pipeline: str | Path | Pipeline = "pipeline.yaml", options: Run
         finally:  # every run we started ends, whatever happened
             result = _finish(state, status, started)
     finally:
+        if executor is not None:
+            executor.close()
         if held is not None:
             held.release()
     return result
 
 
-def _start(pipeline: Pipeline, store: Store, planned: dict, options: RunOptions, run_params: Mapping) -> RunState:
+def _open_executor(choice: str, jobs: int):
+    """None for local execution, else a Dask client for this command (imported only when asked for)."""
+    if choice == "local":
+        return None
+    try:
+        from mlops_nb.pipeline.dask_executor import DaskExecutor
+    except ImportError as exc:
+        raise ParamError(f"--executor {choice} needs Dask's distributed package ({exc}); install it with "
+                         "pip install 'mlops-nb[dask]'") from None
+    return DaskExecutor.open(choice, jobs)
+
+
+def _start(pipeline: Pipeline, store: Store, planned: dict, options: RunOptions, run_params: Mapping,
+           executor=None) -> RunState:
     run_id = record.create_pipeline_run(store, pipeline, dict(run_params), options.trigger, dict(options.tags),
                                   options.run_name)
     if options.trigger == "manual":
@@ -84,6 +103,10 @@ def _start(pipeline: Pipeline, store: Store, planned: dict, options: RunOptions,
         options.on_start(run_id)
     state = RunState(pipeline, store, run_id, planned, options)
     state.progress.pipeline_started(pipeline, run_id)
+    if executor is not None:
+        state.executor = executor
+        executor.follow(f"mlops-nb-{run_id}", state.progress)
+        state.progress.executor_started(executor.description, executor.dashboard)
     return state
 
 
@@ -108,11 +131,11 @@ def _schedule(state: RunState, trials: Trials | None = None) -> None:
     pipeline = state.pipeline
     pending = order_steps(pipeline)
     asking = trials is not None
-    with ThreadPoolExecutor(max_workers=state.options.jobs, thread_name_prefix="mlops-step") as pool:
+    with ThreadPoolExecutor(max_workers=state.slots, thread_name_prefix="mlops-step") as pool:
         futures: dict = {}
         try:
             while pending or futures or asking:
-                while asking and len(futures) + len(pending) < state.options.jobs and not state.stopping.is_set():
+                while asking and len(futures) + len(pending) < state.slots and not state.stopping.is_set():
                     asked = trials.ask()
                     if asked is None:
                         asking = False
@@ -190,12 +213,14 @@ def _run_step(state: RunState, step: Step) -> StepResult:
     run_id = record.create_step_run(store, pipeline, state.run_id, step, recorded, key, why=why)
     state.step_runs[step.name] = run_id
     notebook_path = state.folder / f"{step.name}.ipynb"
-    failure, attempts, status = None, 0, "failed"
+    failure, attempts, status, tags = None, 0, "failed", []
     try:
         record.record_files(store, run_id, pipeline.root, input_files, "input")
         state.progress.step_started(step.name, run_id)
         for attempts in range(1, step.retries + 2):
             failure = _attempt(state, step, params, run_id, notebook_path)
+            if failure is not None and not failure.interrupted:  # why each attempt failed, kept with the run
+                tags.append((run_id, f"mlops.attempt.{attempts}.error", failure.summary()))
             if failure is None or state.stopping.is_set() or failure.interrupted or attempts > step.retries:
                 break
             state.progress.step_retrying(step.name, attempts, failure)
@@ -205,7 +230,7 @@ def _run_step(state: RunState, step: Step) -> StepResult:
             sha, size = artifacts.put_file(store.artifacts_dir, notebook_path)
             runs.record_artifact(store, run_id, f"notebooks/{step.name}.ipynb", sha, size)
         status = "finished" if failure is None else ("interrupted" if failure.interrupted else "failed")
-        tags = [(run_id, "attempts", str(attempts))]
+        tags.append((run_id, "attempts", str(attempts)))
         if status == "interrupted" and step.name in state.pruned and not state.stopping.is_set():
             status, failure, why = "pruned", None, state.pruned[step.name]
             tags.append((run_id, "mlops.pruned", why))
@@ -226,6 +251,16 @@ def _attempt(state: RunState, step: Step, params: dict, run_id: str, notebook_pa
     """One execution of the step's notebook, on a pooled kernel or a fresh one, watched by the run."""
     watch = Watch(step.name, deadline=time.monotonic() + step.timeout if step.timeout else None,
                   cell_timeout=step.cell_timeout, on_cell=state.progress.cell)
+    if state.executor is not None:
+        from mlops_nb.pipeline.dask_executor import AttemptRequest, new_claim
+
+        request = AttemptRequest(step, params, run_id, state.run_id, state.store.home, state.pipeline.root,
+                                 notebook_path, state.options.inputs_scope, getattr(state.store, "url", None),
+                                 {k: v for k, v in os.environ.items() if k.startswith("MLOPS_NB_")},
+                                 state.engine_of(step) == "warm", new_claim(step.name), f"mlops-nb-{state.run_id}",
+                                 socket.gethostname())
+        with state.watching(watch):
+            return state.executor.attempt(request, watch)
     pool = state.pool_for(kernel_name_of(step)) if state.engine_of(step) == "warm" else None
     with state.watching(watch):
         return execute_step(step, params, run_id=run_id, pipeline_run=state.run_id, home=state.store.home,

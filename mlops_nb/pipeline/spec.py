@@ -16,7 +16,9 @@
         kernel: python3
         engine: warm               # warm (a pooled kernel, the default) or fresh (a new kernel)
         isolation: namespace       # namespace (reset between runs) or kernel (never-used kernel)
+        resources: {memory: 4GiB, gpu: 1}   # on Dask: only workers that offer these run the step
     preload: [sklearn]             # modules warm kernels import ahead (besides the notebooks' imports)
+    executor: local                # local (the default), dask (a LocalCluster) or tcp://HOST:PORT (a scheduler)
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from typing import Any
 
 from mlops_nb.errors import InvalidInputError, NotFoundError
 
-PIPELINE_FIELDS = ("name", "params", "steps", "triggers", "preload", "description")
+PIPELINE_FIELDS = ("name", "params", "steps", "triggers", "preload", "executor", "description")
 STEP_FIELDS = ("name", "notebook", "params", "inputs", "outputs", "after", "retries", "timeout", "kernel",
-               "engine", "isolation", "cache", "description")
+               "engine", "isolation", "cache", "resources", "description")
 ENGINES = ("warm", "fresh")
 ISOLATIONS = ("namespace", "kernel")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
@@ -56,6 +58,7 @@ class Step:
     engine: str | None = None      # None: the command's choice
     isolation: str = "namespace"
     cache: bool = True             # False: always runs (it reads what no declared input shows: a database, an API)
+    resources: dict[str, float] = field(default_factory=dict)   # Dask worker resources (memory in bytes)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Pipeline:
     steps: tuple[Step, ...]
     triggers: tuple = ()
     preload: tuple[str, ...] = ()
+    executor: str | None = None    # None: the command's choice (local unless told)
 
     @property
     def root(self) -> Path:
@@ -220,7 +224,8 @@ def parse_pipeline(data: Any, path: Path) -> Pipeline:
 
     pipeline = Pipeline(name=name, path=path, params=params, steps=tuple(steps),
                         triggers=tuple(parse_triggers(data.get("triggers"), where)),
-                        preload=_strings(data.get("preload"), f"{where}: field 'preload'"))
+                        preload=_strings(data.get("preload"), f"{where}: field 'preload'"),
+                        executor=_executor(data.get("executor"), f"{where}: field 'executor'"))
     for trigger in pipeline.triggers:
         step = trigger.options.get("step") if trigger.kind == "performance" else None
         if step and not trigger.options.get("pipeline") and step not in seen:
@@ -283,7 +288,45 @@ def _parse_step(raw: Any, index: int, path: Path) -> Step:
                 outputs=_strings(raw.get("outputs"), f"{where}, field 'outputs'"),
                 after=_strings(raw.get("after"), f"{where}, field 'after'"),
                 retries=retries, timeout=timeout, cell_timeout=cell_timeout, kernel=kernel, engine=engine,
-                isolation=isolation, cache=cache)
+                isolation=isolation, cache=cache, resources=_resources(raw.get("resources"), f"{where}, field 'resources'"))
+
+
+def check_executor(value: Any, where: str) -> str:
+    """``local``, ``dask`` or a scheduler's ``tcp://HOST:PORT``; a one-line error for anything else."""
+    if isinstance(value, str) and (value in ("local", "dask") or re.fullmatch(r"(tcp|tls)://[^\s/:]+:\d+", value)):
+        return value
+    raise SpecError(f"{where}: expected local, dask or a Dask scheduler's address tcp://HOST:PORT, got {value!r}")
+
+
+def _executor(value: Any, where: str) -> str | None:
+    return None if value is None else check_executor(value, where)
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*$", re.IGNORECASE)
+
+
+def parse_size(value: Any) -> float | None:
+    """Bytes from ``4GiB``, ``512 MB``, ``2G`` or a number; None when it is not a size."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if value > 0 else None
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    number, unit, binary = match.groups()
+    return float(number) * (1024 if binary else 1000) ** " kmgt".index(unit.lower() or " ")
+
+
+def _resources(value: Any, where: str) -> dict[str, float]:
+    """``{memory: 4GiB, gpu: 1}``: what a Dask worker must offer to run the step (memory as a size)."""
+    out: dict[str, float] = {}
+    for name, amount in _mapping(value, where).items():
+        number = parse_size(amount) if name == "memory" else (
+            float(amount) if isinstance(amount, (int, float)) and not isinstance(amount, bool) and amount > 0 else None)
+        if number is None:
+            example = "a size such as 4GiB or 512MB" if name == "memory" else "a number > 0, e.g. 1"
+            raise SpecError(f"{where}: {name!r} must be {example}, got {amount!r}")
+        out[name] = number
+    return out
 
 
 def _timeouts(value: Any, where: str) -> tuple[float | None, float | None]:

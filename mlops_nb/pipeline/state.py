@@ -82,6 +82,8 @@ class RunOptions:
     force_steps: tuple[str, ...] = ()     # run these steps even if unchanged
     jobs: int = 1                         # how many independent steps may run at once
     engine: str | None = None             # warm | fresh; default $MLOPS_NB_ENGINE, else warm
+    executor: str | None = None           # local | dask | tcp://HOST:PORT; default $MLOPS_NB_EXECUTOR, else
+                                          # the pipeline's executor:, else local
     trigger: str = "manual"               # why the run happens, kept as its tag
     tags: Mapping[str, str] = field(default_factory=dict)
     force_reason: str = "--force"         # why forced steps run again (a trigger's rerun names itself)
@@ -99,8 +101,16 @@ class RunOptions:
         engine = self.engine or os.environ.get("MLOPS_NB_ENGINE") or "warm"
         if engine not in ("warm", "fresh"):
             raise ParamError(f"engine must be warm or fresh, got {engine!r} (from --engine or MLOPS_NB_ENGINE)")
-        return replace(self, engine=engine, params=tuple(self.params), force_steps=tuple(self.force_steps),
-                       progress=self.progress or Progress())
+        executor = self.executor or os.environ.get("MLOPS_NB_EXECUTOR") or None
+        if executor is not None:
+            from mlops_nb.pipeline.spec import SpecError, check_executor
+
+            try:
+                check_executor(executor, "--executor (or MLOPS_NB_EXECUTOR)")
+            except SpecError as exc:
+                raise ParamError(str(exc)) from None
+        return replace(self, engine=engine, executor=executor, params=tuple(self.params),
+                       force_steps=tuple(self.force_steps), progress=self.progress or Progress())
 
 
 class RunState:
@@ -124,6 +134,12 @@ class RunState:
         self.reused: dict[str, tuple] = {}       # step -> (its StepResult, what record_cached needs)
         self.recording = False
         self.pruned: dict[str, str] = {}         # step -> why it was stopped early (a sweep's pruner)
+        self.executor = None                     # a DaskExecutor, or None: steps run in this process
+
+    @property
+    def slots(self) -> int:
+        """How many steps may run at once: --jobs, or the Dask cluster's threads when it has more."""
+        return max(self.options.jobs, self.executor.slots) if self.executor is not None else self.options.jobs
 
     def reuse(self, result: StepResult, record_args: tuple) -> None:
         with self.lock:
@@ -173,7 +189,8 @@ class RunState:
             if self.warmed:
                 return
             self.warmed = True
-            import_execution_stack()
+            if self.executor is None:
+                import_execution_stack()
             self._start_kernels(self.options.jobs)
 
     def _start_kernels(self, jobs: int) -> None:
@@ -184,6 +201,11 @@ class RunState:
         by_kernel: dict[str, list] = {}
         for step in warm:
             by_kernel.setdefault(kernel_name_of(step), []).append(step.notebook)
+        if self.executor is not None:
+            self.executor.warm_up({kernel_name: (preload_list(dict.fromkeys(notebooks), self.pipeline.preload),
+                                                 len(notebooks)) for kernel_name, notebooks in by_kernel.items()},
+                                  self.store.home / "kernels")
+            return
         for kernel_name, notebooks in by_kernel.items():
             # One spare beyond --jobs while there are more steps than jobs: a kernel being reset
             # after one step never delays the next.

@@ -27,8 +27,14 @@ class LineProgress(Progress):
     def pipeline_started(self, pipeline, run_id):
         self.say(f"pipeline {pipeline.name}: run {run_id[:8]}, {len(pipeline.steps)} steps")
 
+    def executor_started(self, description, dashboard):
+        self.say(f"  on {description}" + (f"; dashboard {dashboard}" if dashboard else ""))
+
     def step_started(self, step, run_id):
         self.say(f"  {_SYMBOL['running']} {step} started (run {run_id[:8]})")
+
+    def step_placed(self, step, worker):
+        self.say(f"  → {step} on worker {worker}")
 
     def step_retrying(self, step, attempt, failure):
         self.say(f"  ↻ {step} failed on attempt {attempt} ({failure.summary()}); retrying")
@@ -53,6 +59,7 @@ class RichProgress(Progress):
         self.console = Console(highlight=False)
         self.rows: dict[str, list] = {}
         self.started: dict[str, float] = {}
+        self.workers: dict[str, str] = {}       # step -> the Dask worker running it
         self.lock = threading.Lock()
         self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
 
@@ -77,13 +84,22 @@ class RichProgress(Progress):
         self.live.start()
         self.live.update(self._table())
 
+    def executor_started(self, description, dashboard):
+        self.console.print(f"on {description}" + (f"; dashboard {dashboard}" if dashboard else ""))
+
     def step_started(self, step, run_id):
         self.started[step] = time.monotonic()
         self._update(step, "running", f"run {run_id[:8]}")
 
+    def step_placed(self, step, worker):
+        with self.lock:
+            self.workers[step] = worker
+        self._update(step, "running", f"on {worker}")
+
     def cell(self, step, index, total):
         elapsed = time.monotonic() - self.started.get(step, time.monotonic())
-        self._update(step, "running", f"cell {index}/{total}  {elapsed:.1f}s")
+        where = f"  on {self.workers[step]}" if step in self.workers else ""
+        self._update(step, "running", f"cell {index}/{total}  {elapsed:.1f}s{where}")
 
     def step_retrying(self, step, attempt, failure):
         self._update(step, "running", f"retry after attempt {attempt}: {failure.summary()[:60]}")
@@ -108,6 +124,7 @@ class NotebookProgress(Progress):
 
         self.HTML = HTML
         self.rows: dict[str, tuple[str, str]] = {}
+        self.workers: dict[str, str] = {}
         self.title = ""
         self.lock = threading.Lock()
         self.handle = display(HTML(""), display_id=True)
@@ -131,11 +148,21 @@ class NotebookProgress(Progress):
             self.rows[step.name] = ("waiting", "")
         self._render()
 
+    def executor_started(self, description, dashboard):
+        self.title += f" on {description}" + (f" (dashboard {dashboard})" if dashboard else "")
+        with self.lock:
+            self._render()
+
     def step_started(self, step, run_id):
         self._set(step, "running")
 
+    def step_placed(self, step, worker):
+        self.workers[step] = worker
+        self._set(step, "running", f"on {worker}")
+
     def cell(self, step, index, total):
-        self._set(step, "running", f"cell {index}/{total}")
+        where = f" on {self.workers[step]}" if step in self.workers else ""
+        self._set(step, "running", f"cell {index}/{total}{where}")
 
     def step_finished(self, result):
         self._set(result.name, result.status, result.reason or f"{result.seconds:.1f}s")

@@ -46,6 +46,12 @@ def test_steps_are_ordered_by_files_and_step_names(project):
         f"  {chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
      + "steps: []\n", "its aliases (*name) stand for more than 100,000 values"),
     ("name: x\nparams: &p {a: *p}\nsteps: []\n", "an alias (*name) refers to the value it is part of"),
+    ("name: x\nexecutor: dusk\nsteps:\n  - name: a\n    notebook: notebooks/train.ipynb\n",
+     "field 'executor': expected local, dask or a Dask scheduler's address tcp://HOST:PORT, got 'dusk'"),
+    ("name: x\nsteps:\n  - name: a\n    notebook: notebooks/train.ipynb\n    resources: {memory: lots}\n",
+     "step 'a', field 'resources': 'memory' must be a size such as 4GiB or 512MB, got 'lots'"),
+    ("name: x\nsteps:\n  - name: a\n    notebook: notebooks/train.ipynb\n    resources: {gpu: -1}\n",
+     "step 'a', field 'resources': 'gpu' must be a number > 0, e.g. 1, got -1"),
 ])
 @pytest.mark.timeout(30)  # a billion laughs used to run for minutes
 def test_spec_errors_name_file_step_and_field(project, text, message):
@@ -55,6 +61,13 @@ def test_spec_errors_name_file_step_and_field(project, text, message):
     with pytest.raises(SpecError) as info:
         load_pipeline(write(project, text))
     assert message in str(info.value)
+
+
+def test_resources_and_executor_are_read(project):
+    pipeline = load_pipeline(write(project, "name: x\nexecutor: tcp://10.0.0.5:8786\nsteps:\n  - name: a\n"
+                                            "    notebook: notebooks/train.ipynb\n    resources: {memory: 4GiB, gpu: 1}\n"))
+    assert pipeline.executor == "tcp://10.0.0.5:8786"
+    assert pipeline.step("a").resources == {"memory": 4 * 2 ** 30, "gpu": 1.0}
 
 
 def test_missing_pipeline_file_says_so(tmp_path):

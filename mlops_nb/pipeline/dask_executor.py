@@ -1,0 +1,293 @@
+"""Steps and sweep points as tasks on a Dask cluster; the one module that imports ``distributed``.
+
+``--executor dask`` starts a ``LocalCluster`` (one single-threaded worker process per job) for the
+command's lifetime; ``--executor tcp://HOST:PORT`` uses a running scheduler (``dask scheduler``,
+dask-jobqueue, Kubernetes...). The run itself stays where it is: it decides what runs, checks the
+cache and records every step exactly as with local execution. A task is one attempt of one step: the
+worker runs the notebook on a kernel from its own warm pool (the :class:`KernelPools` plugin) and
+writes the executed notebook to the run's folder, so the project folder and the registry's folder
+must be at the same path on every worker (a shared mount). The kernels write their metrics to the
+registry themselves: PostgreSQL from any machine, the SQLite file only from the client's machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import distributed
+from distributed import Client, Event, LocalCluster, WorkerPlugin, get_client, get_worker
+from distributed.scheduler import KilledWorker
+
+from mlops_nb.errors import InvalidInputError
+from mlops_nb.pipeline.execute import StepFailure, execute_step, kernel_name_of
+from mlops_nb.pipeline.spec import Step
+
+STOP_GRACE = 30.0   # seconds a worker gets to stop a step's kernel before its task is abandoned
+
+
+class ExecutorError(InvalidInputError):
+    """The Dask executor cannot start: no scheduler at the address, or no worker that can run a step."""
+
+
+@dataclass(frozen=True)
+class AttemptRequest:
+    """What a worker needs to run one attempt of one step (everything else is on the shared path)."""
+
+    step: Step
+    params: dict
+    run_id: str
+    pipeline_run: str
+    home: Path
+    cwd: Path
+    output: Path
+    inputs_scope: str
+    registry: str | None          # the PostgreSQL URL, or None for the SQLite file under home
+    environ: dict[str, str]       # the client's MLOPS_NB_* variables, for the kernel
+    warm: bool                    # a kernel from the worker's pool, or a fresh one
+    claim: str                    # names the task, its Event (stop it) and the worker running it (metadata)
+    topic: str                    # the run's event topic: placed, cell
+    host: str                     # the client's machine
+
+
+class DaskExecutor:
+    """A Dask client (and the LocalCluster it started, if any) for one command."""
+
+    def __init__(self, client: Client, cluster: LocalCluster | None = None):
+        self.client, self.cluster = client, cluster
+        self.topics: set[str] = set()
+
+    @classmethod
+    def open(cls, choice: str, jobs: int) -> "DaskExecutor":
+        cluster = None
+        if choice == "dask":
+            workers = jobs if jobs > 1 else (os.cpu_count() or 1)
+            memory = distributed.system.MEMORY_LIMIT // workers
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=_dashboard_address(), memory_limit=memory,
+                                   resources={"memory": memory}, silence_logs=logging.ERROR)
+            client = Client(cluster, set_as_default=False)
+        else:
+            try:
+                _reachable(choice)
+                client = Client(choice, timeout=10, set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                raise ExecutorError(f"no Dask scheduler answers at {choice} ({str(exc).splitlines()[0][:120]}); "
+                                    "start one (dask scheduler) or check --executor / MLOPS_NB_EXECUTOR") from None
+        client.register_plugin(KernelPools(), name="mlops-nb-kernels")
+        return cls(client, cluster)
+
+    @property
+    def slots(self) -> int:
+        """How many tasks the cluster runs at once now (its workers' threads)."""
+        return sum(self.client.nthreads().values())
+
+    @property
+    def description(self) -> str:
+        threads = self.client.nthreads()
+        kind = "Dask LocalCluster" if self.cluster is not None else f"Dask scheduler {self.client.scheduler.address}"
+        per = sorted(set(threads.values()))
+        shape = f"{len(threads)} workers" + (f" x {per[0]} thread{'s' if per[0] > 1 else ''}" if len(per) == 1 else "")
+        return f"{kind}, {shape}"
+
+    @property
+    def dashboard(self) -> str | None:
+        try:
+            return self.client.dashboard_link
+        except (KeyError, AttributeError):  # a scheduler without bokeh has no dashboard
+            return None
+
+    def follow(self, topic: str, progress) -> None:
+        """Show the workers' events for one run (which worker took a step, its cells) on ``progress``."""
+
+        def handler(event):
+            message = event[1]
+            if message.get("kind") == "placed":
+                progress.step_placed(message["step"], message["worker"])
+            elif message.get("kind") == "cell":
+                progress.cell(message["step"], message["index"], message["total"])
+
+        self.client.subscribe_topic(topic, handler)
+        self.topics.add(topic)
+
+    def warm_up(self, wants: dict[str, tuple[list[str], int]], log_dir: Path) -> None:
+        """Start warm kernels on every worker: ``{kernel name: (modules to preload, how many notebooks use
+        it)}``; a worker keeps one kernel per thread, and a spare while there are more notebooks."""
+        self.client.run(_warm_pools, wants, str(log_dir))
+
+    def attempt(self, request: AttemptRequest, watch) -> StepFailure | None:
+        """Run one attempt on a worker and wait for it; stopping ``watch`` stops the worker's kernel."""
+        step = request.step
+        problem = self._cannot_place(step)
+        if problem:
+            return StepFailure(step.name, f"step {step.name!r}: {problem}")
+        stop = Event(request.claim + "-stop", client=self.client)
+        watch.kill = stop.set
+        future = self.client.submit(run_attempt, request, key=request.claim, pure=False,
+                                    resources=step.resources or None)
+        stopped_at = None
+        try:
+            while True:
+                try:
+                    failure, _worker = future.result(timeout=0.5)
+                    return failure
+                except TimeoutError:
+                    if not watch.stopped.is_set():
+                        continue
+                    stopped_at = stopped_at or time.monotonic()
+                    if time.monotonic() - stopped_at > STOP_GRACE:
+                        future.cancel()
+                        return StepFailure(step.name, f"step {step.name!r} was interrupted (its Dask task did not "
+                                           f"stop within {STOP_GRACE:g} s and was cancelled)", interrupted=True)
+                except KilledWorker as exc:  # the scheduler gave up on it after several lost workers
+                    return _lost(step, self._claimed_by(request) or "?", str(exc))
+        finally:
+            future.release()
+            try:
+                self.client.set_metadata(_claim_key(request), None)
+            except Exception:  # the scheduler may be gone (Ctrl-C while it stops)
+                pass
+
+    def _claimed_by(self, request: AttemptRequest) -> str | None:
+        try:
+            return self.client.get_metadata(_claim_key(request), default=None)
+        except Exception:
+            return None
+
+    def _cannot_place(self, step: Step) -> str | None:
+        if not step.resources:
+            return None
+        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        if any(all(w.get("resources", {}).get(k, 0) >= v for k, v in step.resources.items()) for w in workers):
+            return None
+        asked = ", ".join(f"{k}={v:g}" for k, v in step.resources.items())
+        return (f"it asks for resources {asked} and no Dask worker offers them; start workers with "
+                f"dask worker SCHEDULER --resources '{asked}', or change the step's resources")
+
+    def close(self) -> None:
+        for topic in self.topics:
+            try:
+                self.client.unsubscribe_topic(topic)
+            except Exception:
+                pass
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _reachable(address: str) -> None:
+    """Fail at once when nothing listens there (Dask's own connect keeps retrying for its whole timeout)."""
+    host, port = address.split("://", 1)[1].rsplit(":", 1)
+    socket.create_connection((host, int(port)), timeout=5).close()
+
+
+def _dashboard_address() -> str:
+    """Dask's usual port 8787 when it is free (a stable link), else any free port."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", 8787))
+            return "127.0.0.1:8787"
+        except OSError:
+            return "127.0.0.1:0"
+
+
+def _lost(step: Step, worker: str, detail: str = "") -> StepFailure:
+    why = f"Dask worker {worker} was lost while running the step"
+    return StepFailure(step.name, f"step {step.name!r}: {why}{' (' + detail[:160] + ')' if detail else ''}",
+                       ename="WorkerLost", evalue=why)
+
+
+class KernelPools(WorkerPlugin):
+    """Each worker keeps its own warm kernels for its lifetime, and stops them when it closes."""
+
+    def teardown(self, worker) -> None:
+        from mlops_nb.kernels.local import shutdown_local_pools
+
+        shutdown_local_pools()
+
+
+def _warm_pools(wants: dict, log_dir: str, dask_worker=None) -> None:
+    from mlops_nb.kernels.local import local_pool
+
+    folder = Path(log_dir) if Path(log_dir).parent.is_dir() else None
+    for kernel_name, (preload, notebooks) in wants.items():
+        local_pool(kernel_name, log_dir=folder).want(preload, size=min(dask_worker.state.nthreads + 1, notebooks))
+
+
+def run_attempt(request: AttemptRequest) -> tuple[StepFailure | None, str]:
+    """On a worker: one attempt of one step, on this worker's kernels. Returns (failure or None, worker)."""
+    from mlops_nb.kernels.local import local_pool
+    from mlops_nb.pipeline.state import import_execution_stack
+    from mlops_nb.pipeline.watch import Watch
+
+    worker, client = get_worker(), get_client()
+    step = request.step
+    earlier = client.get_metadata(_claim_key(request), default=None)
+    if earlier and earlier != worker.address:  # the scheduler moved this task here after its worker died
+        return _lost(step, earlier), worker.address
+    client.set_metadata(_claim_key(request), worker.address)
+    problem = _cannot_run_here(request, worker.address)
+    if problem:
+        return StepFailure(step.name, f"step {step.name!r}: {problem}"), worker.address
+    worker.log_event(request.topic, {"kind": "placed", "step": step.name, "worker": worker.address})
+
+    def on_cell(name, index, total):
+        worker.log_event(request.topic, {"kind": "cell", "step": name, "index": index, "total": total})
+
+    watch = Watch(step.name, deadline=time.monotonic() + step.timeout if step.timeout else None,
+                  cell_timeout=step.cell_timeout, on_cell=on_cell)
+    done = threading.Event()
+    threading.Thread(target=_stop_when_told, args=(Event(request.claim + "-stop"), watch, done), daemon=True,
+                     name=f"mlops-stop-{step.name}").start()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_NB_")}
+    environ.update(request.environ)
+    try:
+        import_execution_stack()
+        pool = None
+        if request.warm:
+            log_dir = request.home / "kernels"
+            pool = local_pool(kernel_name_of(step), log_dir=log_dir if request.home.is_dir() else None)
+        failure = execute_step(step, request.params, run_id=request.run_id, pipeline_run=request.pipeline_run,
+                               home=request.home, cwd=request.cwd, output=request.output, watch=watch, pool=pool,
+                               inputs_scope=request.inputs_scope, registry=request.registry, environ=environ)
+        return failure, worker.address
+    finally:
+        done.set()
+
+
+def _stop_when_told(stop: Event, watch, done: threading.Event) -> None:
+    while not done.is_set():
+        try:
+            if stop.wait(timeout=0.5):
+                watch.stop()
+                return
+        except Exception:  # the scheduler went away: the client is gone, stop the kernel
+            if not done.is_set():
+                watch.stop()
+            return
+
+
+def _cannot_run_here(request: AttemptRequest, address: str) -> str | None:
+    if not request.cwd.is_dir():
+        return (f"the project folder {request.cwd} is not on Dask worker {address}; mount the project at the same "
+                "path on every worker")
+    if request.registry is None and socket.gethostname() != request.host:
+        return (f"the registry is the SQLite file under {request.home} on {request.host}, which Dask worker "
+                f"{address} on another machine cannot write; use the team registry "
+                "(MLOPS_NB_REGISTRY=postgresql://...) with workers on other machines")
+    return None
+
+
+def _claim_key(request: AttemptRequest) -> list[str]:
+    """Where the scheduler keeps which worker took an attempt (a task moved after its worker died sees it)."""
+    return ["mlops-nb", request.pipeline_run, request.claim]
+
+
+def new_claim(step: str) -> str:
+    return f"mlops-{step}-{uuid.uuid4().hex[:12]}"
