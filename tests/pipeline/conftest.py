@@ -77,3 +77,40 @@ def project(tmp_path, home, monkeypatch):
     (root / "pipeline.yaml").write_text(textwrap.dedent(PIPELINE))
     monkeypatch.chdir(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def scheduler(tmp_path_factory):
+    """`dask scheduler` and two `dask worker` processes (one thread each) on 127.0.0.1, as a team runs them."""
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    distributed = pytest.importorskip("distributed", reason="the Dask executor needs distributed: "
+                                                            "pip install -e '.[dask]'")
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path_factory.mktemp("dask")
+    dask = str(Path(sys.executable).parent / "dask")
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              stdout=subprocess.DEVNULL, stderr=open(logs / "scheduler.log", "w"))]
+    for name in ("w1", "w2"):
+        procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                                       "--no-dashboard", "--name", name],
+                                      stdout=subprocess.DEVNULL, stderr=open(logs / f"{name}.log", "w")))
+    try:
+        with distributed.Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

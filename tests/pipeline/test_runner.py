@@ -23,10 +23,20 @@ from tests.waiting import wait_for
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True, params=["warm", "fresh"])
+def pytest_generate_tests(metafunc):
+    """Every test here runs under both engines (pooled warm kernels, a fresh kernel per step); those marked
+    ``on_dask`` run a third time with their steps as tasks on a Dask scheduler's worker processes."""
+    engines = ["warm", "fresh"] + (["dask"] if metafunc.definition.get_closest_marker("on_dask") else [])
+    metafunc.parametrize("engine", engines, indirect=True)
+
+
+@pytest.fixture(autouse=True)
 def engine(request, monkeypatch):
-    """Every test here runs under both engines: pooled warm kernels and a fresh kernel per step."""
-    monkeypatch.setenv("MLOPS_NB_ENGINE", request.param)
+    if request.param == "dask":
+        monkeypatch.setenv("MLOPS_NB_EXECUTOR", request.getfixturevalue("scheduler"))
+    else:
+        monkeypatch.delenv("MLOPS_NB_EXECUTOR", raising=False)
+    monkeypatch.setenv("MLOPS_NB_ENGINE", "warm" if request.param == "dask" else request.param)
     return request.param
 
 
@@ -34,6 +44,7 @@ def statuses(result):
     return {name: step.status for name, step in result.steps.items()}
 
 
+@pytest.mark.on_dask
 def test_first_run_injects_typed_params_and_passes_outputs(project, home):
     result = run_pipeline(params=["C=0.5"])
     assert result.ok, [s.failure.describe() for s in result.steps.values() if s.failure]
@@ -56,6 +67,7 @@ def test_first_run_injects_typed_params_and_passes_outputs(project, home):
     assert pipeline_run.tags["trigger"] == "manual"
 
 
+@pytest.mark.on_dask
 def test_unchanged_rerun_is_cached_and_changes_rerun_exactly_what_they_affect(project, home):
     assert run_pipeline().ok
     started = time.monotonic()
@@ -93,6 +105,7 @@ def test_a_rerun_where_every_step_is_cached_is_one_row_that_names_what_it_reused
     assert mlops.get_run(third.steps["train"].run_id).tags["cached_from"] == first.steps["train"].run_id
 
 
+@pytest.mark.on_dask
 def test_deleted_output_file_means_the_step_runs_again(project, home):
     assert run_pipeline().ok
     (project / "report.txt").unlink()
@@ -101,6 +114,7 @@ def test_deleted_output_file_means_the_step_runs_again(project, home):
     assert (project / "report.txt").exists()
 
 
+@pytest.mark.on_dask
 def test_failing_step_stops_its_dependents_and_others_continue(project, home):
     write_notebook(project / "notebooks" / "train.ipynb",
                    ["import mlops_nb as mlops\nmlops.log_metric('before', 1.0)", "x = 1\nraise ValueError(f'bad C {C}')"],
@@ -119,6 +133,7 @@ def test_failing_step_stops_its_dependents_and_others_continue(project, home):
     assert mlops.get_run(result.run_id).status == "failed"
 
 
+@pytest.mark.on_dask
 def test_retries_run_a_flaky_step_again(project, home):
     flaky = "import pathlib\nmarker = pathlib.Path('tried')\nif not marker.exists():\n    marker.touch()\n" \
             "    raise RuntimeError('first try fails')"
@@ -142,6 +157,7 @@ def test_a_hanging_cell_is_ended_by_the_timeout(project, home):
     assert "timed out (2 s per cell)" in result.steps["h"].failure.message  # the limit that ended it
 
 
+@pytest.mark.on_dask
 def test_independent_steps_run_in_parallel_with_jobs(project, home):
     sleepy = "import time\ntime.sleep(1.5)"
     for name in ("a", "b"):
@@ -154,6 +170,7 @@ def test_independent_steps_run_in_parallel_with_jobs(project, home):
     assert a.start_time < b.end_time and b.start_time < a.end_time  # they overlapped
 
 
+@pytest.mark.on_dask
 def test_cli_reports_the_failing_cell_not_a_papermill_traceback(project, home):
     write_notebook(project / "notebooks" / "train.ipynb", ["raise KeyError('no such column: age')"],
                    parameters="C = 0.1")
@@ -177,6 +194,7 @@ def test_cli_run_json_and_lineage(project, home):
     assert len(parent["lineage"]["children"]) == 4
 
 
+@pytest.mark.on_dask
 def test_sweep_runs_the_grid_as_siblings_and_names_the_best(project, home):
     assert run_pipeline().ok  # train reads data/prepared.csv, which prepare writes
     result = CliRunner().invoke(cli, ["sweep", "notebooks/train.ipynb", "-p", "C=0.1,2", "-p", "max_iter=1,2",
