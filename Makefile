@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_drift_agreement.py
 	$(BIN)/python benchmarks/bench_triggers.py
 	$(BIN)/python benchmarks/bench_ploomber.py
+	$(BIN)/python benchmarks/bench_dask.py
 	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_monitor.py
 

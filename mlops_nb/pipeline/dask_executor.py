@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import dask
 import distributed
 from distributed import Client, Event, LocalCluster, WorkerPlugin, get_client, get_worker
 from distributed.scheduler import KilledWorker
@@ -30,6 +31,9 @@ from mlops_nb.pipeline.execute import StepFailure, execute_step, kernel_name_of
 from mlops_nb.pipeline.spec import Step
 
 STOP_GRACE = 30.0   # seconds a worker gets to stop a step's kernel before its task is abandoned
+# A task waits on a kernel in another process, so Dask's sampling profiler of the task's thread (every
+# 10 ms) finds nothing to show and only takes CPU from the kernels; the clusters we start go without it.
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 
 
 class ExecutorError(InvalidInputError):
@@ -62,6 +66,7 @@ class DaskExecutor:
     def __init__(self, client: Client, cluster: LocalCluster | None = None):
         self.client, self.cluster = client, cluster
         self.topics: set[str] = set()
+        self._slots = (0, -1.0)     # (threads, when counted): the runner asks often, the cluster changes seldom
 
     @classmethod
     def open(cls, choice: str, jobs: int) -> "DaskExecutor":
@@ -69,9 +74,10 @@ class DaskExecutor:
         if choice == "dask":
             workers = jobs if jobs > 1 else (os.cpu_count() or 1)
             memory = distributed.system.MEMORY_LIMIT // workers
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=_dashboard_address(), memory_limit=memory,
-                                   resources={"memory": memory}, silence_logs=logging.ERROR)
+            with dask.config.set(WORKER_CONFIG):
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=_dashboard_address(), memory_limit=memory,
+                                       resources={"memory": memory}, silence_logs=logging.ERROR)
             client = Client(cluster, set_as_default=False)
         else:
             try:
@@ -80,13 +86,17 @@ class DaskExecutor:
             except (OSError, TimeoutError) as exc:
                 raise ExecutorError(f"no Dask scheduler answers at {choice} ({str(exc).splitlines()[0][:120]}); "
                                     "start one (dask scheduler) or check --executor / MLOPS_NB_EXECUTOR") from None
-        client.register_plugin(KernelPools(), name="mlops-nb-kernels")
+        # Registering it again would tear the workers' warm kernels down: only where it is missing.
+        if not all(client.run(_has_kernel_pools).values()):
+            client.register_plugin(KernelPools(), name=KernelPools.name)
         return cls(client, cluster)
 
     @property
     def slots(self) -> int:
-        """How many tasks the cluster runs at once now (its workers' threads)."""
-        return sum(self.client.nthreads().values())
+        """How many tasks the cluster runs at once now (its workers' threads, counted every few seconds)."""
+        if time.monotonic() - self._slots[1] > 5:
+            self._slots = (sum(self.client.nthreads().values()), time.monotonic())
+        return self._slots[0]
 
     @property
     def description(self) -> str:
@@ -206,10 +216,16 @@ def _lost(step: Step, worker: str, detail: str = "") -> StepFailure:
 class KernelPools(WorkerPlugin):
     """Each worker keeps its own warm kernels for its lifetime, and stops them when it closes."""
 
+    name = "mlops-nb-kernels"
+
     def teardown(self, worker) -> None:
         from mlops_nb.kernels.local import shutdown_local_pools
 
         shutdown_local_pools()
+
+
+def _has_kernel_pools(dask_worker=None) -> bool:
+    return KernelPools.name in dask_worker.plugins
 
 
 def _warm_pools(wants: dict, log_dir: str, dask_worker=None) -> None:
