@@ -148,3 +148,16 @@ def test_sigterm_on_dask_stops_the_workers_kernel_and_marks_runs_interrupted(pro
         except ProcessLookupError:
             return True
     wait_for(gone, "the worker's kernel to be stopped", timeout=30)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # SQLite: every other test here
+def test_workers_write_to_the_team_registry(project, home, backend, scheduler):
+    """On PostgreSQL the workers' kernels write to the team registry directly (told by MLOPS_NB_REGISTRY)."""
+    result = run_pipeline(params=["C=0.5"], executor=scheduler)
+    assert result.ok, [s.failure.describe() for s in result.steps.values() if s.failure]
+    store = open_store(home)
+    assert store.backend == backend
+    assert mlops.get_run(result.steps["train"].run_id).metrics == {"accuracy": 0.6}
+    passed = store.query("SELECT value FROM outputs WHERE run_id = ? AND name = 'passed'",
+                         (result.steps["evaluate"].run_id,))
+    assert passed == [("true",)]
