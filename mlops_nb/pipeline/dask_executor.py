@@ -23,7 +23,7 @@ from pathlib import Path
 
 import dask
 import distributed
-from distributed import Client, Event, LocalCluster, WorkerPlugin, get_client, get_worker
+from distributed import Client, LocalCluster, WorkerPlugin, get_client, get_worker
 from distributed.scheduler import KilledWorker
 
 from mlops_nb.errors import InvalidInputError
@@ -55,7 +55,7 @@ class AttemptRequest:
     registry: str | None          # the PostgreSQL URL, or None for the SQLite file under home
     environ: dict[str, str]       # the client's MLOPS_NB_* variables, for the kernel
     warm: bool                    # a kernel from the worker's pool, or a fresh one
-    claim: str                    # names the task, its Event (stop it) and the worker running it (metadata)
+    claim: str                    # names the task and, in the scheduler's metadata, the worker running it
     topic: str                    # the run's event topic: placed, cell
     host: str                     # the client's machine
 
@@ -66,7 +66,9 @@ class DaskExecutor:
     def __init__(self, client: Client, cluster: LocalCluster | None = None):
         self.client, self.cluster = client, cluster
         self.topics: set[str] = set()
-        self._slots = (0, -1.0)     # (threads, when counted): the runner asks often, the cluster changes seldom
+        # The runner asks often and the cluster changes seldom: (what the scheduler said, when), kept 5 s.
+        self._threads: tuple[dict, float] = ({}, -1.0)
+        self._workers: tuple[list, float] = ([], -1.0)
 
     @classmethod
     def open(cls, choice: str, jobs: int) -> "DaskExecutor":
@@ -94,9 +96,9 @@ class DaskExecutor:
     @property
     def slots(self) -> int:
         """How many tasks the cluster runs at once now (its workers' threads, counted every few seconds)."""
-        if time.monotonic() - self._slots[1] > 5:
-            self._slots = (sum(self.client.nthreads().values()), time.monotonic())
-        return self._slots[0]
+        if time.monotonic() - self._threads[1] > 5:
+            self._threads = (self.client.nthreads(), time.monotonic())
+        return sum(self._threads[0].values())
 
     @property
     def description(self) -> str:
@@ -113,7 +115,7 @@ class DaskExecutor:
         except (KeyError, AttributeError):  # a scheduler without bokeh has no dashboard
             return None
 
-    def follow(self, topic: str, progress) -> None:
+    def follow(self, pipeline_run: str, progress) -> None:
         """Show the workers' events for one run (which worker took a step, its cells) on ``progress``."""
 
         def handler(event):
@@ -123,22 +125,27 @@ class DaskExecutor:
             elif message.get("kind") == "cell":
                 progress.cell(message["step"], message["index"], message["total"])
 
+        topic = _topic(pipeline_run)
         self.client.subscribe_topic(topic, handler)
         self.topics.add(topic)
 
-    def warm_up(self, wants: dict[str, tuple[list[str], int]], log_dir: Path) -> None:
+    def warm_up(self, wants: dict[str, tuple[list[str], int]], home: Path) -> None:
         """Start warm kernels on every worker: ``{kernel name: (modules to preload, how many notebooks use
         it)}``; a worker keeps one kernel per thread, and a spare while there are more notebooks."""
-        self.client.run(_warm_pools, wants, str(log_dir))
+        self.client.run(_warm_pools, wants, str(home))
 
-    def attempt(self, request: AttemptRequest, watch) -> StepFailure | None:
-        """Run one attempt on a worker and wait for it; stopping ``watch`` stops the worker's kernel."""
-        step = request.step
+    def attempt(self, state, step: Step, params: dict, run_id: str, notebook_path: Path, watch) -> StepFailure | None:
+        """Run one attempt of ``step`` (step run ``run_id`` of the pipeline run ``state``) on a worker and wait
+        for it; stopping ``watch`` stops the worker's kernel."""
         problem = self._cannot_place(step)
         if problem:
             return StepFailure(step.name, f"step {step.name!r}: {problem}")
-        stop = Event(request.claim + "-stop", client=self.client)
-        watch.kill = stop.set
+        request = AttemptRequest(step, params, run_id, state.run_id, state.store.home, state.pipeline.root,
+                                 notebook_path, state.options.inputs_scope, getattr(state.store, "url", None),
+                                 {k: v for k, v in os.environ.items() if k.startswith("MLOPS_NB_")},
+                                 state.engine_of(step) == "warm", new_claim(step.name), _topic(state.run_id),
+                                 socket.gethostname())
+        watch.kill = lambda: self._stop(request)
         future = self.client.submit(run_attempt, request, key=request.claim, pure=False,
                                     resources=step.resources or None)
         stopped_at = None
@@ -170,10 +177,20 @@ class DaskExecutor:
         except Exception:
             return None
 
+    def _stop(self, request: AttemptRequest) -> None:
+        """Tell the worker running the attempt to stop its kernel (every worker, when none has taken it yet)."""
+        worker = self._claimed_by(request)
+        try:
+            self.client.run(_stop_claim, request.claim, workers=[worker] if worker else None)
+        except Exception:  # that worker is gone: nothing runs there to stop
+            pass
+
     def _cannot_place(self, step: Step) -> str | None:
         if not step.resources:
             return None
-        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        if time.monotonic() - self._workers[1] > 5:
+            self._workers = (list(self.client.scheduler_info(n_workers=-1)["workers"].values()), time.monotonic())
+        workers = self._workers[0]
         if any(all(w.get("resources", {}).get(k, 0) >= v for k, v in step.resources.items()) for w in workers):
             return None
         asked = ", ".join(f"{k}={v:g}" for k, v in step.resources.items())
@@ -189,6 +206,11 @@ class DaskExecutor:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _topic(pipeline_run: str) -> str:
+    """The Dask event topic a run's workers report on: which worker took a step, its cells."""
+    return f"mlops-nb-{pipeline_run}"
 
 
 def _reachable(address: str) -> None:
@@ -228,12 +250,16 @@ def _has_kernel_pools(dask_worker=None) -> bool:
     return KernelPools.name in dask_worker.plugins
 
 
-def _warm_pools(wants: dict, log_dir: str, dask_worker=None) -> None:
+def _kernel_logs(home: Path) -> Path | None:
+    """Where a worker's kernels write their logs: the registry's folder when the worker sees it (shared)."""
+    return home / "kernels" if home.is_dir() else None
+
+
+def _warm_pools(wants: dict, home: str, dask_worker=None) -> None:
     from mlops_nb.kernels.local import local_pool
 
-    folder = Path(log_dir) if Path(log_dir).parent.is_dir() else None
     for kernel_name, (preload, notebooks) in wants.items():
-        local_pool(kernel_name, log_dir=folder).want(preload, size=min(dask_worker.state.nthreads + 1, notebooks))
+        local_pool(kernel_name, log_dir=_kernel_logs(Path(home))).want(preload, size=min(dask_worker.state.nthreads + 1, notebooks))
 
 
 def run_attempt(request: AttemptRequest) -> tuple[StepFailure | None, str]:
@@ -258,35 +284,38 @@ def run_attempt(request: AttemptRequest) -> tuple[StepFailure | None, str]:
 
     watch = Watch(step.name, deadline=time.monotonic() + step.timeout if step.timeout else None,
                   cell_timeout=step.cell_timeout, on_cell=on_cell)
-    done = threading.Event()
-    threading.Thread(target=_stop_when_told, args=(Event(request.claim + "-stop"), watch, done), daemon=True,
-                     name=f"mlops-stop-{step.name}").start()
+    with _RUNNING_LOCK:
+        if request.claim in _STOPPED:
+            _STOPPED.discard(request.claim)
+            return StepFailure(step.name, f"step {step.name!r} was interrupted", interrupted=True), worker.address
+        _RUNNING[request.claim] = watch
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_NB_")}
     environ.update(request.environ)
     try:
         import_execution_stack()
-        pool = None
-        if request.warm:
-            log_dir = request.home / "kernels"
-            pool = local_pool(kernel_name_of(step), log_dir=log_dir if request.home.is_dir() else None)
+        pool = local_pool(kernel_name_of(step), log_dir=_kernel_logs(request.home)) if request.warm else None
         failure = execute_step(step, request.params, run_id=request.run_id, pipeline_run=request.pipeline_run,
                                home=request.home, cwd=request.cwd, output=request.output, watch=watch, pool=pool,
                                inputs_scope=request.inputs_scope, registry=request.registry, environ=environ)
         return failure, worker.address
     finally:
-        done.set()
+        with _RUNNING_LOCK:
+            _RUNNING.pop(request.claim, None)
 
 
-def _stop_when_told(stop: Event, watch, done: threading.Event) -> None:
-    while not done.is_set():
-        try:
-            if stop.wait(timeout=0.5):
-                watch.stop()
-                return
-        except Exception:  # the scheduler went away: the client is gone, stop the kernel
-            if not done.is_set():
-                watch.stop()
-            return
+# On a worker: the attempts running now, by claim, so the client can stop one (client.run(_stop_claim)).
+_RUNNING: dict[str, object] = {}
+_STOPPED: set[str] = set()       # stopped before they started here
+_RUNNING_LOCK = threading.Lock()
+
+
+def _stop_claim(claim: str, dask_worker=None) -> None:
+    with _RUNNING_LOCK:
+        watch = _RUNNING.get(claim)
+        if watch is None:
+            _STOPPED.add(claim)
+    if watch is not None:
+        watch.stop()
 
 
 def _cannot_run_here(request: AttemptRequest, address: str) -> str | None:

@@ -8,9 +8,7 @@ leaves in the registry is written by :mod:`mlops_nb.pipeline.record`.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -105,7 +103,7 @@ def _start(pipeline: Pipeline, store: Store, planned: dict, options: RunOptions,
     state.progress.pipeline_started(pipeline, run_id)
     if executor is not None:
         state.executor = executor
-        executor.follow(f"mlops-nb-{run_id}", state.progress)
+        executor.follow(run_id, state.progress)
         state.progress.executor_started(executor.description, executor.dashboard)
     return state
 
@@ -252,15 +250,8 @@ def _attempt(state: RunState, step: Step, params: dict, run_id: str, notebook_pa
     watch = Watch(step.name, deadline=time.monotonic() + step.timeout if step.timeout else None,
                   cell_timeout=step.cell_timeout, on_cell=state.progress.cell)
     if state.executor is not None:
-        from mlops_nb.pipeline.dask_executor import AttemptRequest, new_claim
-
-        request = AttemptRequest(step, params, run_id, state.run_id, state.store.home, state.pipeline.root,
-                                 notebook_path, state.options.inputs_scope, getattr(state.store, "url", None),
-                                 {k: v for k, v in os.environ.items() if k.startswith("MLOPS_NB_")},
-                                 state.engine_of(step) == "warm", new_claim(step.name), f"mlops-nb-{state.run_id}",
-                                 socket.gethostname())
         with state.watching(watch):
-            return state.executor.attempt(request, watch)
+            return state.executor.attempt(state, step, params, run_id, notebook_path, watch)
     pool = state.pool_for(kernel_name_of(step)) if state.engine_of(step) == "warm" else None
     with state.watching(watch):
         return execute_step(step, params, run_id=run_id, pipeline_run=state.run_id, home=state.store.home,

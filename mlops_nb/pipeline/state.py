@@ -204,7 +204,7 @@ class RunState:
         if self.executor is not None:
             self.executor.warm_up({kernel_name: (preload_list(dict.fromkeys(notebooks), self.pipeline.preload),
                                                  len(notebooks)) for kernel_name, notebooks in by_kernel.items()},
-                                  self.store.home / "kernels")
+                                  self.store.home)
             return
         for kernel_name, notebooks in by_kernel.items():
             # One spare beyond --jobs while there are more steps than jobs: a kernel being reset
