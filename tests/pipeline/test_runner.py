@@ -24,9 +24,12 @@ pytestmark = pytest.mark.slow
 
 
 def pytest_generate_tests(metafunc):
-    """Every test here runs under both engines (pooled warm kernels, a fresh kernel per step); those marked
-    ``on_dask`` run a third time with their steps as tasks on a Dask scheduler's worker processes."""
-    engines = ["warm", "fresh"] + (["dask"] if metafunc.definition.get_closest_marker("on_dask") else [])
+    """Every test here runs on pooled warm kernels; those marked ``fresh_too``, where how a kernel is started,
+    stopped or killed matters, again on a fresh kernel per step; those marked ``on_dask`` with their steps as
+    tasks on a Dask scheduler's worker processes. (What the cache, sweeps and reports do does not depend on
+    how the kernel was started: one engine covers them.)"""
+    marked = metafunc.definition.get_closest_marker
+    engines = ["warm"] + (["fresh"] if marked("fresh_too") else []) + (["dask"] if marked("on_dask") else [])
     metafunc.parametrize("engine", engines, indirect=True)
 
 
@@ -45,6 +48,7 @@ def statuses(result):
 
 
 @pytest.mark.on_dask
+@pytest.mark.fresh_too
 def test_first_run_injects_typed_params_and_passes_outputs(project, home):
     result = run_pipeline(params=["C=0.5"])
     assert result.ok, [s.failure.describe() for s in result.steps.values() if s.failure]
@@ -115,6 +119,7 @@ def test_deleted_output_file_means_the_step_runs_again(project, home):
 
 
 @pytest.mark.on_dask
+@pytest.mark.fresh_too
 def test_failing_step_stops_its_dependents_and_others_continue(project, home):
     write_notebook(project / "notebooks" / "train.ipynb",
                    ["import mlops_nb as mlops\nmlops.log_metric('before', 1.0)", "x = 1\nraise ValueError(f'bad C {C}')"],
@@ -134,6 +139,7 @@ def test_failing_step_stops_its_dependents_and_others_continue(project, home):
 
 
 @pytest.mark.on_dask
+@pytest.mark.fresh_too
 def test_retries_run_a_flaky_step_again(project, home):
     flaky = "import pathlib\nmarker = pathlib.Path('tried')\nif not marker.exists():\n    marker.touch()\n" \
             "    raise RuntimeError('first try fails')"
@@ -145,6 +151,7 @@ def test_retries_run_a_flaky_step_again(project, home):
     assert mlops.get_run(result.steps["f"].run_id).tags["attempts"] == "2"
 
 
+@pytest.mark.fresh_too
 def test_a_hanging_cell_is_ended_by_the_timeout(project, home):
     write_notebook(project / "notebooks" / "hang.ipynb", ["import time\ntime.sleep(60)"], parameters="n = 1")
     (project / "pipeline.yaml").write_text("name: hang\nsteps:\n  - name: h\n    notebook: notebooks/hang.ipynb\n"
@@ -225,6 +232,7 @@ def test_sweep_from_python_takes_a_dict_grid_and_a_project_folder(project, home,
         mlops.sweep("notebooks/train.ipynb", {"C": []}, project=project)
 
 
+@pytest.mark.fresh_too
 def test_sigterm_stops_kernels_and_marks_runs_interrupted(project, home):
     write_notebook(project / "notebooks" / "hang.ipynb",
                    ["import pathlib, time\npathlib.Path('started').touch()\ntime.sleep(60)"], parameters="n = 1")
@@ -256,6 +264,7 @@ def test_mlops_run_in_a_notebook_shows_an_updating_table(project, home):
     assert list(runs["status"]) == ["finished"]
 
 
+@pytest.mark.fresh_too
 def test_a_kernel_that_cannot_start_fails_its_step_in_one_line(project, home, store):
     spec = (project / "pipeline.yaml").read_text()
     (project / "pipeline.yaml").write_text(spec.replace("    params: {C: 1.0}\n",
@@ -268,6 +277,7 @@ def test_a_kernel_that_cannot_start_fails_its_step_in_one_line(project, home, st
     assert statuses == {"pipeline": "failed", "prepare": "finished", "train": "failed", "report": "finished"}
 
 
+@pytest.mark.fresh_too
 def test_a_param_reaches_papermill_through_few_calls_of_ours(project, home, monkeypatch):
     import papermill.parameterize
 
@@ -297,6 +307,7 @@ def test_a_param_reaches_papermill_through_few_calls_of_ours(project, home, monk
     assert "run_pipeline" in seen["calls"] and "run_command" in seen["calls"]
 
 
+@pytest.mark.fresh_too
 def test_two_pipelines_in_one_process_keep_to_their_own_folders(tmp_path, home):
     roots = []
     for name in ("a", "b"):
