@@ -98,7 +98,9 @@ def test_the_demos_registry_copies_to_postgresql_and_back_and_shows_the_same(dem
             on_pg = runner.invoke(cli, ["--registry", pg_url, *command, *as_json])
             returned = runner.invoke(cli, ["--registry", "sqlite", "--home", str(back), *command, *as_json])
             assert original.exit_code == 0 and original.output.strip(), original.output
-            assert on_pg.output == original.output, (command, as_json)
-            assert returned.output == original.output, (command, as_json)
+            # The same rows and files; where a registry keeps its files (a pipeline run's version) differs.
+            shown = original.output.replace(str(source / "artifacts"), "<artifacts>")
+            assert on_pg.output.replace(str(tmp_path / "shared"), "<artifacts>") == shown, (command, as_json)
+            assert returned.output.replace(str(back / "artifacts"), "<artifacts>") == shown, (command, as_json)
             forget_stores()
     assert (back / "registry.db").is_file()

@@ -50,6 +50,12 @@ def models_promote(ctx, name, version, alias, reason, override, as_json) -> None
     before = models.alias_version_or_none(store, name, alias)
     result = gates.promote(store, name, version, alias, override=override, reason=reason, require_gate=False)
     show(ctx, views.AliasChange(name, alias, result.version, before), as_json)
+    if result.version != before:
+        from mlops_nb.pipeline import notify
+
+        notify.model_event(store, name, "promoted", {"name": name, "alias": alias, "action": "set",
+                                                     "version": result.version, "previous": before},
+                           gates.latest_decision(store, name, result.version))
 
 
 @models_group.command("rollback")
@@ -66,3 +72,7 @@ def models_rollback(ctx, name, alias, reason, override, as_json) -> None:
     before = models.alias_version(store, name, alias)
     result, decision = gates.rollback(store, name, alias, reason=reason, override=override)
     show(ctx, views.AliasChange(name, alias, result.version, before, gate=decision, rolled_back=True), as_json)
+    from mlops_nb.pipeline import notify
+
+    notify.model_event(store, name, "rolled_back", {"name": name, "alias": alias, "action": "rollback",
+                                                    "version": result.version, "previous": before}, decision)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from mlops_nb.cli.base import cli, home_option, json_option, show
+from pathlib import Path
+
+from mlops_nb.cli.base import cli, home_option, json_option, show, store_of
 from mlops_nb.show import pipeline_views
 
 engine_option = click.option(
@@ -27,9 +29,12 @@ executor_option = click.option(
 @engine_option
 @executor_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress display; only errors.")
+@click.option("--summary", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Append a Markdown summary (the steps, each gate decision rule by rule) to FILE, e.g. "
+                   "\"$GITHUB_STEP_SUMMARY\" in a CI job.")
 @json_option
 @click.pass_context
-def run_command(ctx, pipeline, params, force, force_step, jobs, engine, executor, quiet, as_json) -> None:
+def run_command(ctx, pipeline, params, force, force_step, jobs, engine, executor, quiet, summary, as_json) -> None:
     """Run a pipeline (default ./pipeline.yaml): steps in order, unchanged steps cached.
 
     \b
@@ -44,7 +49,28 @@ def run_command(ctx, pipeline, params, force, force_step, jobs, engine, executor
                          executor=executor, progress=choose_progress(quiet or as_json))
     result = run_pipeline(pipeline, options, home=home_option(ctx))
     show(ctx, pipeline_views.PipelineRunView(result), as_json)
+    if summary:
+        write_summary(ctx, Path(pipeline), result, Path(summary))
     exit_for(result)
+
+
+def write_summary(ctx, pipeline: Path, result, path: Path) -> None:
+    from mlops_nb.errors import InvalidInputError
+    from mlops_nb.pipeline.version import TAG
+    from mlops_nb.registry import gates, models, runs
+    from mlops_nb.show.summary import run_summary
+
+    folder = pipeline.resolve() if pipeline.is_dir() else pipeline.resolve().parent
+    store = store_of(ctx, start=folder)
+    run = runs.get_run(store, result.run_id)
+    until = run.end_time or run.start_time + result.seconds
+    decisions = gates.decisions_between(store, run.start_time, until)
+    moves = [m for m in models.alias_moves_between(store, run.start_time, until) if m["action"] == "set"]
+    try:
+        with path.open("a", encoding="utf-8") as out:
+            out.write(run_summary(result, decisions, run.tags.get(TAG), moves))
+    except OSError as exc:
+        raise InvalidInputError(f"--summary {path}: cannot write it ({exc.strerror or exc})") from None
 
 
 @cli.command("sweep")

@@ -7,10 +7,12 @@ their paths). A cached step run holds what the run it reuses handed on and measu
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mlops_nb.pipeline.execute import StepFailure
 from mlops_nb.pipeline.spec import Pipeline, Step
+from mlops_nb.pipeline.version import ARTIFACT as PIPELINE_VERSION, TAG as VERSION_TAG, pipeline_version
 from mlops_nb.registry import artifacts, datasets, outputs, runs
 from mlops_nb.registry.store import Store
 from mlops_nb.registry.values import encode_param
@@ -26,7 +28,11 @@ def create_pipeline_run(store: Store, pipeline: Pipeline, run_params: dict, trig
                                 env=environment.python_environment(), source=str(pipeline.path),
                                 pipeline=pipeline.name)
     params = [(run_id, *encode_param(k, v)) for k, v in run_params.items()]
-    all_tags = {"trigger": trigger, "pipeline_file": str(pipeline.path), **tags}
+    version = pipeline_version(pipeline)
+    data = json.dumps(version, sort_keys=True).encode()
+    sha, size = artifacts.put_bytes(store.artifacts_dir, data)
+    runs.record_artifact(store, run_id, PIPELINE_VERSION, sha, size, kind="dict")
+    all_tags = {"trigger": trigger, "pipeline_file": str(pipeline.path), VERSION_TAG: version["version"], **tags}
     runs.write_batch(store, params=params, tags=[(run_id, k, str(v)) for k, v in all_tags.items()])
     return run_id
 
@@ -63,8 +69,6 @@ def record_cached(store: Store, pipeline: Pipeline, parent: str, step: Step, par
 def record_reused(store: Store, run_id: str, reused: dict[str, str]) -> None:
     """A pipeline run where no step ran: its ``reused`` tag maps each step to the run it reused (JSON),
     instead of a step run per step."""
-    import json
-
     runs.write_batch(store, tags=[(run_id, "reused", json.dumps(reused))])
 
 

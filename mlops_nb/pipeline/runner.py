@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from mlops_nb.errors import NotFoundError
-from mlops_nb.pipeline import cache, record
+from mlops_nb.pipeline import cache, notify, record
 from mlops_nb.pipeline.watch import Watch
 from mlops_nb.pipeline.execute import StepFailure, execute_step, kernel_name_of
 from mlops_nb.pipeline.lock import PipelineLock
@@ -121,6 +121,7 @@ def _finish(state: RunState, status: str | None, started: float) -> PipelineResu
     result = PipelineResult(state.pipeline.name, state.run_id, status, {s.name: state.results.get(s.name) or StepResult(
         s.name, "interrupted" if status == "interrupted" else "skipped") for s in state.pipeline.steps},
         time.monotonic() - started)
+    notify.run_events(state.store, state.pipeline, result)
     state.progress.pipeline_finished(result)
     return result
 

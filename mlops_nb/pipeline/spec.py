@@ -2,6 +2,7 @@
 
     name: churn
     params: {seed: 0}              # to every step whose parameters cell declares the name
+    test_params: {rows: 300}       # `mlops-nb test`: a small sample, for every step declaring the name
     steps:
       - name: prepare
         notebook: notebooks/prepare.ipynb
@@ -10,6 +11,7 @@
       - name: train
         notebook: notebooks/train.ipynb
         params: {C: 1.0}           # step params override pipeline params
+        test_params: {n_estimators: 5}   # this step's, for `mlops-nb test`
         inputs: [data/prepared.csv]
         retries: 1
         timeout: 600               # seconds for the whole step; or {cell: 60, step: 600}
@@ -19,6 +21,9 @@
         resources: {memory: 4GiB, gpu: 1}   # on Dask: only workers that offer these run the step
     preload: [sklearn]             # modules warm kernels import ahead (besides the notebooks' imports)
     executor: local                # local (the default), dask (a LocalCluster) or tcp://HOST:PORT (a scheduler)
+    notify:                        # events: fired, failed, gate_failed, promoted, rolled_back (on: all by default)
+      - {webhook: "https://hooks.slack.com/services/...", format: slack, on: [failed, gate_failed]}
+      - {command: "./page-someone.sh", on: [failed], retries: 3, backoff: 1}
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ from typing import Any
 
 from mlops_nb.errors import InvalidInputError, NotFoundError
 
-PIPELINE_FIELDS = ("name", "params", "steps", "triggers", "preload", "executor", "description")
-STEP_FIELDS = ("name", "notebook", "params", "inputs", "outputs", "after", "retries", "timeout", "kernel",
+PIPELINE_FIELDS = ("name", "params", "steps", "triggers", "preload", "executor", "description", "test_params", "notify")
+STEP_FIELDS = ("name", "notebook", "params", "test_params", "inputs", "outputs", "after", "retries", "timeout", "kernel",
                "engine", "isolation", "cache", "resources", "description")
 ENGINES = ("warm", "fresh")
 ISOLATIONS = ("namespace", "kernel")
@@ -59,6 +64,7 @@ class Step:
     isolation: str = "namespace"
     cache: bool = True             # False: always runs (it reads what no declared input shows: a database, an API)
     resources: dict[str, float] = field(default_factory=dict)   # Dask worker resources (memory in bytes)
+    test_params: dict[str, Any] = field(default_factory=dict)   # what `mlops-nb test` runs it with (fast)
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class Pipeline:
     triggers: tuple = ()
     preload: tuple[str, ...] = ()
     executor: str | None = None    # None: the command's choice (local unless told)
+    test_params: dict[str, Any] = field(default_factory=dict)   # `mlops-nb test`: for every step declaring one
+    notify: tuple = ()             # notify.Target: where its events (failed, promoted...) are sent
 
     @property
     def root(self) -> Path:
@@ -220,12 +228,15 @@ def parse_pipeline(data: Any, path: Path) -> Pipeline:
         if step.name in seen:
             raise SpecError(f"{where}: step name {step.name!r} is used twice; step names must be unique")
         seen.add(step.name)
+    from mlops_nb.pipeline.notify import parse_notify
     from mlops_nb.pipeline.trigger_spec import parse_triggers
 
     pipeline = Pipeline(name=name, path=path, params=params, steps=tuple(steps),
                         triggers=tuple(parse_triggers(data.get("triggers"), where)),
                         preload=_strings(data.get("preload"), f"{where}: field 'preload'"),
-                        executor=_executor(data.get("executor"), f"{where}: field 'executor'"))
+                        executor=_executor(data.get("executor"), f"{where}: field 'executor'"),
+                        test_params=_mapping(data.get("test_params"), f"{where}: field 'test_params'"),
+                        notify=parse_notify(data.get("notify"), where))
     for trigger in pipeline.triggers:
         step = trigger.options.get("step") if trigger.kind == "performance" else None
         if step and not trigger.options.get("pipeline") and step not in seen:
@@ -288,7 +299,8 @@ def _parse_step(raw: Any, index: int, path: Path) -> Step:
                 outputs=_strings(raw.get("outputs"), f"{where}, field 'outputs'"),
                 after=_strings(raw.get("after"), f"{where}, field 'after'"),
                 retries=retries, timeout=timeout, cell_timeout=cell_timeout, kernel=kernel, engine=engine,
-                isolation=isolation, cache=cache, resources=_resources(raw.get("resources"), f"{where}, field 'resources'"))
+                isolation=isolation, cache=cache, resources=_resources(raw.get("resources"), f"{where}, field 'resources'"),
+                test_params=_mapping(raw.get("test_params"), f"{where}, field 'test_params'"))
 
 
 def check_executor(value: Any, where: str) -> str:

@@ -34,6 +34,14 @@ def record_decision(store: Store, name: str, version: int, *, baseline_version: 
         return cursor.fetchone()[0]
 
 
+def decisions_between(store: Store, since: float, until: float) -> list[dict]:
+    """The gate decisions recorded between two times (a step's or a pipeline run's start and end), oldest first."""
+    rows = store.query("SELECT name, version, baseline_version, alias, passed, results FROM gate_decisions "
+                       "WHERE created_at >= ? AND created_at <= ? ORDER BY id", (since, until))
+    return [{"name": n, "version": v, "baseline_version": b, "alias": a, "passed": bool(p),
+             "results": json.loads(r) if r else []} for n, v, b, a, p, r in rows]
+
+
 def latest_decision(store: Store, name: str, version: int) -> dict | None:
     """The version's decision of record: its latest from a pipeline, else its latest exploratory one."""
     row = store.query_one("SELECT id, baseline_version, alias, passed, results, card, override_reason, created_at, "

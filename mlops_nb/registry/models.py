@@ -176,6 +176,13 @@ def set_alias(store: Store, name: str, version: int, alias: str = "production", 
     return get_version(store, name, version)
 
 
+def alias_moves_between(store: Store, since: float, until: float) -> list[dict]:
+    """Every alias change (set or rollback) of any model between two times, oldest first."""
+    rows = store.query("SELECT name, alias, action, version, previous, at FROM alias_history WHERE at >= ? AND "
+                       "at <= ? ORDER BY id", (since, until))
+    return [dict(zip(("name", "alias", "action", "version", "previous", "at"), row)) for row in rows]
+
+
 def rollback_target(store: Store, name: str, alias: str = "production") -> int:
     """The version a rollback of ``name@alias`` would return to (nothing moves)."""
     check_alias(alias)

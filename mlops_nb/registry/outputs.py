@@ -59,6 +59,14 @@ def find_output(store: Store, name: str, *, pipeline_run: str | None = None, ste
     return dict(zip(("name", "kind", "value", "sha256", "path", "run_id", "step"), row))
 
 
+def last_output(store: Store, pipeline: str, step: str, name: str) -> dict | None:
+    """The output ``name`` of the newest finished run of ``pipeline``'s ``step`` that wrote one, or None."""
+    row = store.query_one("SELECT o.sha256, o.path, r.id FROM outputs o JOIN runs r ON r.id = o.run_id "
+                          "WHERE o.name = ? AND r.pipeline = ? AND r.step = ? AND r.status = 'finished' "
+                          "ORDER BY r.start_time DESC LIMIT 1", (name, pipeline, step))
+    return dict(zip(("sha256", "path", "run_id"), row)) if row else None
+
+
 def get_output(store: Store, run_id: str, name: str) -> dict | None:
     return next((o for o in run_outputs(store, run_id) if o["name"] == name), None)
 

@@ -317,6 +317,19 @@ def computing_run(store: Store, run_id: str) -> str:
         seen.add(run_id)
 
 
+def step_runs(store: Store, pipeline_run: str) -> list[tuple[str, str]]:
+    """(step, run id) of each step run of a pipeline run, in the order they started."""
+    return [tuple(row) for row in store.query("SELECT step, id FROM runs WHERE parent_id = ? AND kind = 'step' "
+                                              "ORDER BY start_time, id", (pipeline_run,))]
+
+
+def pipeline_file_of(store: Store, run_id: str) -> str | None:
+    """The pipeline.yaml that a step run's pipeline run ran (its ``pipeline_file`` tag), or None."""
+    row = store.query_one("SELECT t.value FROM runs r JOIN tags t ON t.run_id = COALESCE(r.parent_id, r.id) "
+                          "AND t.key = 'pipeline_file' WHERE r.id = ?", (run_id,))
+    return row[0] if row else None
+
+
 def latest_metric(store: Store, run_id: str, key: str) -> float | None:
     row = store.query_one("SELECT value FROM latest_metrics WHERE run_id = ? AND key = ?", (run_id, key))
     return float(row[0]) if row and row[0] is not None else None

@@ -236,6 +236,19 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         POSTGRESQL_ONLY + "ALTER TABLE latest_metrics DROP CONSTRAINT latest_metrics_pkey, "
                           "ADD PRIMARY KEY (run_id, key) INCLUDE (value)",
     ]),
+    ("notifications: each event a pipeline sent to a webhook or a command, with its delivery attempts", [
+        """CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            pipeline TEXT NOT NULL,
+            event TEXT NOT NULL,
+            run_id TEXT,
+            target TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts TEXT NOT NULL,
+            created_at REAL NOT NULL)""",
+        "CREATE INDEX notifications_pipeline ON notifications(pipeline, id)",
+    ]),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -38,10 +38,11 @@ TABLES: dict[str, tuple[str, ...] | None] = {
     "trigger_state": ("pipeline", "trigger"),
     "trigger_events": ("id",),
     "feedback": ("id",),
+    "notifications": ("id",),
 }
 # Checked before copying into a registry that is not empty: the same id must mean the same thing.
 _IDENTITY = {"experiments": "name", "datasets": "fingerprint", "alias_history": "at", "gate_decisions": "created_at",
-             "trigger_events": "fired_at", "feedback": "prediction_id"}
+             "trigger_events": "fired_at", "feedback": "prediction_id", "notifications": "created_at"}
 BATCH = 10_000
 
 

@@ -125,3 +125,71 @@ def check_dict(result) -> dict:
             "fired": [{"trigger": f.trigger.key, "kind": f.trigger.kind, "reason": f.reason, "evidence": f.evidence}
                       for f in result.fired],
             "runs": [pipeline_result_dict(r) for r in result.runs]}
+
+
+@dataclass(repr=False)
+class DiffView(View):
+    """``mlops-nb diff``: what changed between two pipeline runs, section by section."""
+
+    diff: Any
+
+    def to_json(self):
+        from dataclasses import asdict
+
+        return terminal.jsonable(asdict(self.diff))
+
+    def print_terminal(self, out=None):
+        from rich.markup import escape
+
+        out = out or terminal.console()
+        d = self.diff
+
+        def head(run):
+            git = f", git {run['git_commit'][:8]}{' (dirty)' if run['git_dirty'] else ''}" if run["git_commit"] else ""
+            return f"{run['id'][:8]} {escape(run['name'])} (version {run['version'] or '?'}{git})"
+
+        out.print(f"[bold]{escape(d.a['pipeline'])}[/]: {head(d.a)} -> {head(d.b)}")
+        for note in d.missing:
+            out.print(f"[yellow]note[/]: {escape(note)}")
+        if d.same:
+            out.print("no differences: the same code, params, data, packages and metrics")
+            return
+        if d.pipeline_file:
+            out.print("\n[bold]pipeline file[/]: changed")
+        if d.code:
+            out.print("\n[bold]code[/]")
+            for step in d.code:
+                if step.status != "changed":
+                    out.print(f"  {escape(step.step)} ({escape(step.notebook)}): step {step.status}")
+                    continue
+                out.print(f"  {escape(step.step)} ({escape(step.notebook)}): {len(step.cells)} "
+                          f"cell{'s' if len(step.cells) != 1 else ''} changed")
+                for cell in step.cells:
+                    where = f"cell {cell.cell_b}" if cell.kind != "removed" else f"cell {cell.cell_a}"
+                    moved = f" (was {cell.cell_a})" if cell.kind == "changed" and cell.cell_a != cell.cell_b else ""
+                    out.print(f"    {where}{moved}: {cell.kind}")
+                    sign = {"added": "+", "removed": "-"}.get(cell.kind)
+                    for line in cell.lines:
+                        text = f"{sign} {line}" if sign else line
+                        colour = "green" if text.startswith("+") else "red" if text.startswith("-") else \
+                            "cyan" if text.startswith("@@") else None
+                        out.print(f"      [{colour}]{escape(text)}[/]" if colour else f"      {escape(text)}")
+        for title, rows in (("params", d.params), ("source data", d.data), ("metrics", d.metrics),
+                            ("packages", d.packages)):
+            if not rows:
+                continue
+            out.print(f"\n[bold]{title}[/]")
+            for name, a, b in rows:
+                if title == "source data":
+                    a, b = (a or "absent")[:12], (b or "absent")[:12]
+                    out.print(f"  {escape(name)}: {a} -> {b}")
+                elif title == "metrics" and a is not None and b is not None:
+                    out.print(f"  {escape(name)}: {terminal.fmt_value(a)} -> {terminal.fmt_value(b)} "
+                              f"({'+' if b >= a else ''}{terminal.fmt_value(b - a)})")
+                else:
+                    out.print(f"  {escape(name)}: {terminal.fmt_value(a)} -> {terminal.fmt_value(b)}")
+
+    def _repr_html_(self):
+        import html as html_lib
+
+        return f"<pre>{html_lib.escape(repr(self))}</pre>"

@@ -99,7 +99,7 @@ def check_pipeline(path: str | Path = "pipeline.yaml", *, now: datetime | None =
                 options, params=(), trigger=",".join(kinds), lock=False, **_reruns(pipeline, events),
                 tags={"trigger_events": ",".join(map(str, ids)),
                       "reason": "; ".join(dict.fromkeys(e["reason"] for e in events))[:1000]},
-                on_start=lambda run_id, ids=ids: trigger_store.attach_events(store, ids, run_id)),
+                on_start=lambda run_id, events=events: _started(store, pipeline, events, run_id)),
                 home=store.home, planned=planned)
             result.runs.append(outcome)
             if outcome.status == "interrupted":
@@ -107,6 +107,21 @@ def check_pipeline(path: str | Path = "pipeline.yaml", *, now: datetime | None =
     finally:
         lock.release()
     return result
+
+
+def _started(store, pipeline, events: list[dict], run_id: str) -> None:
+    """The run for these events started: they say so, and the pipeline's notify targets hear it fired
+    (on a thread of its own: a slow webhook does not hold the retraining back)."""
+    import threading
+
+    from mlops_nb.pipeline import notify
+
+    trigger_store.attach_events(store, [e["id"] for e in events], run_id)
+    if pipeline.notify:
+        reason = "; ".join(dict.fromkeys(e["reason"] for e in events))
+        details = {"triggers": [e["trigger"] for e in events], "kinds": sorted({e["kind"] for e in events})}
+        threading.Thread(target=notify.notify, args=(store, pipeline, "fired"), name="mlops-notify",
+                         kwargs={"run_id": run_id, "reason": reason, "details": details}).start()
 
 
 def _reruns(pipeline, events: list[dict]) -> dict:
