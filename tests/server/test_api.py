@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sklearn.dummy import DummyClassifier
 
 import mlops_nb as mlops
-from tests.jupyter_util import running_server
+from tests.jupyter_util import ONLY_MLOPS_NB, running_server
 from tests.notebooks_util import write_notebook
 
 pytestmark = pytest.mark.slow
@@ -41,11 +41,23 @@ def project(tmp_path, home, monkeypatch):
     return root
 
 
-@pytest.fixture
-def server(project, tmp_path, home):
+def _server(project, tmp_path, home, args=ONLY_MLOPS_NB):
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
                JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"), MLOPS_NB_HOME=str(home))
-    with running_server("jupyter_server", project, TOKEN, tmp_path / "server.log", env) as base:
+    return running_server("jupyter_server", project, TOKEN, tmp_path / "server.log", env, args)
+
+
+@pytest.fixture
+def server(project, tmp_path, home):
+    """A Jupyter server with our extension alone."""
+    with _server(project, tmp_path, home) as base:
+        yield base
+
+
+@pytest.fixture
+def lab_server(project, tmp_path, home):
+    """A Jupyter server with every installed extension, JupyterLab's pages among them."""
+    with _server(project, tmp_path, home, args=()) as base:
         yield base
 
 
@@ -185,7 +197,8 @@ def test_lab_extension_is_installed_prebuilt():
     assert "mlops-nb v0.1.0 enabled OK" in text
 
 
-def test_a_cross_site_post_with_a_login_cookie_is_refused(server):
+def test_a_cross_site_post_with_a_login_cookie_is_refused(lab_server):
+    server = lab_server
     import http.cookiejar
 
     jar = http.cookiejar.CookieJar()
@@ -231,7 +244,7 @@ def test_looking_at_a_folder_without_registry_creates_none(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MLOPS_NB_HOME"}
     env.update(JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
                JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"))
-    with running_server("jupyter_server", root, TOKEN, tmp_path / "server.log", env) as base:
+    with running_server("jupyter_server", root, TOKEN, tmp_path / "server.log", env, ONLY_MLOPS_NB) as base:
         status, data = call(base, "/runs")
         assert status == 200 and data["runs"] == [] and "no mlops-nb registry in" in data["message"]
         assert call(base, "/models")[1]["models"] == [] and call(base, "/triggers/events")[1]["events"] == []
