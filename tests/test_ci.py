@@ -39,6 +39,9 @@ def test_github_workflow_tests_pull_requests_and_runs_main(tmp_path):
     assert deliver["env"]["MLOPS_NB_REGISTRY"] == "${{ secrets.MLOPS_NB_REGISTRY }}"
     assert [s.get("uses", "").split("@")[0] for s in test["steps"]][:2] == ["actions/checkout", "actions/setup-python"]
     assert "mlops-nb[postgres]>=0.1,<1" in (tmp_path / "p" / "requirements.txt").read_text()
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for command in runs(test) + runs(deliver):   # the commands the README documents
+        assert f"`{command}`" in readme, command
     again = _ci(tmp_path / "p", "github")
     assert again.exit_code == 1 and "already exists; pass --force to overwrite it" in again.output
     assert _ci(tmp_path / "p", "github", "--force", "--branch", "trunk").exit_code == 0
