@@ -177,6 +177,53 @@ def labelled_predictions(model: str, *, since: float | None = None, version: int
     return labelled(tracking.get_store(), model, since=since, version=version, target=target)
 
 
+def write_features(view: str, df, *, features_file=None) -> dict:
+    """Store ``df`` as the next version of feature view ``view`` (declared in the project's features.yaml, or
+    under features: in pipeline.yaml; ``features_file`` names another file or folder): checked against the view,
+    appended to its offline table, the latest values per entity updated online. In a run, its output dataset."""
+    from mlops_nb.features.tables import write_features as write
+    from mlops_nb.features.views import find_views, get_view
+
+    views, where = find_views(features_file)
+    run = tracking.active_run()
+    return write(tracking.get_store(), get_view(views, view, where), df, run.id if run is not None else None)
+
+
+def training_frame(entities, features: list, *, timestamp: str | None = None, features_file=None,
+                   name: str = "training_frame"):
+    """For each row of ``entities`` (the views' entity keys and a time column, by default named as the first
+    view's timestamp), the value each of ``features`` (``"view:feature"``, or ``"view:*"``) had at that time:
+    the latest at or before it and within the view's TTL, never a later one. In a run, the frame is logged as
+    its training dataset ``name``, with the feature view versions it read as inputs."""
+    from mlops_nb.features.tables import parse_refs, training_frame as join
+    from mlops_nb.features.views import find_views
+
+    views, where = find_views(features_file)
+    wanted = parse_refs(features, views, where)
+    store = tracking.get_store()
+    frame = join(store, views, entities, wanted, timestamp)
+    run = tracking.active_run()
+    if run is not None:
+        from mlops_nb.registry import features as feature_store
+
+        run.log_dataset(frame, name, "train")
+        for view in wanted:
+            for version in feature_store.versions(store, view):
+                if version["dataset_id"] is not None:
+                    feature_store.link_version(store, run.id, version["dataset_id"])
+    return frame
+
+
+def online_features(entities, features: list, *, features_file=None):
+    """The latest values of ``features`` (``"view:feature"``) for each of ``entities`` (key values, or
+    mappings of the key columns), as a DataFrame: what a served model is given."""
+    from mlops_nb.features.tables import online_features as latest, parse_refs
+    from mlops_nb.features.views import find_views
+
+    views, where = find_views(features_file)
+    return latest(tracking.get_store(), views, entities, parse_refs(features, views, where))
+
+
 def _show_results_in_notebooks() -> None:
     """In a kernel, results (a pipeline run, a sweep, a trigger check, a model version) display as tables."""
     import sys
@@ -210,5 +257,5 @@ __all__ = [
     "log_text", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "metric_history",
     "MlopsError", "model_card", "monitor", "output", "predictions", "profile_reference", "promote", "register_model", "rollback",
     "run_pipeline", "search_runs", "set_alias", "set_experiment", "set_home", "set_registry", "set_tag", "set_tags",
-    "start_run", "sweep", "trigger_history", "validate",
+    "start_run", "sweep", "trigger_history", "validate", "write_features", "training_frame", "online_features",
 ]

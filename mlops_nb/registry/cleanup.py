@@ -130,6 +130,7 @@ def _named_files(store: Store, exclude: set[str]) -> set[str]:
             if run_id not in exclude:
                 named.add(sha)
     named.update(r[0] for r in store.query("SELECT sha256 FROM model_versions"))
+    named.update(r[0] for r in store.query("SELECT sha256 FROM feature_versions"))  # the offline tables
     # A file read as a step's input is kept under its content's hash (the dataset's fingerprint), for drift.
     for run_id, fingerprint in store.query("SELECT rd.run_id, d.fingerprint FROM run_datasets rd "
                                            "JOIN datasets d ON d.id = rd.dataset_id"):

@@ -249,6 +249,27 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             created_at REAL NOT NULL)""",
         "CREATE INDEX notifications_pipeline ON notifications(pipeline, id)",
     ]),
+    ("feature views: each write a version (a Parquet file under the registry), and the latest values per entity", [
+        """CREATE TABLE feature_versions (
+            view TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            dataset_id INTEGER,
+            n_rows INTEGER NOT NULL,
+            min_time REAL,
+            max_time REAL,
+            run_id TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (view, version))""",
+        """CREATE TABLE online_features (
+            view TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            event_time REAL NOT NULL,
+            version INTEGER NOT NULL,
+            row TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (view, entity))""",
+    ]),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

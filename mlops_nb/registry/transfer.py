@@ -39,6 +39,8 @@ TABLES: dict[str, tuple[str, ...] | None] = {
     "trigger_events": ("id",),
     "feedback": ("id",),
     "notifications": ("id",),
+    "feature_versions": ("view", "version"),
+    "online_features": ("view", "entity"),
 }
 # Checked before copying into a registry that is not empty: the same id must mean the same thing.
 _IDENTITY = {"experiments": "name", "datasets": "fingerprint", "alias_history": "at", "gate_decisions": "created_at",

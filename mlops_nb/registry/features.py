@@ -1,0 +1,58 @@
+"""Feature views' versions (each write: an append-only Parquet file, stored by content) and their online
+table (the latest values of each entity), for training frames, serving and monitoring."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Iterable
+
+from mlops_nb.registry.store import Store
+
+
+def next_version(store: Store, view: str) -> int:
+    row = store.query_one("SELECT MAX(version) FROM feature_versions WHERE view = ?", (view,))
+    return (row[0] or 0) + 1
+
+
+def record_version(store: Store, view: str, version: int, *, sha256: str, dataset_id: int | None, n_rows: int,
+                   min_time: float | None, max_time: float | None, run_id: str | None,
+                   online: Iterable[tuple[str, float, str]]) -> None:
+    """A new version of ``view`` and, in the same transaction, the online table's rows it makes newest:
+    ``online`` is (entity key, event time, row JSON) per entity; an entity keeps a newer stored row."""
+    now = time.time()
+    with store.transaction(lock=f"features:{view}") as conn:
+        conn.execute("INSERT INTO feature_versions (view, version, sha256, dataset_id, n_rows, min_time, max_time, "
+                     "run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (view, version, sha256, dataset_id, n_rows, min_time, max_time, run_id, now))
+        conn.executemany(
+            "INSERT INTO online_features (view, entity, event_time, version, row, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (view, entity) DO UPDATE SET event_time = excluded.event_time, "
+            "version = excluded.version, row = excluded.row, updated_at = excluded.updated_at "
+            "WHERE excluded.event_time >= online_features.event_time",
+            [(view, entity, at, version, row, now) for entity, at, row in online])
+
+
+def versions(store: Store, view: str) -> list[dict]:
+    keys = ("version", "sha256", "dataset_id", "n_rows", "min_time", "max_time", "run_id", "created_at")
+    rows = store.query(f"SELECT {', '.join(keys)} FROM feature_versions WHERE view = ? ORDER BY version", (view,))
+    return [dict(zip(keys, row)) for row in rows]
+
+
+def online_rows(store: Store, view: str, entities: list[str]) -> dict[str, tuple[float, dict]]:
+    """entity key -> (event time, the row's values) for those of ``entities`` the online table holds."""
+    found = {}
+    for start in range(0, len(entities), 500):
+        chunk = entities[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for entity, at, row in store.query(f"SELECT entity, event_time, row FROM online_features WHERE view = ? "
+                                           f"AND entity IN ({marks})", (view, *chunk)):
+            found[entity] = (at, json.loads(row))
+    return found
+
+
+def link_version(store: Store, run_id: str, dataset_id: int) -> None:
+    """Lineage: the run read this feature view version (its dataset) as an input."""
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO run_datasets (run_id, dataset_id, role) VALUES (?, ?, 'input') "
+                     "ON CONFLICT DO NOTHING", (run_id, dataset_id))
