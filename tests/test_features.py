@@ -89,6 +89,7 @@ def test_every_row_gets_the_value_valid_at_its_time_never_a_later_one_and_none_p
     assert (frame["monthly_charges"] == 999.0).sum() == (expected["monthly_charges"] == 999.0).sum()
 
 
+@pytest.mark.backends  # the SQLite file and PostgreSQL
 def test_online_features_are_the_latest_values_per_entity(project, home):
     values = history()
     mlops.write_features("customer_stats", values)
@@ -119,6 +120,7 @@ def test_a_training_frame_in_a_run_is_its_dataset_with_lineage_to_the_versions(p
     assert written[0]["n_rows"] == 480 and written[0]["schema"] is not None
 
 
+@pytest.mark.backends  # the SQLite file and PostgreSQL
 def test_bad_frames_are_one_line_errors_and_change_nothing(project, home):
     good = history(n_customers=5)
     mlops.write_features("customer_stats", good)
