@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dask.py
 	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_monitor.py
+	$(BIN)/python benchmarks/bench_features.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache
