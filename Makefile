@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/mlops-nb demo
 
+# Two workers (pytest-xdist), a test file each at a time: the suite waits on kernels, servers and browsers.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow'

@@ -1,6 +1,18 @@
 import os
+import tempfile
 
 import pytest
+
+# Under pytest-xdist (make test runs two workers), each worker has a temporary folder of its own: what the
+# code keeps in $TMPDIR for the user (the warm-kernel daemon's socket folder) is not shared between workers.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _own = os.path.join(tempfile.gettempdir(), f"mlops-nb-tests-{os.environ['PYTEST_XDIST_WORKER']}")
+    os.makedirs(_own, exist_ok=True)
+    os.chmod(_own, 0o1777)   # like /tmp: every user may make a folder there, only its owner remove it
+    os.environ["TMPDIR"] = _own
+    os.environ.pop("XDG_RUNTIME_DIR", None)
+    tempfile.tempdir = None
+    os.environ.pop("COLUMNS", None)   # xdist sets 80; the commands' piped output is as wide as in a plain run
 
 import mlops_nb as mlops
 from mlops_nb import tracking

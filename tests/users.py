@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-OTHER_USER = "mlopsnb-other"
+OTHER_USER = "mlopsnb-other" + os.environ.get("PYTEST_XDIST_WORKER", "").replace("gw", "")  # one per worker
 
 
 @contextlib.contextmanager

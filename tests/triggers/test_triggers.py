@@ -203,7 +203,8 @@ def test_a_killed_watcher_leaves_no_stale_lock_and_its_run_interrupted(project, 
     watcher.send_signal(signal.SIGKILL)
     watcher.wait(timeout=10)
     lock = PipelineLock(home, "watched")
-    assert lock.acquire()                                      # the dead watcher's lock is gone
+    # The dead watcher's lock is gone: at once for a file lock, once PostgreSQL sees its session end.
+    wait_for(lock.acquire, "the killed watcher's lock to be released", timeout=10)
     lock.release()
     mlops.search_runs()  # reaps runs whose process died
     statuses = dict(open_store(home).query("SELECT kind, status FROM runs"))
