@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/mlops-nb demo
 
-# Two workers (pytest-xdist), a test file each at a time: the suite waits on kernels, servers and browsers.
+# Two workers (pytest-xdist), a test file each at a time, the longest files first (tests/conftest.py): the
+# suite mostly waits on kernels, servers and browsers.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow'

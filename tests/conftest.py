@@ -20,6 +20,19 @@ from mlops_nb.registry.store import forget_stores, open_store
 from tests import pg, users
 
 
+# The longest test files, longest first: on two xdist workers (a file each at a time) they start at once
+# instead of leaving one worker running the last long file alone. Other files keep their order.
+LONGEST_FIRST = ("tests/browser/test_lab_tutorials.py", "tests/browser/test_lab_templates.py",
+                 "tests/pipeline/test_runner.py", "tests/server/test_api.py", "tests/test_templates.py",
+                 "tests/test_tutorials.py", "tests/registry/test_postgres.py", "tests/triggers/test_triggers.py",
+                 "tests/browser/test_lab_dashboard.py", "tests/test_magics.py", "tests/test_package.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 def pytest_generate_tests(metafunc):
     """A test marked ``backends`` that uses a registry runs once on SQLite and once on PostgreSQL."""
     if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("backends"):

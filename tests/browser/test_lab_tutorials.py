@@ -11,8 +11,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import mlops_nb as mlops
-
 from tests.browser.test_lab_magics import accept_kernel_dialog, click_menu, kernel_idle, wait_for
 from tests.browser.test_lab_sidebar import widen_left_sidebar
 
@@ -107,16 +105,3 @@ def test_tutorials_run_in_jupyterlab(jupyter_lab, browser, tmp_path):
             sidebar_shows_the_tutorial_runs(browser, shots)
     events = (jupyter_lab["root"] / "03-continuous-training.ipynb").read_text()
     assert "drift#2" in events and "new_data#1" in events  # the trigger history the reader is shown
-
-
-def test_template_notebooks_run_in_jupyterlab(jupyter_lab, browser, tmp_path):
-    """After `mlops-nb init` and a first `mlops-nb run`, a person opens the step notebooks and runs them."""
-    from mlops_nb.project.scaffold import init_project
-
-    project = jupyter_lab["root"] / "churn"
-    init_project(project)
-    assert mlops.run_pipeline(project / "pipeline.yaml").ok
-    shots = screenshot_dir(tmp_path)
-    for step in ("extract", "validate", "prepare", "train", "gate"):
-        executed = run_all_in_lab(browser, jupyter_lab, f"churn/notebooks/{step}.ipynb", shots)
-    assert "promoted to production" in str(executed.cells[-1].outputs)  # gate's last line: churn/2 beat churn/1
