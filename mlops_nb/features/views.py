@@ -114,7 +114,7 @@ def _ttl(value: Any, at: str) -> float | None:
 def find_views(start: str | Path | None = None) -> tuple[dict[str, FeatureView], Path | None]:
     """The project's feature views: ``features.yaml``, else ``features:`` in ``pipeline.yaml``, in the
     nearest folder at or above ``start`` (default: the working directory) that has either."""
-    from mlops_nb.pipeline.spec import read_yaml
+    from mlops_nb.pipeline.safe_yaml import read_yaml
 
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):

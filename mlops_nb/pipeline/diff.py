@@ -65,11 +65,11 @@ def diff_runs(store: Store, ref_a: str, ref_b: str) -> PipelineDiff:
         result.code = _code(va["steps"], vb["steps"])
         result.packages = _changed(va.get("packages", {}), vb.get("packages", {}))
     steps_a, steps_b = _step_runs(store, a), _step_runs(store, b)
+    data_a, data_b = _source_data(store, steps_a), _source_data(store, steps_b)
     for step in _union(steps_a, steps_b):
         ra, rb = steps_a.get(step), steps_b.get(step)
         result.params += [(f"{step}.{k}", x, y) for k, x, y in _changed(_params(ra), _params(rb))]
-        result.data += [(f"{step}: {k}", x, y) for k, x, y in _changed(_source_data(store, ra, a),
-                                                                          _source_data(store, rb, b))]
+        result.data += [(f"{step}: {k}", x, y) for k, x, y in _changed(data_a.get(step, {}), data_b.get(step, {}))]
         result.metrics += [(f"{step}.{k}", x, y) for k, x, y in _changed(_metrics(ra), _metrics(rb))
                            if not _close(x, y)]
     return result
@@ -117,14 +117,12 @@ def _metrics(run) -> dict:
     return run.metrics if run is not None else {}
 
 
-def _source_data(store: Store, step_run, pipeline_run) -> dict:
-    """The files a step read that no step of its pipeline run wrote: {name: fingerprint}."""
-    if step_run is None:
-        return {}
-    written = {d["name"] for sibling in runs.step_runs(store, pipeline_run.id)
-               for d in datasets.run_datasets(store, sibling[1]) if d["role"] == "output"}
-    return {d["name"]: d["fingerprint"] for d in datasets.run_datasets(store, step_run.id)
-            if d["role"] == "input" and d["name"] not in written}
+def _source_data(store: Store, step_runs: dict) -> dict[str, dict]:
+    """step -> {file: fingerprint} of the files it read that no step of the same pipeline run wrote."""
+    read = {step: datasets.run_datasets(store, run.id) for step, run in step_runs.items()}
+    written = {d["name"] for found in read.values() for d in found if d["role"] == "output"}
+    return {step: {d["name"]: d["fingerprint"] for d in found if d["role"] == "input" and d["name"] not in written}
+            for step, found in read.items()}
 
 
 def _code(steps_a: dict, steps_b: dict) -> list[StepCode]:

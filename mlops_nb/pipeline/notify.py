@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from mlops_nb.pipeline.spec import SpecError
+from mlops_nb.pipeline.safe_yaml import SpecError
 
 EVENTS = ("fired", "failed", "gate_failed", "promoted", "rolled_back")
 FORMATS = ("json", "slack", "teams")

@@ -251,7 +251,7 @@ def _parse_text(text: str, kind: str, declared: Declared, where: str) -> Any:
             if lowered in ("false", "no", "0", "off"):
                 return False
             raise ValueError(text)
-        from mlops_nb.pipeline.spec import read_yaml
+        from mlops_nb.pipeline.safe_yaml import read_yaml
 
         return read_yaml(text, where)
     except (ValueError, yaml.YAMLError):

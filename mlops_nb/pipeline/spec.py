@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_nb.errors import InvalidInputError, NotFoundError
+from mlops_nb.errors import NotFoundError
+from mlops_nb.pipeline.safe_yaml import MAX_YAML_VALUES, SpecError, read_yaml  # noqa: F401 (their home)
 
 PIPELINE_FIELDS = ("name", "params", "steps", "triggers", "preload", "executor", "description", "test_params", "notify")
 STEP_FIELDS = ("name", "notebook", "params", "test_params", "inputs", "outputs", "after", "retries", "timeout", "kernel",
@@ -42,10 +43,6 @@ STEP_FIELDS = ("name", "notebook", "params", "test_params", "inputs", "outputs",
 ENGINES = ("warm", "fresh")
 ISOLATIONS = ("namespace", "kernel")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
-
-
-class SpecError(InvalidInputError):
-    """pipeline.yaml is not valid; the message names the file, the step and the field."""
 
 
 @dataclass(frozen=True)
@@ -143,71 +140,6 @@ def load_pipeline(path: str | Path = "pipeline.yaml") -> Pipeline:
     except UnicodeDecodeError:
         raise SpecError(f"{path.name}: not a text file (not UTF-8)") from None
     return parse_pipeline(data, path)
-
-
-MAX_YAML_VALUES = 100_000  # far beyond any pipeline; a "billion laughs" file expands to 10**9
-
-
-def read_yaml(text: str, name: str) -> Any:
-    """``yaml.safe_load``, refusing what would hang or crash us: aliases that expand past
-    ``MAX_YAML_VALUES`` values, nesting deeper than Python's stack, numbers too long to convert."""
-    import yaml
-
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_expansion(node, name)
-        return loader.construct_document(node)
-    except SpecError:
-        raise
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise SpecError(f"{name}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    except RecursionError:
-        raise SpecError(f"{name}: nests too deeply to read; flatten it") from None
-    except ValueError as exc:  # an integer of thousands of digits
-        what = "a number is too long (over 4,300 digits)" if "digits" in str(exc) else str(exc).splitlines()[0][:120]
-        raise SpecError(f"{name}: a value cannot be read: {what}") from None
-    finally:
-        loader.dispose()
-
-
-def _check_expansion(root, name: str) -> None:
-    """Count the values the document stands for once its aliases are expanded, without expanding them."""
-    sizes: dict[int, int] = {}
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    active: set[int] = set()
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        if done:
-            active.discard(key)
-            children = _children(node)
-            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
-            if sizes[key] > MAX_YAML_VALUES:
-                raise SpecError(f"{name}: its aliases (*name) stand for more than {MAX_YAML_VALUES:,} values; "
-                                "write the values out, or use fewer aliases")
-            continue
-        if key in sizes:
-            continue
-        if key in active:
-            raise SpecError(f"{name}: an alias (*name) refers to the value it is part of; write the values out")
-        active.add(key)
-        stack.append((node, True))
-        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
-
-
-def _children(node) -> list:
-    import yaml
-
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
 
 
 def parse_pipeline(data: Any, path: Path) -> Pipeline:

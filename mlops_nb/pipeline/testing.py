@@ -10,6 +10,7 @@ columns (and kinds of column) of the output the project's registry recorded last
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -24,7 +25,8 @@ from mlops_nb.errors import InvalidInputError, MlopsError
 from mlops_nb.pipeline import version as versions
 from mlops_nb.pipeline.params import ParamError, declared_params, resolve_step_params
 from mlops_nb.pipeline.progress import Progress
-from mlops_nb.pipeline.spec import Pipeline, load_pipeline, read_yaml
+from mlops_nb.pipeline.safe_yaml import read_yaml
+from mlops_nb.pipeline.spec import Pipeline, load_pipeline
 
 COPIED_UP_TO = 8 << 20       # project files up to this size are copied into the test's folder; bigger ones linked
 _SKIPPED = {".mlops", ".git", ".venv", "venv", "node_modules", "__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
@@ -299,7 +301,7 @@ class _Judge(Progress):
 def _is_gate(step) -> bool:
     try:
         return any(_GATE_CALL.search(cell) for cell in versions.code_cells(
-            __import__("json").loads(step.notebook.read_text(encoding="utf-8"))))
+            json.loads(step.notebook.read_text(encoding="utf-8"))))
     except (OSError, ValueError):
         return False
 
