@@ -69,10 +69,22 @@ class PooledKernel:
 
     def silent(self, code: str, timeout: float = 120) -> dict:
         """Run code without a trace in history or execution count; return the reply content."""
+        from queue import Empty
+
         msg_id = self.kc.execute(code, silent=True, store_history=False)
-        reply = self.kc.get_shell_msg(timeout=timeout)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = self.kc.get_shell_msg(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            # In short waits, so a kernel stopped by the pool's shutdown ends the wait at once.
+            try:
+                reply = self.kc.get_shell_msg(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
+            except Empty:
+                if not self.is_alive():
+                    raise KernelPoolError(f"kernel {self.id} stopped while running pool code") from None
+                if time.monotonic() >= deadline:
+                    raise
+                continue
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
         content = reply["content"]
         if content.get("status") != "ok":
             raise KernelPoolError(f"kernel {self.id}: {content.get('ename')}: {content.get('evalue')}")
@@ -95,6 +107,9 @@ class KernelPool:
         self.cond = threading.Condition()
         self.closed = False
         self.errors: list[str] = []
+        # Threads starting, resetting and shutting down kernels: shutdown() waits for them, so none is
+        # inside zmq when the interpreter exits (libzmq aborts the process then).
+        self._threads: set[threading.Thread] = set()
         self._reaper = threading.Thread(target=self._reap_idle, name="mlops-pool-reaper", daemon=True)
         self._reaper.start()
 
@@ -118,7 +133,18 @@ class KernelPool:
     def _start_in_background(self, fresh_replacement: bool = False) -> None:
         placeholder = PooledKernel(next(_ids), self.kernel_name, None, None, 0)
         self.kernels.append(placeholder)
-        threading.Thread(target=self._start, args=(placeholder,), name="mlops-pool-start", daemon=True).start()
+        self._background(self._start, placeholder, name="mlops-pool-start")
+
+    def _background(self, target, *args, name: str) -> None:
+        def tracked() -> None:
+            try:
+                target(*args)
+            finally:
+                self._threads.discard(thread)
+
+        thread = threading.Thread(target=tracked, name=name, daemon=True)
+        self._threads.add(thread)
+        thread.start()
 
     def _start(self, slot: PooledKernel) -> None:
         from jupyter_client.kernelspec import NoSuchKernel
@@ -138,6 +164,8 @@ class KernelPool:
             kc.start_channels()
             kc.wait_for_ready(timeout=60)
             slot.km, slot.kc = km, kc
+            if self.closed:
+                raise KernelPoolError("the kernel pool was shut down")
             slot.pid = km.provisioner.process.pid
             preload = self.preload
             slot.silent(INIT.format(preload=list(preload)), timeout=300)
@@ -151,7 +179,7 @@ class KernelPool:
                     self.kernels.remove(slot)
                 self.cond.notify_all()
             if km is not None:
-                _shutdown(km)
+                _shutdown(km, slot.kc)
             return
         with self.cond:
             if self.closed:
@@ -218,7 +246,7 @@ class KernelPool:
                 self._retire(kernel, replace=not self.closed)
                 return
             kernel.state = "resetting"
-        threading.Thread(target=self._reset, args=(kernel,), name="mlops-pool-reset", daemon=True).start()
+        self._background(self._reset, kernel, name="mlops-pool-reset")
 
     def _reset(self, kernel: PooledKernel) -> None:
         try:
@@ -228,8 +256,11 @@ class KernelPool:
                 self._retire(kernel, replace=True)
             return
         with self.cond:
-            kernel.state = "idle"
+            closed = self.closed
+            kernel.state = "retired" if closed else "idle"
             self.cond.notify_all()
+        if closed:
+            _shutdown(kernel.km, kernel.kc)
 
     def _retire(self, kernel: PooledKernel, *, replace: bool) -> None:
         """Take a kernel out of the pool (caller holds the lock); shut it down in the background."""
@@ -237,7 +268,7 @@ class KernelPool:
         if kernel in self.kernels:
             self.kernels.remove(kernel)
         if kernel.km is not None:
-            threading.Thread(target=_shutdown, args=(kernel.km, kernel.kc), daemon=True).start()
+            self._background(_shutdown, kernel.km, kernel.kc, name="mlops-pool-shutdown")
         if replace and not self.closed:
             self._start_in_background()
         self.cond.notify_all()
@@ -269,13 +300,28 @@ class KernelPool:
             self.closed = True
             kernels, self.kernels = list(self.kernels), []
             self.cond.notify_all()
-        threads = [threading.Thread(target=_shutdown, args=(k.km, k.kc), daemon=True)
-                   for k in kernels if k.km is not None]
-        for thread in threads:
-            thread.start()
+        for kernel in kernels:
+            if kernel.km is None:
+                continue  # still starting: its thread sees the pool closed and stops it
+            if kernel.state in ("starting", "resetting"):
+                # Its own thread is talking to it over the client: stop the process only, and that
+                # thread, its wait ended, closes the client itself (one zmq socket, one thread).
+                _kill(kernel.pid)
+            else:
+                self._background(_shutdown, kernel.km, kernel.kc, name="mlops-pool-shutdown")
         deadline = time.monotonic() + 10
-        for thread in threads:
-            thread.join(timeout=max(0.1, deadline - time.monotonic()))
+        while time.monotonic() < deadline:
+            pending = [t for t in list(self._threads) if t is not threading.current_thread()]
+            if not pending:
+                break
+            pending[0].join(timeout=max(0.05, deadline - time.monotonic()))
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, __import__("signal").SIGKILL)
+    except OSError:
+        pass
 
 
 def _shutdown(km, kc=None) -> None:
