@@ -20,8 +20,11 @@ from mlops_nb.show import views
               help="The port to listen on.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Server processes (each loads the model and follows the alias).")
+@click.option("--features", "feature_views", multiple=True, metavar="VIEW",
+              help="Fill each row's missing features in from feature view VIEW's latest values (rows then need "
+                   "only its entity key); repeat it, or separate views with commas.")
 @click.pass_context
-def serve_command(ctx, model, host, port, workers) -> None:
+def serve_command(ctx, model, host, port, workers, feature_views) -> None:
     """Serve model NAME at ALIAS (default production) over HTTP, following the alias as it moves.
 
     \b
@@ -32,6 +35,13 @@ def serve_command(ctx, model, host, port, workers) -> None:
     POST /invocations speaks MLflow's scoring protocol; POST /predict takes a list of records;
     GET /ping and /health. After `models promote` or `rollback` it answers with the new version
     within seconds, without a restart.
+
+    \b
+      mlops-nb serve churn --features customer_stats
+      curl -s localhost:5000/predict -d '[{"customer_id": 17}]'
+
+    With --features, a row names its entity and the service fills in the model's features from the
+    view's online table (declared in features.yaml here or above); the values used are logged.
     """
     import os
 
@@ -42,10 +52,21 @@ def serve_command(ctx, model, host, port, workers) -> None:
     except ImportError as exc:  # Starlette, uvicorn, pyarrow, orjson: the serve extra
         raise click.ClickException(f"serving needs {exc.name}: pip install 'mlops-nb[serve]'") from None
     home = find_home(home_option(ctx), must_exist=True)
-    current = ServedModel(home, model).current  # a model that does not load stops us here, in one line
+    served = ServedModel(home, model)  # a model that does not load stops us here, in one line
+    current = served.current
     show(ctx, views.MessageView(f"serving {current.name}/{current.version} ({model}) on http://{host}:{port}: "
                                 "POST /invocations or /predict, GET /health (Ctrl-C to stop)"))
     os.environ.update(MLOPS_NB_HOME=str(home), MLOPS_NB_SERVE=model)
+    names = [n.strip() for given in feature_views for n in given.split(",") if n.strip()]
+    if names:
+        served.features = _feature_views(names)
+        filled = served.filler(current)
+        if not filled.filled:
+            raise InvalidInputError(f"{current.name}/{current.version} takes none of the features of "
+                                    f"{', '.join(names)} (its inputs: {', '.join(current.signature.columns[:12])}); "
+                                    "serve it without --features, or name the views it was trained on")
+        show(ctx, views.MessageView(f"filling {filled.describe()} from the online table"))
+        os.environ.update(MLOPS_NB_FEATURES=",".join(names), MLOPS_NB_FEATURES_FILE=os.getcwd())
     # http and loop stay "auto": httptools and uvloop (the serve extra) where they install, else uvicorn's own.
     # No access log: at log level warning its lines are dropped, but only after each request has made one.
     uvicorn.run("mlops_nb.serving.app:create_app", factory=True, host=host, port=port, workers=workers,
@@ -151,6 +172,14 @@ def monitor_command(ctx, model, window, since, last, metric, as_json) -> None:
     name, alias = parse_ref(model)
     found = monitor(store_of(ctx), name, alias=alias, window=window, since=_since(since), metric=metric, last=last)
     show(ctx, views.MonitorView(found), as_json)
+
+
+def _feature_views(names: list[str]) -> list:
+    try:
+        from mlops_nb.serving.app import feature_views
+    except ImportError as exc:
+        raise click.ClickException(f"--features needs {exc.name}: pip install 'mlops-nb[features]'") from None
+    return feature_views(names, None)
 
 
 def _need_pyarrow() -> None:

@@ -42,11 +42,17 @@ MAX_BODY = 16 * 1024 * 1024  # bytes; a bigger batch is split by the client
 log = logging.getLogger("mlops_nb.serving")
 
 
-def create_app(home: str | Path | None = None, ref: str | None = None) -> Starlette:
-    """The service for ``ref`` ("churn" or "churn@staging") in the registry ``home``; without arguments
-    (uvicorn's factory, one per worker) they come from $MLOPS_NB_HOME and $MLOPS_NB_SERVE."""
+def create_app(home: str | Path | None = None, ref: str | None = None, features: list[str] | None = None,
+               features_file: str | Path | None = None) -> Starlette:
+    """The service for ``ref`` ("churn" or "churn@staging") in the registry ``home``, filling rows in from the
+    feature views named in ``features`` (declared in ``features_file``); without arguments (uvicorn's factory,
+    one per worker) they come from $MLOPS_NB_HOME, $MLOPS_NB_SERVE, $MLOPS_NB_FEATURES and
+    $MLOPS_NB_FEATURES_FILE."""
     home = home or os.environ["MLOPS_NB_HOME"]
     served = ServedModel(home, ref or os.environ["MLOPS_NB_SERVE"])
+    if features is None and os.environ.get("MLOPS_NB_FEATURES"):
+        features = os.environ["MLOPS_NB_FEATURES"].split(",")
+    served.features = feature_views(features, features_file or os.environ.get("MLOPS_NB_FEATURES_FILE"))
     served.log = None if os.environ.get("MLOPS_NB_PREDICTION_LOG") == "off" else _prediction_log(home, served.name)
     flushing = threading.Event()
 
@@ -113,6 +119,16 @@ def create_app(home: str | Path | None = None, ref: str | None = None) -> Starle
     return app
 
 
+def feature_views(names: list[str] | None, where: str | Path | None) -> list:
+    """The feature views ``names`` (``serve --features``) from the project's features.yaml at ``where``."""
+    if not names:
+        return []
+    from mlops_nb.features.views import find_views, get_view
+
+    views, found = find_views(where)
+    return [get_view(views, name.strip(), found) for name in names]
+
+
 def _prediction_log(home, model: str):
     """The log written by a child process, on another core than the answers; in this process where it may
     have none (a daemonic one)."""
@@ -128,7 +144,10 @@ async def _answer(request: Request, served: ServedModel, read) -> Response:
     current = served.current  # one version for the whole request, whatever the alias does meanwhile
     try:
         body = await _body(request)
-        frame = check(read(body, current.signature), current.signature)
+        rows = read(body, current.signature)
+        if served.features:
+            rows = served.filler(current).fill(rows)
+        frame = check(rows, current.signature)
         predictions = current.model.predict(frame)
     except RequestError as exc:
         return _error(exc.status, str(exc), exc.fields)

@@ -50,11 +50,21 @@ class ServedModel:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.log = None  # the prediction log the app writes to
+        self.features: list = []  # the feature views rows are filled in from (serve --features)
+        self._filler: tuple = (None, None)
 
     def _load(self, version: int) -> Loaded:
         found = models.get_version(self.store, self.name, version)
         model = modelio.deserialize_model(artifacts.read_verified(self.store.artifacts_dir, found.sha256))
         return Loaded(self.name, version, model, Signature.of(found.signature), time.time())
+
+    def filler(self, loaded: Loaded):
+        """What fills rows in from :attr:`features` for version ``loaded`` (its signature says what it needs)."""
+        if self._filler[0] is not loaded:
+            from mlops_nb.serving.fill import FeatureFiller
+
+            self._filler = (loaded, FeatureFiller(self.store, self.features, loaded.signature))
+        return self._filler[1]
 
     def follow(self) -> None:
         """Start following the alias in the background."""
