@@ -194,7 +194,8 @@ def training_frame(entities, features: list, *, timestamp: str | None = None, fe
     """For each row of ``entities`` (the views' entity keys and a time column, by default named as the first
     view's timestamp), the value each of ``features`` (``"view:feature"``, or ``"view:*"``) had at that time:
     the latest at or before it and within the view's TTL, never a later one. In a run, the frame is logged as
-    its training dataset ``name``, with the feature view versions it read as inputs."""
+    its training dataset ``name`` (with its drift reference profile), with the feature view versions it read as
+    inputs."""
     from mlops_nb.features.tables import parse_refs, training_frame as join
     from mlops_nb.features.views import find_views
 
@@ -206,7 +207,11 @@ def training_frame(entities, features: list, *, timestamp: str | None = None, fe
     if run is not None:
         from mlops_nb.registry import features as feature_store
 
-        run.log_dataset(frame, name, "train")
+        from mlops_nb.features.monitor import declared_schema
+
+        # What the drift of later writes is measured from, with the features' declared kinds.
+        run.log_dataset(frame, name, "train", reference=True,
+                        schema=declared_schema(frame, [views[v] for v in wanted]))
         for view in wanted:
             for version in feature_store.versions(store, view):
                 if version["dataset_id"] is not None:

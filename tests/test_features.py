@@ -168,3 +168,43 @@ def test_feature_views_are_checked_with_one_line_errors():
         with pytest.raises(FeatureSpecError) as caught:
             parse_views({"v": raw}, "features.yaml")
         assert message in str(caught.value) and str(caught.value).startswith("features.yaml: feature view 'v'")
+
+
+def test_features_ls_and_show_give_schema_freshness_writes_with_drift_and_the_models(project, home):
+    import json
+
+    from click.testing import CliRunner
+    from sklearn.linear_model import LogisticRegression
+
+    from mlops_nb.cli import cli
+
+    values = history(n_customers=30, changes=3)
+    mlops.write_features("customer_stats", values)
+    labels = entity_rows(n=300, n_customers=30)
+    with mlops.start_run() as run:
+        frame = mlops.training_frame(labels, ["customer_stats:monthly_charges", "customer_stats:support_calls"])
+        frame = frame.dropna()
+        X = frame[["monthly_charges", "support_calls"]]
+        mlops.log_model(LogisticRegression().fit(X, frame["label"]), "model", X=X)
+    version = mlops.register_model(run, "churn")
+    mlops.promote("churn", version.version, override="the first model")
+    shifted = values.assign(event_time=values.event_time + pd.Timedelta(days=200),
+                            monthly_charges=values.monthly_charges + 80)
+    mlops.write_features("customer_stats", shifted)
+
+    listed = CliRunner().invoke(cli, ["features", "ls", "--json"])
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.output)
+    assert (row["name"], row["versions"], row["rows"], row["entities"], row["models"]) == (
+        "customer_stats", 2, 2 * len(values), 30, ["churn/1"])
+    shown = CliRunner().invoke(cli, ["features", "show", "customer_stats", "--json"])
+    found = json.loads(shown.output)
+    assert [f["name"] for f in found["features"]] == ["monthly_charges", "support_calls", "plan"]
+    assert found["features"][0]["description"] == "the bill of the month" and found["ttl_seconds"] == 10 * 86400
+    assert found["reference"] == "churn/1" and [m["aliases"] for m in found["models"]] == [["production"]]
+    first, second = found["writes"]
+    assert first["drift_share"] == 0.0 and second["drifted"] == ["monthly_charges"], found["writes"]
+    text = CliRunner().invoke(cli, ["features", "show", "customer_stats"]).output
+    assert "models trained on it: churn/1 (production)" in text and "ttl 10d" in text
+    unknown = CliRunner().invoke(cli, ["features", "show", "customer_stat"])
+    assert unknown.exit_code != 0 and "did you mean 'customer_stats'?" in unknown.output

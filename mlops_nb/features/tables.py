@@ -95,14 +95,13 @@ def write_features(store, view: FeatureView, df, run_id: str | None = None) -> d
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     sha, _ = artifacts.put_bytes(store.artifacts_dir, buffer.getvalue())
-    dataset_id = None
-    if run_id is not None:
-        from mlops_nb.validation.schema import infer_schema
+    from mlops_nb.validation.schema import infer_schema
 
-        dataset_id = datasets.record_dataset(
-            store, run_id, name=f"features/{view.name}", fingerprint=fingerprint_frame(frame), role="output",
-            n_rows=len(frame), n_cols=len(frame.columns), schema=infer_schema(frame, name=view.name).to_dict(),
-            profile=frame_profile(frame))
+    # A dataset even outside a run: the training runs that read this version link to it (lineage).
+    dataset_id = datasets.record_dataset(
+        store, run_id, name=f"features/{view.name}", fingerprint=fingerprint_frame(frame), role="output",
+        n_rows=len(frame), n_cols=len(frame.columns), schema=infer_schema(frame, name=view.name).to_dict(),
+        profile=frame_profile(frame))
     times = frame[view.timestamp]
     version = feature_store.next_version(store, view.name)
     feature_store.record_version(

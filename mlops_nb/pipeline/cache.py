@@ -1,7 +1,8 @@
 """When a step can be skipped: same notebook, same params, same inputs, outputs still there.
 
 The cache key hashes the notebook's code cells and kernel, the resolved params, the
-content of every file input, and what each upstream step handed on. A step whose
+content of every file input, the newest write of each feature view input, and what each
+upstream step handed on. A step whose
 key matches its last successful run, and whose output files still have the content
 recorded then, is not run again.
 """
@@ -46,16 +47,35 @@ def expand_inputs(root: Path, patterns: list[str]) -> list[Path]:
 
 
 def cache_key(store: Store, *, notebook: Path, params: dict, kernel: str | None, input_files: list[Path],
-              upstream_runs: dict[str, str], root: Path) -> str:
+              upstream_runs: dict[str, str], root: Path, feature_writes: dict[str, str] | None = None) -> str:
     digest = hashlib.sha256()
     digest.update(notebook_digest(notebook).encode())
     digest.update(json.dumps([params, kernel], sort_keys=True, default=str).encode())
     for path in input_files:
         digest.update(f"{path.relative_to(root) if path.is_relative_to(root) else path}\x1f".encode())
         digest.update(outputs.fingerprint_file(store, path).encode())
+    for view, write in sorted((feature_writes or {}).items()):
+        digest.update(f"features:{view}\x1f{write}".encode())
     for step in sorted(upstream_runs):
         digest.update(f"{step}\x1f{outputs.outputs_identity(store, upstream_runs[step])}".encode())
     return digest.hexdigest()
+
+
+def feature_writes(store: Store, views: list[str]) -> dict[str, str]:
+    """view -> its newest write (version and content), for the cache key; a view never written is an error."""
+    from mlops_nb.registry import features
+
+    found = {}
+    for view in views:
+        written = features.versions(store, view)
+        if not written:
+            from mlops_nb.pipeline.spec import suggest
+
+            raise NotFoundError(f"input features:{view}: feature view {view!r} has never been written"
+                                f"{suggest(view, features.view_names(store))}; write it with mlops.write_features "
+                                "(in an earlier step, or in the step that feeds it)")
+        found[view] = f"{written[-1]['version']}:{written[-1]['sha256']}"
+    return found
 
 
 def find_cached(store: Store, *, pipeline: str, step: str, key: str, root: Path) -> str | None:

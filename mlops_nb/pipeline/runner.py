@@ -187,10 +187,11 @@ def _run_step(state: RunState, step: Step) -> StepResult:
     upstream_runs = {u: state.results[u].run_id for u in pipeline.upstream(step)}
     try:
         input_files = cache.expand_inputs(pipeline.root, pipeline.file_inputs(step))
+        feature_writes = cache.feature_writes(store, pipeline.feature_inputs(step))
     except NotFoundError as exc:
         return _failed_before_start(state, step, params, str(exc), started)
     key = cache.cache_key(store, notebook=step.notebook, params=params, kernel=step.kernel, input_files=input_files,
-                          upstream_runs=upstream_runs, root=pipeline.root)
+                          upstream_runs=upstream_runs, root=pipeline.root, feature_writes=feature_writes)
     recorded = {**declared_defaults(step.notebook), **params}  # the defaults it ran with count as params too
     if not step.cache:
         why = "always runs (cache: false)"

@@ -6,7 +6,7 @@
     steps:
       - name: prepare
         notebook: notebooks/prepare.ipynb
-        inputs: [data/raw.csv]     # files (globs allowed), step names, or step.output
+        inputs: [data/raw.csv]     # files (globs allowed), step names, step.output, or features:VIEW
         outputs: [data/prepared.csv]
       - name: train
         notebook: notebooks/train.ipynb
@@ -37,7 +37,9 @@ from typing import Any
 from mlops_nb.errors import NotFoundError
 from mlops_nb.pipeline.safe_yaml import MAX_YAML_VALUES, SpecError, read_yaml  # noqa: F401 (their home)
 
-PIPELINE_FIELDS = ("name", "params", "steps", "triggers", "preload", "executor", "description", "test_params", "notify")
+PIPELINE_FIELDS = ("name", "params", "steps", "triggers", "preload", "executor", "description", "test_params", "notify",
+                   "features")  # features: feature views (mlops_nb.features.views reads them)
+FEATURE_INPUT = "features:"  # an input naming a feature view: its newest write is part of the cache key
 STEP_FIELDS = ("name", "notebook", "params", "test_params", "inputs", "outputs", "after", "retries", "timeout", "kernel",
                "engine", "isolation", "cache", "resources", "description")
 ENGINES = ("warm", "fresh")
@@ -101,7 +103,12 @@ class Pipeline:
 
     def file_inputs(self, step: Step) -> list[str]:
         names = {s.name for s in self.steps}
-        return [i for i in step.inputs if i not in names and i.split(".", 1)[0] not in names]
+        return [i for i in step.inputs if i not in names and i.split(".", 1)[0] not in names
+                and not i.startswith(FEATURE_INPUT)]
+
+    def feature_inputs(self, step: Step) -> list[str]:
+        """The feature views a step reads (``features:VIEW`` inputs): a new write of one reruns the step."""
+        return [i[len(FEATURE_INPUT):] for i in step.inputs if i.startswith(FEATURE_INPUT)]
 
 
 def suggest(word: str, choices) -> str:

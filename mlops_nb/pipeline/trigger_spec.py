@@ -10,6 +10,7 @@
       - performance: {pipeline: churn-monitor, step: monitor, metric: accuracy, below: 0.8}
       - drift: {predictions: churn, window: 1d}                 # what the served model was asked
       - performance: {model: churn, metric: accuracy, below: 0.8, min_labels: 200}   # its live accuracy
+      - drift: {features: customer_stats, model: churn}         # each write of a feature view
 
 The last two read the prediction log of the version serving at ``alias`` (default
 production) and the labels that came back for it: the inputs of the last ``window``
@@ -17,6 +18,10 @@ against that version's training data (at least ``min_rows`` predictions, default
 and the metric on its labelled predictions (at least ``min_labels``, default 100, within
 ``window`` if given). After a firing, only predictions made since count for the next,
 and a new version starts afresh.
+
+``drift: {features: VIEW}`` compares the newest write of feature view VIEW (``window:`` as for
+files: newest, a number of writes, all, since-production) with the values of its features the
+production model of ``model`` (default: the pipeline's model_name param) was trained on.
 
 A drift trigger reads the newest batch of ``current`` by default (``window: newest``), or
 the newest N (``window: 3``), ``all`` of them, or those since the production model was
@@ -62,6 +67,12 @@ class Trigger:
             return f"schedule {o['cron']!r}" + (f" ({o['timezone']})" if o.get("timezone") else "")
         if self.kind == "new_data":
             return f"new data in {', '.join(o['paths'])}"
+        if self.kind == "drift" and o.get("features"):
+            window = o.get("window", "newest")
+            writes = {"newest": "the newest write", "all": "all writes", "since-production":
+                      "the writes since the production model"}.get(window, f"the newest {window} writes")
+            return (f"drift of feature view {o['features']} in {writes} against what "
+                    f"{o.get('model') or 'the production model'} was trained on")
         if self.kind == "drift" and o.get("predictions"):
             return (f"drift of the inputs of {o['predictions']}@{o.get('alias', 'production')} in the last "
                     f"{o.get('window', '1d')} against its training data")
@@ -154,20 +165,34 @@ def _drift(value, here: str) -> dict:
                         f"got {value!r}")
     if "predictions" in value:
         return _drift_of_predictions(value, here)
+    if "features" in value:
+        _known(value, ("features", "window", "model", "column", "threshold", "share"), here)
+        if not isinstance(value["features"], str) or not value["features"]:
+            raise SpecError(f"{here}: 'features' names a feature view (declared in features.yaml)")
+        _window(value.get("window", "newest"), here, "write", "writes")
+        _threshold(value, here)
+        return dict(value)
     _known(value, ("reference", "current", "window", "model", "column", "threshold", "share", "settle"), here)
     for key in ("reference", "current"):
         if not isinstance(value.get(key), str) or not value[key]:
             raise SpecError(f"{here}: '{key}' is required: a file or a glob; reference may also be production "
                             "(what the production model was trained on) or a logged dataset's name")
-    window = value.get("window", "newest")
+    _window(value.get("window", "newest"), here, "batch", "batches")
+    _threshold(value, here)
+    return dict(value)
+
+
+def _window(window, here: str, one: str, many: str) -> None:
     if not (window in ("newest", "all", "since-production") or (
             isinstance(window, int) and not isinstance(window, bool) and window >= 1)):
-        raise SpecError(f"{here}: 'window' is newest (the default: the newest batch), a number of the newest "
-                        f"batches, all, or since-production, got {window!r}")
+        raise SpecError(f"{here}: 'window' is newest (the default: the newest {one}), a number of the "
+                        f"newest {many}, all, or since-production, got {window!r}")
+
+
+def _threshold(value: dict, here: str) -> None:
     threshold = value.get("threshold")
     if threshold is not None and (not isinstance(threshold, (int, float)) or isinstance(threshold, bool)):
         raise SpecError(f"{here}: 'threshold' must be a number, got {threshold!r}")
-    return dict(value)
 
 
 def _drift_of_predictions(value: dict, here: str) -> dict:

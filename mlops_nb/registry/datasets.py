@@ -12,10 +12,10 @@ from mlops_nb.registry.values import check_key
 ROLES = ("train", "test", "eval", "validation", "input", "output", "reference", "current")
 
 
-def record_dataset(store: Store, run_id: str, *, name: str, fingerprint: str, role: str, n_rows: int | None,
+def record_dataset(store: Store, run_id: str | None, *, name: str, fingerprint: str, role: str, n_rows: int | None,
                    n_cols: int | None, schema: dict | None, profile: dict | None,
                    reference: dict | None = None) -> int:
-    """Store a dataset (once per name and content) and link it to the run in ``role``.
+    """Store a dataset (once per name and content) and link it to the run in ``role`` (none: outside a run).
 
     ``reference`` is a drift reference profile (validation.profile) to keep with it."""
     check_key(name, "dataset name")
@@ -31,8 +31,9 @@ def record_dataset(store: Store, run_id: str, *, name: str, fingerprint: str, ro
              json.dumps(reference, allow_nan=True) if reference else None, time.time()))
         dataset_id = conn.execute("SELECT id FROM datasets WHERE name = ? AND fingerprint = ?",
                                   (name, fingerprint)).fetchone()[0]
-        conn.execute("INSERT INTO run_datasets (run_id, dataset_id, role) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                     (run_id, dataset_id, role))
+        if run_id is not None:
+            conn.execute("INSERT INTO run_datasets (run_id, dataset_id, role) VALUES (?, ?, ?) "
+                         "ON CONFLICT DO NOTHING", (run_id, dataset_id, role))
     return dataset_id
 
 

@@ -56,3 +56,34 @@ def link_version(store: Store, run_id: str, dataset_id: int) -> None:
     with store.transaction() as conn:
         conn.execute("INSERT INTO run_datasets (run_id, dataset_id, role) VALUES (?, ?, 'input') "
                      "ON CONFLICT DO NOTHING", (run_id, dataset_id))
+
+
+def view_names(store: Store) -> list[str]:
+    """The views written at least once."""
+    return [row[0] for row in store.query("SELECT DISTINCT view FROM feature_versions ORDER BY view")]
+
+
+def summaries(store: Store) -> dict[str, dict]:
+    """view -> its versions, rows over all versions, entities online, first and last write."""
+    found = {view: {"versions": n, "rows": rows, "first_write": first, "last_write": last, "newest_time": newest}
+             for view, n, rows, first, last, newest in store.query(
+                 "SELECT view, COUNT(*), SUM(n_rows), MIN(created_at), MAX(created_at), MAX(max_time) "
+                 "FROM feature_versions GROUP BY view")}
+    for view, entities in store.query("SELECT view, COUNT(*) FROM online_features GROUP BY view"):
+        found.setdefault(view, {})["entities"] = entities
+    return found
+
+
+def models_using(store: Store, view: str) -> list[dict]:
+    """The model versions whose training run read a version of ``view`` (a training frame), newest first,
+    with the aliases pointing at each."""
+    rows = store.query(
+        "SELECT DISTINCT mv.name, mv.version, mv.created_at FROM model_versions mv "
+        "JOIN run_datasets rd ON rd.run_id = mv.run_id AND rd.role = 'input' "
+        "JOIN feature_versions fv ON fv.dataset_id = rd.dataset_id WHERE fv.view = ? "
+        "ORDER BY mv.created_at DESC", (view,))
+    aliases: dict[tuple[str, int], list[str]] = {}
+    for name, alias, version in store.query("SELECT name, alias, version FROM aliases ORDER BY alias"):
+        aliases.setdefault((name, version), []).append(alias)
+    return [{"name": name, "version": version, "aliases": aliases.get((name, version), [])}
+            for name, version, _ in rows]

@@ -158,11 +158,13 @@ class ActiveRun:
         runs.record_artifact(self.store, self.id, name, sha, size, kind)
         return name
 
-    def log_dataset(self, df: Any, name: str, role: str = "train", *, reference: bool = False) -> dict:
+    def log_dataset(self, df: Any, name: str, role: str = "train", *, reference: bool = False,
+                    schema: Any = None) -> dict:
         """Record a DataFrame's fingerprint, shape, schema and profile, linked to this run.
 
         ``reference=True`` also stores its drift reference profile, so that
-        ``mlops.drift(name, new_df)`` works later without the frame."""
+        ``mlops.drift(name, new_df)`` works later without the frame; ``schema`` (from ``infer_schema``, perhaps
+        corrected) says which columns are numbers and which categories, instead of guessing."""
         self._check_running()
         if not (hasattr(df, "dtypes") and hasattr(df, "columns")):
             raise InvalidInputError(f"log_dataset takes a pandas DataFrame, got {type(df).__name__}")
@@ -173,10 +175,12 @@ class ActiveRun:
         if reference:
             from mlops_nb.validation.profile import profile_reference
 
-            stored_reference = profile_reference(df).to_dict()
+            stored_reference = profile_reference(df, schema=schema).to_dict()
+        if schema is None and len(df.columns):
+            schema = infer_schema(df, name=name)
         dataset_id = datasets.record_dataset(
             self.store, self.id, name=name, fingerprint=fingerprint, role=role, n_rows=len(df),
-            n_cols=len(df.columns), schema=infer_schema(df, name=name).to_dict() if len(df.columns) else None,
+            n_cols=len(df.columns), schema=schema.to_dict() if schema is not None else None,
             profile=frame_profile(df), reference=stored_reference)
         return {"id": dataset_id, "name": name, "fingerprint": fingerprint, "role": role}
 

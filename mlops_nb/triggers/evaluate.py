@@ -163,6 +163,8 @@ def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
     options = trigger.options
     if options.get("predictions"):
         return _drift_of_predictions(trigger, store=store, state=state, now=now)
+    if options.get("features"):
+        return _drift_of_features(trigger, store=store, pipeline=pipeline, state=state)
     model = options.get("model") or pipeline.params.get("model_name")
     every_file = matching_files(pipeline.root, [options["current"]])
     if not every_file:
@@ -208,15 +210,61 @@ def _drift(trigger: Trigger, *, store, pipeline, state: dict, now: datetime):
     where = {"newest": "the newest batch", "all": "all batches", "since-production":
              "the data since the production model"}.get(window, f"the newest {window} batches")
     reason += f" in {where} against {identity}"
-    columns = report.columns.sort_values("drifted", ascending=False).head(_LISTED)
-    evidence = {"share": report.share, "drifted": report.drifted, "drifted_columns": report.drifted_columns,
-                "columns": [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
-                            for r in columns[["column", "test", "statistic", "p_value", "threshold", "drifted"]]
-                            .to_dict(orient="records")],
-                "current_files": list(signature)[:_LISTED], "window": window, "reference": identity,
-                "n_reference": report.n_reference, "n_current": report.n_current}
+    evidence = {**_report_evidence(report), "current_files": list(signature)[:_LISTED], "window": window,
+                "reference": identity}
     new_state = {"current": signature, "reference": identity, "last_share": report.share}
     note = f"last share drifted {report.share:.0%} ({where} against {identity})"
+    return (Firing(trigger, reason, evidence) if fired else None), new_state, note
+
+
+def _report_evidence(report) -> dict:
+    columns = report.columns.sort_values("drifted", ascending=False).head(_LISTED)
+    return {"share": report.share, "drifted": report.drifted, "drifted_columns": report.drifted_columns,
+            "columns": [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+                        for r in columns[["column", "test", "statistic", "p_value", "threshold", "drifted"]]
+                        .to_dict(orient="records")],
+            "n_reference": report.n_reference, "n_current": report.n_current}
+
+
+def _drift_of_features(trigger: Trigger, *, store: Store, pipeline, state: dict):
+    """The newest write(s) of a feature view against the values of its features the production model was
+    trained on (its training frame's profile)."""
+    from mlops_nb.features.monitor import reference_of, write_drift
+    from mlops_nb.features.views import find_views, get_view
+    from mlops_nb.registry import features as feature_store
+
+    o = trigger.options
+    views, where = find_views(pipeline.root)
+    view = get_view(views, o["features"], where)
+    model = o.get("model") or pipeline.params.get("model_name")
+    written = feature_store.versions(store, view.name)
+    if not written:
+        return None, state, f"waiting for a first write of feature view {view.name}"
+    try:
+        production = _production(store, model)
+    except NotFoundError:
+        return None, state, f"waiting for a production model of {model!r} to compare with"
+    window = o.get("window", "newest")
+    if window == "since-production":
+        trained = runs.get_run(store, production.run_id).start_time
+        chosen = [w for w in written if w["created_at"] > trained]
+    else:
+        chosen = written if window == "all" else written[-(1 if window == "newest" else window):]
+    if not chosen:
+        return None, state, f"no write of {view.name} since the production model was trained"
+    signature = [w["version"] for w in chosen]
+    if state.get("current") == signature and state.get("reference") == production.ref:
+        return None, state, f"no new write of {view.name} since the last drift check"
+    report = write_drift(store, view, chosen, reference_of(store, view, production), share=o.get("share", 0.5))
+    fired, reason = _drifted(report, o, f"a feature of {view.name} in {production.ref}'s training frame",
+                             f"feature {{}} of {view.name}", f"{report.share:.0%} of the features of {view.name} "
+                             "drifted")
+    writes = (f"write {signature[0]}" if len(signature) == 1 else f"writes {signature[0]}-{signature[-1]}")
+    reason += f" in {writes} against what {production.ref} was trained on"
+    evidence = {**_report_evidence(report), "view": view.name, "versions": signature, "window": window,
+                "reference": production.ref}
+    note = f"last share drifted {report.share:.0%} ({writes} of {view.name} against {production.ref})"
+    new_state = {"current": signature, "reference": production.ref, "last_share": report.share}
     return (Firing(trigger, reason, evidence) if fired else None), new_state, note
 
 
