@@ -9,6 +9,7 @@ import { BoxPanel, TabPanel, Widget } from '@lumino/widgets';
 
 import { api, apiPath, setRegistry } from './api';
 import { Dashboard } from './dashboard';
+import { FeaturesTab } from './features';
 import { MonitorTab } from './monitor';
 import { ModelsTab, PipelinesTab, RunsTab, Tab, TriggersTab } from './panels';
 
@@ -16,7 +17,7 @@ const OPEN = 'mlops-nb:open';
 const TRACK = 'mlops-nb:track-notebook';
 const DASHBOARD = 'mlops-nb:dashboard';
 
-/** The sidebar: a registry picker over the Runs, Models, Pipelines, Triggers and Monitor tabs. It polls lightly,
+/** The sidebar: a registry picker over the Runs, Models, Pipelines, Triggers, Monitor and Features tabs. It polls lightly,
  * and closely only while a run goes on. */
 class Sidebar extends BoxPanel {
   readonly tabs: Tab[];
@@ -29,7 +30,7 @@ class Sidebar extends BoxPanel {
     super({ direction: 'top-to-bottom', spacing: 0 });
     this.id = 'mlops-nb-sidebar';
     this.addClass('mlops-sidebar');
-    this.title.caption = 'mlops-nb: runs, models, pipelines, triggers and monitoring';
+    this.title.caption = 'mlops-nb: runs, models, pipelines, triggers, monitoring and features';
     this.title.label = 'mlops';
     const header = new Widget();
     header.addClass('mlops-registry');
@@ -49,7 +50,7 @@ class Sidebar extends BoxPanel {
     dashboard.onclick = openDashboard;
     header.node.append(label, dashboard);
     this.panel = new TabPanel({ tabPlacement: 'top' });
-    this.tabs = [new RunsTab(), new ModelsTab(), new PipelinesTab(open), new TriggersTab(), new MonitorTab()];
+    this.tabs = [new RunsTab(), new ModelsTab(), new PipelinesTab(open), new TriggersTab(), new MonitorTab(), new FeaturesTab()];
     for (const tab of this.tabs) {
       this.panel.addWidget(tab);
     }

@@ -1,7 +1,8 @@
 """The REST API under /mlops-nb/api/: thin handlers over the library functions the CLI uses.
 
 Here: what every handler shares, runs, models and registries; pipelines and triggers are in
-:mod:`mlops_nb.server.pipelines`, a served model's monitoring in :mod:`mlops_nb.server.monitoring`.
+:mod:`mlops_nb.server.pipelines`, a served model's monitoring in :mod:`mlops_nb.server.monitoring`, feature
+views in :mod:`mlops_nb.server.features`.
 
 Every handler goes through Jupyter Server's authentication (a request without the
 server's token or login cookie is refused) and its XSRF check on POST. A user
@@ -255,6 +256,7 @@ def _text_field(data: dict, key: str) -> str | None:
 
 def handlers(base: str) -> list[tuple]:
     from mlops_nb.server.artifacts import ArtifactHandler
+    from mlops_nb.server.features import FeatureHandler, FeaturesHandler
     from mlops_nb.server.monitoring import MonitorHandler
     from mlops_nb.server.pipelines import (PipelineRunsHandler, PipelinesHandler, TriggerEventsHandler,
                                            TriggersHandler)
@@ -276,4 +278,6 @@ def handlers(base: str) -> list[tuple]:
         (f"{api}/pipelines/{name}/runs", PipelineRunsHandler),
         (f"{api}/triggers", TriggersHandler),
         (f"{api}/triggers/events", TriggerEventsHandler),
+        (f"{api}/features", FeaturesHandler),
+        (f"{api}/features/{name}", FeatureHandler),
     ]
