@@ -219,6 +219,20 @@ def training_frame(entities, features: list, *, timestamp: str | None = None, fe
     return frame
 
 
+def materialize(view: str, *, full: bool = False, features_file=None) -> dict:
+    """Read feature view ``view``'s source (``files:`` or ``sql:`` in features.yaml) and write, as its next
+    version, the rows newer than its newest values (``full=True``: every row). In a run, its output dataset."""
+    from mlops_nb.features.sources import materialize as read_source
+    from mlops_nb.features.views import find_views, get_view
+
+    views, where = find_views(features_file)
+    run = tracking.active_run()
+    from pathlib import Path
+
+    return read_source(tracking.get_store(), get_view(views, view, where), where.parent if where else Path.cwd(),
+                       full=full, run_id=run.id if run is not None else None)
+
+
 def online_features(entities, features: list, *, features_file=None):
     """The latest values of ``features`` (``"view:feature"``) for each of ``entities`` (key values, or
     mappings of the key columns), as a DataFrame: what a served model is given."""
@@ -263,4 +277,5 @@ __all__ = [
     "MlopsError", "model_card", "monitor", "output", "predictions", "profile_reference", "promote", "register_model", "rollback",
     "run_pipeline", "search_runs", "set_alias", "set_experiment", "set_home", "set_registry", "set_tag", "set_tags",
     "start_run", "sweep", "trigger_history", "validate", "write_features", "training_frame", "online_features",
+    "materialize",
 ]

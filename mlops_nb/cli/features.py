@@ -45,3 +45,28 @@ def features_show(ctx, name, last, as_json) -> None:
 
     views, where = find_views()
     show(ctx, FeatureDetailView(describe_view(store_of(ctx), get_view(views, name, where), last=last)), as_json)
+
+
+@features_group.command("materialize")
+@click.argument("name")
+@click.option("--all", "full", is_flag=True, help="Write every row of the source, not only those newer than the "
+                                                  "view's newest values (a correction of old values).")
+@json_option
+@click.pass_context
+def features_materialize(ctx, name, full, as_json) -> None:
+    """Read feature view NAME's source (files: GLOB or sql: QUERY in features.yaml) and write its new rows
+    as the view's next version: checked, appended offline, the online table updated.
+
+    \b
+      mlops-nb features materialize customer_stats     # cron or CI, after the source is refreshed
+    """
+    from mlops_nb.features.sources import materialize
+    from mlops_nb.features.views import find_views, get_view
+    from mlops_nb.show import views as shown
+
+    views, where = find_views()
+    view = get_view(views, name, where)
+    result = materialize(store_of(ctx), view, where.parent, full=full)
+    text = (f"{name}: wrote version {result['version']}, {result['rows']:,} rows from {result['source']}"
+            if result["version"] else f"{name}: nothing to write from {result['source']} ({result['note']})")
+    show(ctx, shown.MessageView(text, result), as_json)

@@ -9,7 +9,7 @@
         monthly_charges: {dtype: float, description: the bill of the month}
         support_calls: int                # a dtype alone
         plan: str
-      source: {step: extract}             # or {files: "data/stats/*.parquet"}, or {sql: "SELECT ...", url: ...}
+      source: {step: extract}             # or {files: "data/stats/*.parquet"}, or {sql: "SELECT ...", url: $DB_URL}
 
 Dtypes: int, float, str, bool, datetime. A feature is named ``VIEW:FEATURE`` where it is read
 (``mlops.training_frame(entities, ["customer_stats:monthly_charges"])``).
@@ -97,7 +97,14 @@ def _view(name: Any, raw: Any, where: str) -> FeatureView:
         features[feature] = Feature(feature, spec["dtype"], str(spec.get("description") or ""))
     source = raw.get("source") or {}
     if not isinstance(source, dict) or (source and len(source.keys() & {"step", "files", "sql"}) != 1):
-        raise FeatureSpecError(f"{at}, field 'source': give one of step: NAME, files: GLOB or sql: QUERY")
+        raise FeatureSpecError(f"{at}, field 'source': give one of step: NAME, files: GLOB or sql: QUERY (with url:)")
+    unknown = [k for k in source if k not in ("step", "files", "sql", "url") or (k == "url" and "sql" not in source)]
+    if unknown:
+        raise FeatureSpecError(f"{at}, field 'source': unknown key {unknown[0]!r}; a source is step: NAME, "
+                               "files: GLOB, or sql: QUERY with url: URL")
+    wrong = [k for k, v in source.items() if not isinstance(v, str) or not v.strip()]
+    if wrong:
+        raise FeatureSpecError(f"{at}, field 'source': {wrong[0]} must be text, got {source[wrong[0]]!r}")
     return FeatureView(name, tuple(entities), timestamp, features, _ttl(raw.get("ttl"), at), source,
                        str(raw.get("description") or ""))
 
