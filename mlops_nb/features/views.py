@@ -120,10 +120,16 @@ def _ttl(value: Any, at: str) -> float | None:
 
 def find_views(start: str | Path | None = None) -> tuple[dict[str, FeatureView], Path | None]:
     """The project's feature views: ``features.yaml``, else ``features:`` in ``pipeline.yaml``, in the
-    nearest folder at or above ``start`` (default: the working directory) that has either."""
+    nearest folder at or above ``start`` (default: the working directory) that has either; or the views of
+    the file ``start`` names."""
     from mlops_nb.pipeline.safe_yaml import read_yaml
 
     here = Path(start or Path.cwd()).resolve()
+    if here.is_file():
+        data = read_yaml(here.read_text(encoding="utf-8"), here.name)
+        if here.name != FILE_NAME and isinstance(data, dict) and "steps" in data:
+            data = data.get("features")
+        return parse_views(data, here.name), here
     for folder in (here, *here.parents):
         for name, key in ((FILE_NAME, None), ("pipeline.yaml", "features")):
             path = folder / name

@@ -17,7 +17,7 @@ from tests.browser.test_lab_sidebar import widen_left_sidebar
 pytestmark = pytest.mark.slow
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-TUTORIALS = ("01-experiment.ipynb", "02-pipeline.ipynb", "03-continuous-training.ipynb")
+TUTORIALS = ("01-experiment.ipynb", "02-pipeline.ipynb", "03-continuous-training.ipynb", "04-feature-tables.ipynb")
 
 
 def all_cells_ran(driver):
