@@ -190,12 +190,12 @@ def write_features(view: str, df, *, features_file=None) -> dict:
 
 
 def training_frame(entities, features: list, *, timestamp: str | None = None, features_file=None,
-                   name: str = "training_frame"):
+                   name: str = "training_frame", role: str = "train"):
     """For each row of ``entities`` (the views' entity keys and a time column, by default named as the first
     view's timestamp), the value each of ``features`` (``"view:feature"``, or ``"view:*"``) had at that time:
     the latest at or before it and within the view's TTL, never a later one. In a run, the frame is logged as
-    its training dataset ``name`` (with its drift reference profile), with the feature view versions it read as
-    inputs."""
+    its dataset ``name`` in ``role`` (a training frame with its drift reference profile; ``role="test"`` for the
+    rows a model is evaluated on), with the feature view versions it read as inputs."""
     from mlops_nb.features.tables import parse_refs, training_frame as join
     from mlops_nb.features.views import find_views
 
@@ -209,8 +209,8 @@ def training_frame(entities, features: list, *, timestamp: str | None = None, fe
 
         from mlops_nb.features.monitor import declared_schema
 
-        # What the drift of later writes is measured from, with the features' declared kinds.
-        run.log_dataset(frame, name, "train", reference=True,
+        # A training frame is what the drift of later writes is measured from, with the features' declared kinds.
+        run.log_dataset(frame, name, role, reference=role == "train",
                         schema=declared_schema(frame, [views[v] for v in wanted]))
         for view in wanted:
             for version in feature_store.versions(store, view):
@@ -221,7 +221,8 @@ def training_frame(entities, features: list, *, timestamp: str | None = None, fe
 
 def materialize(view: str, *, full: bool = False, features_file=None) -> dict:
     """Read feature view ``view``'s source (``files:`` or ``sql:`` in features.yaml) and write, as its next
-    version, the rows newer than its newest values (``full=True``: every row). In a run, its output dataset."""
+    version, the rows it does not hold yet, by entity and time (``full=True``: every row). In a run, its output
+    dataset."""
     from mlops_nb.features.sources import materialize as read_source
     from mlops_nb.features.views import find_views, get_view
 

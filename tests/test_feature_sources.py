@@ -48,11 +48,14 @@ def test_files_are_materialized_once_each_row_and_all_again_on_request(tmp_path,
     second = CliRunner().invoke(cli, ["features", "materialize", "customer_stats"])
     assert second.exit_code == 0 and "wrote version 2, 50 rows from 2 file(s)" in second.output, second.output
     again = mlops.materialize("customer_stats")
-    assert again["version"] is None and again["note"].startswith("nothing newer than 2026-01-03")
+    assert again["version"] is None and again["note"] == "the view holds all 150 rows already"
+    late = stats(1, n=60).iloc[50:]          # ten customers of day 1 arrive late, in a file of their own
+    late.to_csv(tmp_path / "data" / "stats" / "c.csv", index=False)
+    assert mlops.materialize("customer_stats")["rows"] == 10
     online = mlops.online_features([7], ["customer_stats:charges"])
     assert online["charges"].tolist() == [stats(2).loc[7, "charges"]]
-    assert mlops.materialize("customer_stats", full=True)["rows"] == 150
-    assert [v["n_rows"] for v in feature_store.versions(open_store(home), "customer_stats")] == [100, 50, 150]
+    assert mlops.materialize("customer_stats", full=True)["rows"] == 160
+    assert [v["n_rows"] for v in feature_store.versions(open_store(home), "customer_stats")] == [100, 50, 10, 160]
 
 
 def sql_source_roundtrip(tmp_path, url: str, table_url: str):

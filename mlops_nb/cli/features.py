@@ -49,13 +49,14 @@ def features_show(ctx, name, last, as_json) -> None:
 
 @features_group.command("materialize")
 @click.argument("name")
-@click.option("--all", "full", is_flag=True, help="Write every row of the source, not only those newer than the "
-                                                  "view's newest values (a correction of old values).")
+@click.option("--all", "full", is_flag=True, help="Write every row of the source, not only those the view does not "
+                                                  "hold yet (a correction of old values).")
 @json_option
 @click.pass_context
 def features_materialize(ctx, name, full, as_json) -> None:
-    """Read feature view NAME's source (files: GLOB or sql: QUERY in features.yaml) and write its new rows
-    as the view's next version: checked, appended offline, the online table updated.
+    """Read feature view NAME's source (files: GLOB or sql: QUERY in features.yaml) and write the rows the
+    view does not hold yet (by entity and time) as its next version: checked, appended offline, the online
+    table updated.
 
     \b
       mlops-nb features materialize customer_stats     # cron or CI, after the source is refreshed

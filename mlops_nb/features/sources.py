@@ -4,10 +4,10 @@
     source: {sql: "SELECT * FROM customer_stats", url: $CRM_URL}    # a team's database, through SQLAlchemy
     source: {step: extract}                                        # a pipeline step writes it
 
-A materialization reads the source and writes, as the view's next version, the rows newer than its newest
-values (Feast's ``materialize-incremental``; ``full=True`` writes every row, for a correction of old
-values). A query may use ``:since`` (the newest time already written, or 1970) to read only new rows
-itself. The database URL is best given as an environment variable (``url: $CRM_URL``), so no password is
+A materialization reads the source and writes, as the view's next version, the rows the view does not
+hold yet (by entity and time: a row that arrives late still gets in, one read before is not written
+twice); ``full=True`` writes every row, for a correction of old values. A query may use ``:since`` (the
+newest time already written, or 1970) to read fewer rows itself. The database URL is best given as an environment variable (``url: $CRM_URL``), so no password is
 written in features.yaml. A view written by a step is written by running its pipeline.
 """
 
@@ -42,12 +42,28 @@ def materialize(store, view: FeatureView, root: Path, *, full: bool = False, run
     else:
         frame, read_from = _sql(source, since, view)
     frame = check_frame(view, frame)
-    if since is not None:
-        frame = frame[frame[view.timestamp] > since]
+    read = len(frame)
+    if not full and written:
+        frame = _not_written(store, view, frame, written)
     if frame.empty:
         return {"view": view.name, "version": None, "rows": 0, "source": read_from,
-                "note": f"nothing newer than {since}" if since is not None else "the source holds no rows"}
+                "note": f"the view holds all {read:,} rows already" if read else "the source holds no rows"}
     return {**write_features(store, view, frame, run_id), "source": read_from}
+
+
+def _not_written(store, view: FeatureView, frame, written: list[dict]):
+    """The rows of ``frame`` whose entity and time no earlier write of the view holds."""
+    import pandas as pd
+
+    from mlops_nb.registry import artifacts
+
+    keys = [*view.entities, view.timestamp]
+    held = pd.concat([pd.read_parquet(artifacts.blob_path(store.artifacts_dir, w["sha256"]), columns=keys)
+                      for w in written], ignore_index=True).drop_duplicates()
+    for key in view.entities:  # compare like with like: the stored keys as the incoming ones are typed
+        held[key] = held[key].astype(frame[key].dtype)
+    seen = frame[keys].merge(held, on=keys, how="left", indicator=True)["_merge"].to_numpy() == "both"
+    return frame[~seen]
 
 
 def _files(root: Path, pattern: str, view: FeatureView):

@@ -43,7 +43,9 @@ def init_project(directory: str | Path, template: str = "tabular-classification"
             shutil.copyfile(path, destination)
             written.append(destination)
         (target / "data" / "incoming").mkdir(parents=True, exist_ok=True)
-        written.append(write_batch(target / "data" / "incoming" / "batch-001.csv", n_rows=3000, seed=1))
+        # A template with feature views gets customers with keys and times (their values go to a view).
+        written.append(write_batch(target / "data" / "incoming" / "batch-001.csv", n_rows=3000, seed=1,
+                                   keyed=(source / "features.yaml").is_file()))
     except OSError as exc:
         raise InvalidInputError(f"cannot make the project in {target}: {exc.strerror or exc} "
                                 f"({exc.filename or target}); choose a folder you can write to") from None
@@ -68,16 +70,33 @@ def write_project_config(directory: str | Path, registry: str, artifacts: str | 
 
 
 def write_batch(path: str | Path, *, n_rows: int = 1000, seed: int = 0, shift: float = 0.0,
-                concept: float = 0.0) -> Path:
+                concept: float = 0.0, keyed: bool = False, at=None) -> Path:
     """Write a batch of synthetic customers (:func:`customer_batch`) as CSV.
 
     Batches for each trigger of the template: a plain one (``new_data``), ``shift=1`` (``drift``),
-    ``concept=1`` (the monitor's score, so ``performance``); ``schedule`` needs only time."""
+    ``concept=1`` (the monitor's score, so ``performance``); ``schedule`` needs only time. ``keyed`` adds
+    each row's ``customer_id`` and ``event_time`` (during the day before ``at``, default now), for a
+    template whose customers' values live in a feature view."""
     frame = customer_batch(n_rows=n_rows, seed=seed, shift=shift, concept=concept)
+    if keyed:
+        frame = with_keys(frame, seed=seed, at=at)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return path
+
+
+def with_keys(frame, *, seed: int = 0, at=None, customers: int = 20_000):
+    """``frame`` with a ``customer_id`` per row (drawn from ``customers``, so customers come back in later
+    batches with new values) and the ``event_time`` its values were seen, in the day before ``at``."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(10_000 + seed)
+    end = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s") if at is None else pd.Timestamp(at)
+    ids = rng.choice(customers, size=len(frame), replace=len(frame) > customers)
+    times = end - pd.to_timedelta(np.sort(rng.integers(1, 86_400, len(frame)))[::-1], unit="s")
+    return pd.concat([pd.DataFrame({"customer_id": ids, "event_time": times}), frame], axis=1)
 
 
 def customer_batch(*, n_rows: int = 1000, seed: int = 0, shift: float = 0.0, concept: float = 0.0):
