@@ -23,7 +23,8 @@ def test_init_writes_the_project_and_refuses_to_overwrite(tmp_path):
     again = CliRunner().invoke(cli, ["init", str(tmp_path / "p")])
     assert again.exit_code == 1 and "pass --force to overwrite" in again.output
     unknown = CliRunner().invoke(cli, ["init", str(tmp_path / "q"), "--template", "nope"])
-    assert unknown.exit_code == 1 and "templates: tabular-classification, tabular-regression" in unknown.output
+    assert unknown.exit_code == 1 and "templates: tabular-classification, tabular-features, tabular-regression" \
+        in unknown.output
 
 
 def test_template_notebooks_have_parameters_and_no_outputs():
@@ -32,8 +33,8 @@ def test_template_notebooks_have_parameters_and_no_outputs():
 
     from mlops_nb.project.scaffold import template_dir
 
-    for path in [*Path(template_dir("tabular-classification"), "notebooks").glob("*.ipynb"),
-                 *Path(template_dir("tabular-regression"), "notebooks").glob("*.ipynb")]:
+    for path in [path for template in ("tabular-classification", "tabular-regression", "tabular-features")
+                 for path in Path(template_dir(template), "notebooks").glob("*.ipynb")]:
         cells = json.loads(path.read_text())["cells"]
         assert any("parameters" in c["metadata"].get("tags", []) for c in cells), path.name
         assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), path.name

@@ -75,8 +75,11 @@ def _times(column, where: str):
     if column.dtype.kind != "M" and not isinstance(column.dtype, pd.DatetimeTZDtype):
         try:
             column = pd.to_datetime(column, utc=True)
-        except (ValueError, TypeError) as exc:
-            raise InvalidInputError(f"{where}: expected times, {str(exc).splitlines()[0][:120]}") from None
+        except (ValueError, TypeError):
+            try:  # texts of more than one form (files written apart, some with fractions of a second)
+                column = pd.to_datetime(column, utc=True, format="mixed")
+            except (ValueError, TypeError) as exc:
+                raise InvalidInputError(f"{where}: expected times, {str(exc).splitlines()[0][:120]}") from None
     if isinstance(column.dtype, pd.DatetimeTZDtype):
         column = column.dt.tz_convert("UTC").dt.tz_localize(None)
     if column.isna().any():

@@ -93,7 +93,7 @@ def with_keys(frame, *, seed: int = 0, at=None, customers: int = 20_000):
     import pandas as pd
 
     rng = np.random.default_rng(10_000 + seed)
-    end = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s") if at is None else pd.Timestamp(at)
+    end = (pd.Timestamp.now(tz="UTC").tz_localize(None) if at is None else pd.Timestamp(at)).floor("s")
     ids = rng.choice(customers, size=len(frame), replace=len(frame) > customers)
     times = end - pd.to_timedelta(np.sort(rng.integers(1, 86_400, len(frame)))[::-1], unit="s")
     return pd.concat([pd.DataFrame({"customer_id": ids, "event_time": times}), frame], axis=1)

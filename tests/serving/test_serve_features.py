@@ -60,6 +60,7 @@ def trained(home, tmp_path):
 
 
 def serve(home, tmp_path, *extra):
+    """`mlops-nb serve churn EXTRA...` run in ``tmp_path`` (where features.yaml is): (its URL, its process)."""
     port = free_port()
     log = open(tmp_path / "serve.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "mlops_nb.cli", "--home", str(home), "serve", "churn",
