@@ -1,17 +1,22 @@
 """Point-in-time join speed and memory: 1,000,000 entity rows against a feature view of 10,000,000 rows and
 10 features; prints figures, asserts nothing.
 
-    .venv/bin/python benchmarks/bench_features.py [--entities 1000000] [--rows 10000000]
+    .venv/bin/python benchmarks/bench_features.py [--entities 1000000] [--rows 10000000] [--feast PYTHON]
 
 Target (issue 22): mlops.training_frame in under 5 s on this machine, peak memory printed; beside it, the
-same join with pandas.merge_asof on the same data, and their agreement. Feast's local offline store would
-need its own environment (it pins its own pandas and pyarrow); it is not installed here, so it is not run.
+same join with pandas.merge_asof on the same data, and Feast's get_historical_features on its local
+offline store, with their agreement. Feast lives in its own virtual environment (it pins its own pandas
+and pyarrow), run by benchmarks/feast_join.py:
+
+    python3 -m venv /tmp/feast-venv && /tmp/feast-venv/bin/pip install feast
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import tempfile
 import threading
 import time
@@ -75,6 +80,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=1_000_000)
     parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--feast", type=Path, default=Path("/tmp/feast-venv/bin/python"),
+                        help="the python of a virtual environment with feast installed")
+    parser.add_argument("--feast-timeout", type=float, default=900, help="seconds Feast may take")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="mlops-bench-features-"))
     (folder / "features.yaml").write_text(
@@ -109,7 +117,36 @@ def main() -> None:
     same = all(np.allclose(ours[f"f{i}"].to_numpy(dtype=float), theirs[f"f{i}"].to_numpy(dtype=float), equal_nan=True)
                for i in range(10))
     print(f"the two agree row for row: {same}; rows with values: {ours['f0'].notna().sum():,} of {len(ours):,}")
-    print("Feast's local offline store: not installed here (it needs its own environment); not measured")
+    feast(args, folder, features, labels, ours)
+
+
+def feast(args, folder: Path, features, labels, ours) -> None:
+    if not args.feast.exists():
+        print(f"Feast's local offline store: no {args.feast} (python3 -m venv /tmp/feast-venv && "
+              "/tmp/feast-venv/bin/pip install feast); not measured")
+        return
+    features.to_parquet(folder / "features.parquet", index=False)
+    labels.to_parquet(folder / "labels.parquet", index=False)
+    script = Path(__file__).resolve().parent / "feast_join.py"
+    try:
+        done = subprocess.run([str(args.feast), str(script), str(folder)], capture_output=True, text=True,
+                              timeout=args.feast_timeout)
+    except subprocess.TimeoutExpired:
+        print(f"Feast's get_historical_features (local offline store): over {args.feast_timeout:.0f} s, stopped")
+        return
+    if done.returncode != 0:
+        print(f"Feast's get_historical_features failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:300]}")
+        return
+    figures = json.loads((folder / "feast.json").read_text())
+    theirs = pd.read_parquet(folder / "feast-frame.parquet").set_index("row")
+    mine = ours.iloc[theirs.index.to_numpy()]   # the entity rows Feast returned, by their position
+    same = all(np.allclose(mine[f"f{i}"].to_numpy(dtype=float), theirs[f"f{i}"].to_numpy(dtype=float), equal_nan=True)
+               for i in range(10))
+    left_out = len(ours) - len(theirs)
+    print(f"Feast {figures['feast']} get_historical_features:  {figures['seconds']:6.2f} s   "
+          f"peak memory +{figures['peak_mb']:,.0f} MB (its own process)")
+    print(f"  agrees on the {len(theirs):,} rows it returned: {same}; it left out {left_out:,} entity rows "
+          f"(those without a value; ours has {ours['f0'].isna().sum():,} rows without one)")
 
 
 if __name__ == "__main__":
