@@ -1,7 +1,7 @@
 """Where a feature view's values come from, and ``materialize``: reading them from there into the view.
 
     source: {files: "data/stats/*.parquet"}                        # CSV or Parquet files (a glob)
-    source: {sql: "SELECT * FROM customer_stats", url: $CRM_URL}    # a team's database, through SQLAlchemy
+    source: {sql: QUERY, url: $CRM_URL}                            # a team's database, through SQLAlchemy
     source: {step: extract}                                        # a pipeline step writes it
 
 A materialization reads the source and writes, as the view's next version, the rows the view does not
