@@ -57,15 +57,13 @@ def run_command(ctx, pipeline, params, force, force_step, jobs, engine, executor
 def write_summary(ctx, pipeline: Path, result, path: Path) -> None:
     from mlops_nb.errors import InvalidInputError
     from mlops_nb.pipeline.version import TAG
-    from mlops_nb.registry import gates, models, runs
+    from mlops_nb.registry import gates, runs
     from mlops_nb.show.summary import run_summary
 
     folder = pipeline.resolve() if pipeline.is_dir() else pipeline.resolve().parent
     store = store_of(ctx, start=folder)
     run = runs.get_run(store, result.run_id)
-    until = run.end_time or run.start_time + result.seconds
-    decisions = gates.decisions_between(store, run.start_time, until)
-    moves = [m for m in models.alias_moves_between(store, run.start_time, until) if m["action"] == "set"]
+    decisions, moves = gates.run_outcome(store, result.run_id)
     try:
         with path.open("a", encoding="utf-8") as out:
             out.write(run_summary(result, decisions, run.tags.get(TAG), moves))

@@ -187,13 +187,10 @@ def run_events(store, pipeline, result) -> None:
     ``promoted`` for each alias it moved (with the gate's verdict on that version)."""
     if not pipeline.notify:
         return
-    from mlops_nb.registry import gates, models, runs
+    from mlops_nb.registry import gates
 
     try:
-        run = runs.get_run(store, result.run_id)
-        until = run.end_time or time.time()
-        decisions = gates.decisions_between(store, run.start_time, until)
-        moves = [m for m in models.alias_moves_between(store, run.start_time, until) if m["action"] == "set"]
+        decisions, moves = gates.run_outcome(store, result.run_id)
     except Exception:  # never let telling people break the run
         return
     verdicts = {(d["name"], d["version"]): _verdict(d) for d in decisions}

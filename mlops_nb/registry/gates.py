@@ -42,6 +42,16 @@ def decisions_between(store: Store, since: float, until: float) -> list[dict]:
              "results": json.loads(r) if r else []} for n, v, b, a, p, r in rows]
 
 
+def run_outcome(store: Store, run_id: str) -> tuple[list[dict], list[dict]]:
+    """What a pipeline run decided: the gate decisions recorded while it ran, and the aliases it moved."""
+    from mlops_nb.registry import runs
+
+    run = runs.get_run(store, run_id)
+    until = run.end_time or time.time()
+    moves = [m for m in models.alias_moves_between(store, run.start_time, until) if m["action"] == "set"]
+    return decisions_between(store, run.start_time, until), moves
+
+
 def latest_decision(store: Store, name: str, version: int) -> dict | None:
     """The version's decision of record: its latest from a pipeline, else its latest exploratory one."""
     row = store.query_one("SELECT id, baseline_version, alias, passed, results, card, override_reason, created_at, "

@@ -25,6 +25,8 @@ def frame_profile(df) -> dict:
     and the most frequent values of other columns."""
     import pandas as pd
 
+    from mlops_nb.validation.stats import count_unique
+
     columns: dict[str, Any] = {}
     for name in df.columns:
         series = df[name]
@@ -36,7 +38,12 @@ def frame_profile(df) -> dict:
                 quantiles = values.quantile([0.05, 0.25, 0.5, 0.75, 0.95])
                 entry.update(mean=_num(values.mean()), std=_num(values.std()), min=_num(values.min()),
                              max=_num(values.max()), quantiles={str(q): _num(v) for q, v in quantiles.items()},
-                             unique=int(values.nunique()))
+                             unique=count_unique(values))
+        elif pd.api.types.is_datetime64_any_dtype(series):  # a time column: its span, not its commonest values
+            values = series.dropna()
+            if len(values):
+                entry.update(min=values.min().isoformat(), max=values.max().isoformat(),
+                             unique=count_unique(values))
         else:
             counts = series.astype("string").value_counts(dropna=True)
             entry.update(unique=int(counts.size),

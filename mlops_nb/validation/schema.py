@@ -114,6 +114,8 @@ def infer_schema(df, *, max_categories: int = MAX_CATEGORIES, name: str | None =
     """
     import numpy as np
 
+    from mlops_nb.validation.stats import count_unique
+
     _require_frame(df, "infer_schema")
     columns: dict[str, ColumnSchema] = {}
     rows = len(df)
@@ -128,7 +130,7 @@ def infer_schema(df, *, max_categories: int = MAX_CATEGORIES, name: str | None =
             finite = values[np.isfinite(values)]
             if finite.size:
                 entry.min, entry.max = float(finite.min()), float(finite.max())
-            entry.n_unique = int(series.nunique(dropna=True))
+            entry.n_unique = count_unique(series)
         elif kind in ("categorical", "boolean"):
             uniques = series.dropna().unique()
             entry.n_unique = int(len(uniques))
