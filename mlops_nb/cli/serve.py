@@ -65,7 +65,7 @@ def serve_command(ctx, model, host, port, workers, feature_views) -> None:
             raise InvalidInputError(f"{current.name}/{current.version} takes none of the features of "
                                     f"{', '.join(names)} (its inputs: {', '.join(current.signature.columns[:12])}); "
                                     "serve it without --features, or name the views it was trained on")
-        show(ctx, views.MessageView(f"filling {filled.describe()} from the online table"))
+        show(ctx, views.MessageView(f"missing features come from the online table: {filled.describe()}"))
         os.environ.update(MLOPS_NB_FEATURES=",".join(names), MLOPS_NB_FEATURES_FILE=os.getcwd())
     # http and loop stay "auto": httptools and uvloop (the serve extra) where they install, else uvicorn's own.
     # No access log: at log level warning its lines are dropped, but only after each request has made one.
