@@ -60,6 +60,18 @@ def test_the_feature_store_template_retrains_on_new_values_and_serves_by_custome
         model = mlops.load_model("churn@production")
         rows = batch.drop(columns=["customer_id", "event_time", "churned"])
         assert by_key["predictions"] == model.predict(rows).tolist() and by_key["model"]["version"] == 2
+        status, stored = post(base, "/feedback", {"ids": by_key["ids"], "labels": batch["churned"].tolist()})
+        assert status == 200 and stored["stored"] == 5, stored
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # The labels that came back join the next training, as entity rows at the time of each prediction.
+    served = mlops.labelled_predictions("churn", target="churned")
+    assert served["customer_id"].tolist() == batch["customer_id"].tolist()
+    assert {"predicted_at", "monthly_charges", "churned"} <= set(served.columns)
+    # (every label: the batch of tomorrow's times would push today's predictions out of the newest 2500)
+    again = mlops.run_pipeline(params=["newest_rows=0"])
+    assert again.ok and again.steps["train"].status == "ran"   # new labels: retrained
+    labels = pd.read_csv(project / "data" / "labels.csv", parse_dates=["event_time"])
+    joined = labels.merge(served.rename(columns={"predicted_at": "event_time"})[["customer_id", "event_time"]])
+    assert len(labels) == 6005 and joined["customer_id"].tolist() == batch["customer_id"].tolist()

@@ -114,11 +114,20 @@ def labelled_predictions(store: Store, model: str, *, since: float | None = None
                          target: str | None = None):
     """The predictions whose labels came back, as training rows: the input features under their own names and
     the label under ``target`` (by default the column the serving version's training data has beyond its
-    features, else ``label``)."""
+    features, else ``label``). A service that filled features in from feature views (``serve --features``)
+    logged the entity keys too: they come first, with ``predicted_at`` (UTC), so the rows can be entity rows
+    of ``mlops.training_frame``."""
+    import pandas as pd
+
     frame = read_labelled(store, model, since=since, version=version)
     labelled = frame[frame["label"].notna()]
     rows = features(labelled).reset_index(drop=True)
     rows[target or _target_name(store, model, list(rows.columns))] = labelled["label"].to_numpy()
+    keys = [c for c in labelled.columns if c.startswith("entity.")]
+    if keys:
+        entities = labelled[keys].rename(columns={c: c[len("entity."):] for c in keys}).reset_index(drop=True)
+        entities["predicted_at"] = pd.to_datetime(labelled["time"].to_numpy(), unit="s").floor("us")
+        rows = pd.concat([entities, rows.drop(columns=[c for c in entities.columns if c in rows])], axis=1)
     return rows
 
 

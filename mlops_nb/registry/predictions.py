@@ -3,8 +3,9 @@
     .mlops/predictions/<model>/date=2026-12-01/part-<unix ms>-<pid>-<n>.parquet
 
 One row per prediction: ``id``, ``time``, ``model``, ``version``, ``latency_ms``,
-``prediction``, the class probabilities (``proba``, where the model gives them) and the
-input features (``feature.<name>``). Rows are buffered and written in batches; each file
+``prediction``, the class probabilities (``proba``, where the model gives them), the
+input features (``feature.<name>``) and, for a service that filled them in from feature
+views, the entity keys the request named (``entity.<name>``). Rows are buffered and written in batches; each file
 is written beside its final name and renamed into place, so a killed server loses at most
 what it had not flushed and never leaves a file half-written.
 """
@@ -44,6 +45,7 @@ class _Added(NamedTuple):
     probabilities: list | None
     predict_proba: Callable | None
     latency_ms: float
+    entities: Any = None  # a DataFrame of the entity keys the request named (serve --features), or None
 
 
 class PredictionLog:
@@ -71,12 +73,13 @@ class PredictionLog:
         self._threads = ThreadpoolController()
 
     def add(self, *, ids: list[str], version: int, features, predictions, probabilities: list | None = None,
-            predict_proba: Callable | None = None, latency_ms: float, at: float | None = None) -> None:
+            predict_proba: Callable | None = None, latency_ms: float, at: float | None = None,
+            entities=None) -> None:
         """Log one answer (given at ``at``, by default now): a prediction per row of ``features`` (a list, or
         the model's numpy array), with its class probabilities given as a list (``probabilities``) or as the
         model's function that gives them (``predict_proba``, called at the flush)."""
         added = _Added(time.time() if at is None else at, version, ids, features, predictions, probabilities,
-                       predict_proba, latency_ms)
+                       predict_proba, latency_ms, entities)
         with self._lock:
             self._added.append(added)
             self._buffered += len(ids)
@@ -132,6 +135,10 @@ class PredictionLog:
         # One thread: for these few columns, starting a pool at every flush costs more than it saves.
         given = pa.Table.from_pandas(features, preserve_index=False, nthreads=1)
         columns.update((f"feature.{name}", given[name]) for name in given.column_names)
+        if group[0].entities is not None:
+            keys = pa.Table.from_pandas(pd.concat([a.entities for a in group], ignore_index=True),
+                                        preserve_index=False, nthreads=1)
+            columns.update((f"entity.{name}", keys[name]) for name in keys.column_names)
         return pa.table(columns)
 
     def _probabilities(self, group: list[_Added], features):
@@ -161,7 +168,9 @@ def _alike(added: list[_Added]) -> list[list[_Added]]:
     for a in added:
         last = groups[-1][-1] if groups else None
         if last is None or (a.version, a.predict_proba is None) != (last.version, last.predict_proba is None) \
-                or not a.features.columns.equals(last.features.columns):  # the same Index object, mostly: quick
+                or not a.features.columns.equals(last.features.columns) \
+                or (a.entities is None) != (last.entities is None) \
+                or (a.entities is not None and not a.entities.columns.equals(last.entities.columns)):
             groups.append([])
         groups[-1].append(a)
     return groups

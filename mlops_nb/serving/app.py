@@ -145,8 +145,10 @@ async def _answer(request: Request, served: ServedModel, read) -> Response:
     try:
         body = await _body(request)
         rows = read(body, current.signature)
+        entities = None
         if served.features:
-            rows = served.filler(current).fill(rows)
+            filler = served.filler(current)
+            rows, entities = filler.fill(rows), filler.entities(rows)
         frame = check(rows, current.signature)
         predictions = current.model.predict(frame)
     except RequestError as exc:
@@ -160,7 +162,7 @@ async def _answer(request: Request, served: ServedModel, read) -> Response:
         served.log.add(ids=ids, version=current.version, features=frame,
                        predictions=predictions if isinstance(predictions, np.ndarray) else values,
                        predict_proba=getattr(current.model, "predict_proba", None),
-                       latency_ms=(time.perf_counter() - started) * 1000)
+                       latency_ms=(time.perf_counter() - started) * 1000, entities=entities)
     return _json({"predictions": values, "ids": ids, "model": {"name": current.name, "version": current.version}})
 
 

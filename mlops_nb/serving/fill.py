@@ -32,6 +32,13 @@ class FeatureFiller:
         return "; ".join(f"{', '.join(names)} from {view.name} (by {', '.join(view.entities)})"
                          for view, names in self._by_view(set())) or "nothing"
 
+    def entities(self, rows: Rows):
+        """The entity keys ``rows`` name, as a frame (what the prediction log keeps beside the features)."""
+        import pandas as pd
+
+        index = {c: i for i, c in enumerate(rows.columns)}
+        return pd.DataFrame({key: [row[index[key]] for row in rows.rows] for key in self.keys if key in index})
+
     def fill(self, rows: Rows) -> Rows:
         """The rows with the model's features added from the online tables (a 400/422 naming what is wrong)."""
         index = {c: i for i, c in enumerate(rows.columns)}

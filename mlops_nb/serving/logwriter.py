@@ -36,11 +36,11 @@ class ChildProcessLog:
         self._sending = threading.Lock()  # one sender at a time: what was added first is sent first
 
     def add(self, *, ids: list[str], version: int, features, predictions, probabilities: list | None = None,
-            predict_proba=None, latency_ms: float) -> None:
+            predict_proba=None, latency_ms: float, entities=None) -> None:
         # In the forms quickest to pickle: ids as one text, numbers as one array (a DataFrame's own
         # pickling costs several times more, in the process that answers).
         added = (time.time(), version, "\n".join(ids), _wire(features), predictions, probabilities,
-                 predict_proba is not None, latency_ms)
+                 predict_proba is not None, latency_ms, None if entities is None else _wire(entities))
         with self._lock:
             self._added.append(added)
 
@@ -115,13 +115,14 @@ def _write(home: str, model: str, conn) -> None:
             if conn.poll(FLUSH_SECONDS / 10):
                 kind, payload = conn.recv()
                 if kind == "add":
-                    for at, version, ids, features, predictions, probabilities, has_proba, latency in payload:
-                        if isinstance(features, tuple):
-                            features = pd.DataFrame(features[1], columns=features[0], copy=False)
+                    for at, version, ids, features, predictions, probabilities, has_proba, latency, keys in payload:
+                        features, keys = (pd.DataFrame(f[1], columns=f[0], copy=False) if isinstance(f, tuple)
+                                          else f for f in (features, keys))
                         prediction_log.add(ids=ids.split("\n"), version=version, features=features,
                                            predictions=predictions,
                                            probabilities=probabilities, latency_ms=latency, at=at,
-                                           predict_proba=predict_proba(version) if has_proba else None)
+                                           predict_proba=predict_proba(version) if has_proba else None,
+                                           entities=keys)
                 elif kind == "flush":
                     prediction_log.flush()
                     conn.send(True)

@@ -117,6 +117,7 @@ def test_rows_with_only_entity_keys_get_the_same_predictions_as_full_rows(traine
         assert used["feature.monthly_charges"].tolist() == rows["monthly_charges"].tolist()
         assert used["feature.support_calls"].tolist() == rows["support_calls"].tolist()
         assert "feature.customer_id" not in found.columns  # the key looked the row up; the model never saw it
+        assert used["entity.customer_id"].tolist() == customers       # and the log keeps it beside the features
     finally:
         proc.terminate()
         proc.wait(timeout=30)
