@@ -128,6 +128,8 @@ def _latest_rows(view: FeatureView, frame) -> Iterable[tuple[str, float, str]]:
 def entity_key(values) -> str:
     """How an entity is named in the online table: its key values as JSON (a list for a composite key)."""
     values = [v.item() if hasattr(v, "item") else v for v in values]
+    if len(values) == 1 and type(values[0]) is int:  # the common key, as json.dumps writes it, without it
+        return str(values[0])
     return json.dumps(values if len(values) > 1 else values[0], default=str)
 
 

@@ -47,8 +47,21 @@ def online_rows(store: Store, view: str, entities: list[str]) -> dict[str, tuple
         marks = ", ".join("?" * len(chunk))
         for entity, at, row in store.query(f"SELECT entity, event_time, row FROM online_features WHERE view = ? "
                                            f"AND entity IN ({marks})", (view, *chunk)):
-            found[entity] = (at, json.loads(row))
+            found[entity] = (at, _loads(row))
     return found
+
+
+def _loads(text: str) -> dict:
+    """A stored row: orjson where installed (a service reads a row per request row), json for what only it
+    reads (NaN, Infinity)."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def link_version(store: Store, run_id: str, dataset_id: int) -> None:
