@@ -204,6 +204,10 @@ def test_features_ls_and_show_give_schema_freshness_writes_with_drift_and_the_mo
     assert found["reference"] == "churn/1" and [m["aliases"] for m in found["models"]] == [["production"]]
     first, second = found["writes"]
     assert first["drift_share"] == 0.0 and second["drifted"] == ["monthly_charges"], found["writes"]
+    kept = sorted(p.name for p in (home / "monitoring" / "features" / "customer_stats").glob("*.json"))
+    assert [name.split("-")[0] for name in kept] == ["1", "2"]       # each write's drift is computed once
+    again = json.loads(CliRunner().invoke(cli, ["features", "show", "customer_stats", "--json"]).output)
+    assert again["writes"] == found["writes"]
     text = CliRunner().invoke(cli, ["features", "show", "customer_stats"]).output
     assert "models trained on it: churn/1 (production)" in text and "ttl 10d" in text
     unknown = CliRunner().invoke(cli, ["features", "show", "customer_stat"])

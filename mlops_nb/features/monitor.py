@@ -87,8 +87,30 @@ def history(store, view: FeatureView, *, last: int = 10) -> dict:
     for write in written[-last:]:
         row = {k: write[k] for k in ("version", "n_rows", "min_time", "max_time", "created_at", "run_id")}
         if reference is not None:
-            report = write_drift(store, view, [write], reference)
-            row.update(drift_share=report.share, drifted=report.drifted_columns)
+            row.update(_kept_drift(store, view, write, f"{judge['name']}-{judge['version']}", reference))
         rows.append(row)
     return {"writes": rows, "versions": len(written), "models": using,
             "reference": f"{judge['name']}/{judge['version']}" if reference is not None else None, "note": note}
+
+
+def _kept_drift(store, view: FeatureView, write: dict, judged_by: str, reference) -> dict:
+    """A write's drift share and drifted features against a model version's training frame, kept in the
+    registry's folder once computed: neither a write nor a version's training frame ever changes, and the
+    sidebar asks again every minute."""
+    import json
+
+    path = store.home / "monitoring" / "features" / view.name / f"{write['version']}-{write['sha256'][:16]}-{judged_by}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    report = write_drift(store, view, [write], reference)
+    found = {"drift_share": report.share, "drifted": report.drifted_columns}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(found))
+        tmp.replace(path)
+    except OSError:  # a registry folder that cannot be written: computed again next time
+        pass
+    return found
