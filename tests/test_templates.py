@@ -148,7 +148,7 @@ def test_the_loop_retrains_for_each_triggers_own_reason(tmp_path, home, monkeypa
 
     import pandas as pd
 
-    from mlops_nb.triggers.evaluate import utcnow
+    from mlops_nb.triggers.firing import utcnow
 
     project = tmp_path / "churn"
     init_project(project)

@@ -25,7 +25,8 @@ from mlops_nb.registry import runs
 from mlops_nb.registry import triggers as trigger_store
 from mlops_nb.registry.home import find_home, has_registry
 from mlops_nb.registry.store import open_store
-from mlops_nb.triggers.evaluate import Firing, evaluate, utcnow
+from mlops_nb.triggers.evaluate import evaluate
+from mlops_nb.triggers.firing import Firing, utcnow
 
 
 @dataclass
