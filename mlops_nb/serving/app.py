@@ -148,7 +148,8 @@ async def _answer(request: Request, served: ServedModel, read) -> Response:
         entities = None
         if served.features:
             filler = served.filler(current)
-            rows, entities = filler.fill(rows), filler.entities(rows)
+            # The keys go to the prediction log only: no frame of them when nothing is logged.
+            rows, entities = filler.fill(rows), filler.entities(rows) if served.log is not None else None
         frame = check(rows, current.signature)
         predictions = current.model.predict(frame)
     except RequestError as exc:
